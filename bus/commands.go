@@ -1,0 +1,191 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+)
+
+// command sends op for one client to its gateway as a request and returns
+// the reply. A gateway that is gone (no responders) means the client is gone.
+func (c *Client) command(ctx context.Context, clientID, op string, hdr nats.Header, data []byte) (*nats.Msg, error) {
+	gw, _, err := ParseClientID(clientID)
+	if err != nil {
+		return nil, err
+	}
+	if hdr == nil {
+		hdr = nats.Header{}
+	}
+	hdr.Set(HdrOp, op)
+	hdr.Set(HdrClient, clientID)
+	ctx, cancel := c.withDeadline(ctx)
+	defer cancel()
+	reply, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.Gateway(gw), Header: hdr, Data: data})
+	if errors.Is(err, nats.ErrNoResponders) {
+		return nil, fmt.Errorf("%s %s: %w", op, clientID, ErrClientNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, clientID, err)
+	}
+	if err := ReplyError(reply); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, clientID, err)
+	}
+	return reply, nil
+}
+
+// ReplyError turns an error reply (HdrStatus "error") into an error value.
+func ReplyError(m *nats.Msg) error {
+	if m.Header.Get(HdrStatus) != StatusError {
+		return nil
+	}
+	switch m.Header.Get(HdrError) {
+	case CodeNotFound:
+		return ErrClientNotFound
+	case CodeInvalid:
+		return fmt.Errorf("%w: %s", ErrInvalidName, m.Header.Get(HdrReason))
+	}
+	return fmt.Errorf("%w: %s", ErrRemote, m.Header.Get(HdrReason))
+}
+
+func nameHeader(key, name string) (nats.Header, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	return nats.Header{key: []string{NameToken(name)}}, nil
+}
+
+// JoinGroup adds a client to a group. When it returns, a SendToGroup
+// published afterwards by anyone reaches the client.
+func (c *Client) JoinGroup(ctx context.Context, clientID, group string) error {
+	return c.nameCommand(ctx, clientID, OpJoin, HdrGroup, group)
+}
+
+// LeaveGroup removes a client from a group.
+func (c *Client) LeaveGroup(ctx context.Context, clientID, group string) error {
+	return c.nameCommand(ctx, clientID, OpLeave, HdrGroup, group)
+}
+
+// BindUid binds a client to uid. A client has at most one uid: binding
+// replaces the previous one. Several clients may share a uid.
+func (c *Client) BindUid(ctx context.Context, clientID, uid string) error {
+	return c.nameCommand(ctx, clientID, OpBind, HdrUid, uid)
+}
+
+// UnbindUid removes the client's binding to uid.
+func (c *Client) UnbindUid(ctx context.Context, clientID, uid string) error {
+	return c.nameCommand(ctx, clientID, OpUnbind, HdrUid, uid)
+}
+
+func (c *Client) nameCommand(ctx context.Context, clientID, op, key, name string) error {
+	hdr, err := nameHeader(key, name)
+	if err != nil {
+		return err
+	}
+	_, err = c.command(ctx, clientID, op, hdr, nil)
+	return err
+}
+
+// Ungroup dissolves a group: every member on every gateway leaves it. The
+// clients stay connected.
+func (c *Client) Ungroup(ctx context.Context, group string) error {
+	if err := ValidName(group); err != nil {
+		return err
+	}
+	m := &nats.Msg{Subject: c.subj.Group(group), Header: nats.Header{HdrOp: []string{OpUngroup}}}
+	if err := c.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("ungroup %q: %w", group, err)
+	}
+	return c.Flush(ctx)
+}
+
+// CloseClient closes a client gracefully, sending last first when it is not
+// nil (GatewayWorker's closeClient($id, $message)).
+func (c *Client) CloseClient(ctx context.Context, clientID string, last []byte, opts ...SendOption) error {
+	hdr := nats.Header{}
+	if last != nil {
+		o := applySend(opts)
+		hdr.Set(HdrFrames, string(AppendFrameSpec(nil, Frame{Data: last, Binary: o.binary})))
+	}
+	_, err := c.command(ctx, clientID, OpClose, hdr, last)
+	return err
+}
+
+// DestroyClient drops a client's connection at once, without a close
+// handshake. Its OnClose still runs.
+func (c *Client) DestroyClient(ctx context.Context, clientID string) error {
+	_, err := c.command(ctx, clientID, OpDestroy, nil, nil)
+	return err
+}
+
+// SetSession replaces a client's session.
+func (c *Client) SetSession(ctx context.Context, clientID string, s Session) error {
+	return c.sessionCommand(ctx, clientID, OpSessionSet, s)
+}
+
+// UpdateSession merges s into a client's session: keys in s are set, keys
+// with a nil value are removed, other keys stay.
+func (c *Client) UpdateSession(ctx context.Context, clientID string, s Session) error {
+	return c.sessionCommand(ctx, clientID, OpSessionUpdate, s)
+}
+
+func (c *Client) sessionCommand(ctx context.Context, clientID, op string, s Session) error {
+	b, err := EncodeSession(s)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		b = []byte("{}")
+	}
+	_, err = c.command(ctx, clientID, op, nil, b)
+	return err
+}
+
+// Session returns a client's session (empty, not nil, when none is set).
+func (c *Client) Session(ctx context.Context, clientID string) (Session, error) {
+	reply, err := c.command(ctx, clientID, OpSessionGet, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeSession(reply.Data)
+}
+
+// IsOnline reports whether a client is connected.
+func (c *Client) IsOnline(ctx context.Context, clientID string) (bool, error) {
+	_, err := c.command(ctx, clientID, OpOnline, nil, nil)
+	if errors.Is(err, ErrClientNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// UidByClientID returns the uid a client is bound to, "" when none.
+func (c *Client) UidByClientID(ctx context.Context, clientID string) (string, error) {
+	reply, err := c.command(ctx, clientID, OpUidOf, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	return string(reply.Data), nil
+}
+
+// IsUidOnline reports whether any client is bound to uid. It costs one
+// request: a gateway holding the uid answers, none answering means offline.
+func (c *Client) IsUidOnline(ctx context.Context, uid string) (bool, error) {
+	if err := ValidName(uid); err != nil {
+		return false, err
+	}
+	ctx, cancel := c.withDeadline(ctx)
+	defer cancel()
+	m := &nats.Msg{Subject: c.subj.Uid(uid), Header: nats.Header{HdrOp: []string{OpPing}}}
+	reply, err := c.nc.RequestMsgWithContext(ctx, m)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("is uid %q online: %w", uid, err)
+	}
+	// A gateway whose last member just unbound may still hold the
+	// subscription for a moment and answers "0".
+	return string(reply.Data) != "0", nil
+}

@@ -1,0 +1,17 @@
+// Package bus is Switchboard's contract with NATS: the subjects, the message
+// envelopes, client ids, the embedded server, and Client — the Gateway API
+// (GatewayWorker's Lib\Gateway) usable from a worker or from any Go program
+// that can reach the NATS cluster.
+//
+// Two ways to use it. Inside a worker, the worker.Context embeds a *Client
+// already connected. From any other program, connect and push:
+//
+//	c, err := bus.Connect("nats://127.0.0.1:4222")
+//	if err != nil { ... }
+//	defer c.Close()
+//	err = c.SendToGroup("room:lobby", []byte("hello"))
+//
+// Every subject starts with a prefix (default "sb"), so several applications
+// share one NATS cluster without seeing each other's traffic. The full wire
+// protocol is specified in docs/protocol.md.
+package bus

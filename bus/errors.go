@@ -1,0 +1,17 @@
+package bus
+
+import "errors"
+
+// Sentinel errors callers may need to tell apart.
+var (
+	// ErrClientNotFound: no live client has this id.
+	ErrClientNotFound = errors.New("client not found")
+	// ErrInvalidClientID: the string is not a Switchboard client id.
+	ErrInvalidClientID = errors.New("invalid client id")
+	// ErrQueryTimeout: a gateway did not answer a cluster query in time.
+	ErrQueryTimeout = errors.New("gateway did not answer in time")
+	// ErrMessageTooLarge: a payload is larger than the connection allows.
+	ErrMessageTooLarge = errors.New("message too large")
+	// ErrRemote: a gateway answered a command with an error.
+	ErrRemote = errors.New("gateway error")
+)

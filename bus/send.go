@@ -1,0 +1,137 @@
+package bus
+
+import (
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+)
+
+// SendOption modifies one send call.
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	binary  bool
+	exclude []string
+	only    []string
+}
+
+// Binary sends the data as a binary frame instead of text.
+func Binary() SendOption { return func(o *sendOptions) { o.binary = true } }
+
+// Exclude leaves the given clients out of a group, uid or all send.
+func Exclude(clientIDs ...string) SendOption {
+	return func(o *sendOptions) { o.exclude = append(o.exclude, clientIDs...) }
+}
+
+// Only restricts SendToAll to the given clients (GatewayWorker's
+// $client_id_array).
+func Only(clientIDs ...string) SendOption {
+	return func(o *sendOptions) { o.only = append(o.only, clientIDs...) }
+}
+
+func newFrameMsg(subject string, data []byte, o sendOptions) *nats.Msg {
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	if o.binary {
+		m.Header.Set(HdrBinary, "1")
+	}
+	if len(o.exclude) > 0 {
+		m.Header.Set(HdrExclude, JoinIDs(o.exclude))
+	}
+	return m
+}
+
+func applySend(opts []SendOption) sendOptions {
+	var o sendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// SendToClient sends data to one client, wherever it is connected: one
+// publish to its gateway. Sending to a client that is gone is not an error
+// (GatewayWorker behaves the same); use IsOnline to ask first.
+func (c *Client) SendToClient(clientID string, data []byte, opts ...SendOption) error {
+	gw, _, err := ParseClientID(clientID)
+	if err != nil {
+		return err
+	}
+	m := newFrameMsg(c.subj.Gateway(gw), data, applySend(opts))
+	m.Header.Set(HdrOp, OpSend)
+	m.Header.Set(HdrClients, clientID)
+	if err := c.nc.PublishMsg(m); err != nil {
+		return fmt.Errorf("send to client %s: %w", clientID, err)
+	}
+	return nil
+}
+
+// SendToUid sends data to every client bound to uid, on every gateway.
+func (c *Client) SendToUid(uid string, data []byte, opts ...SendOption) error {
+	if err := ValidName(uid); err != nil {
+		return err
+	}
+	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, applySend(opts))); err != nil {
+		return fmt.Errorf("send to uid %q: %w", uid, err)
+	}
+	return nil
+}
+
+// SendToGroup sends data to every member of group except the excluded
+// clients. Only gateways holding a member receive the message.
+func (c *Client) SendToGroup(group string, data []byte, opts ...SendOption) error {
+	if err := ValidName(group); err != nil {
+		return err
+	}
+	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Group(group), data, applySend(opts))); err != nil {
+		return fmt.Errorf("send to group %q: %w", group, err)
+	}
+	return nil
+}
+
+// SendToAll sends data to every connected client, or with Only to the listed
+// clients (one publish per gateway involved), minus the excluded ones.
+func (c *Client) SendToAll(data []byte, opts ...SendOption) error {
+	o := applySend(opts)
+	if o.only == nil {
+		if err := c.nc.PublishMsg(newFrameMsg(c.subj.All(), data, o)); err != nil {
+			return fmt.Errorf("send to all: %w", err)
+		}
+		return nil
+	}
+	byGateway, err := groupByGateway(o.only, o.exclude)
+	if err != nil {
+		return err
+	}
+	o.exclude = nil
+	for gw, ids := range byGateway {
+		m := newFrameMsg(c.subj.Gateway(gw), data, o)
+		m.Header.Set(HdrOp, OpSend)
+		m.Header.Set(HdrClients, JoinIDs(ids))
+		if err := c.nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("send to gateway %s: %w", gw, err)
+		}
+	}
+	return nil
+}
+
+func groupByGateway(ids, exclude []string) (map[string][]string, error) {
+	skip := make(map[string]bool, len(exclude))
+	for _, id := range exclude {
+		skip[id] = true
+	}
+	out := map[string][]string{}
+	for _, id := range ids {
+		if skip[id] {
+			continue
+		}
+		gw, _, err := ParseClientID(id)
+		if err != nil {
+			return nil, err
+		}
+		out[gw] = append(out[gw], id)
+	}
+	return out, nil
+}
+
+// IsBinary reports whether opts ask for a binary frame.
+func IsBinary(opts []SendOption) bool { return applySend(opts).binary }

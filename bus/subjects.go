@@ -1,0 +1,158 @@
+package bus
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// DefaultPrefix is the subject prefix used when none is configured.
+const DefaultPrefix = "sb"
+
+// Event kinds: the last token of an event subject.
+const (
+	EventWebSocketConnect = "wsconnect"
+	EventConnect          = "connect"
+	EventMessage          = "message"
+	EventClose            = "close"
+)
+
+// WorkerQueue is the queue group every worker joins on the event subjects.
+const WorkerQueue = "workers"
+
+// ErrInvalidName is returned for an empty or invalid group or uid name.
+var ErrInvalidName = errors.New("invalid name")
+
+// Subjects builds every subject of one namespace. It is the only place
+// subjects are put together.
+type Subjects struct {
+	prefix string
+}
+
+// NewSubjects returns the subjects of the namespace prefix. An empty prefix
+// means DefaultPrefix. The prefix must be one or more plain subject tokens.
+func NewSubjects(prefix string) (Subjects, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	for _, tok := range strings.Split(prefix, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return Subjects{}, fmt.Errorf("subject prefix %q: %w", prefix, ErrInvalidName)
+		}
+	}
+	return Subjects{prefix: prefix}, nil
+}
+
+// Prefix returns the namespace prefix.
+func (s Subjects) Prefix() string { return s.prefix }
+
+// Event is the subject of one kind of client event: <prefix>.ev.<kind>.
+func (s Subjects) Event(kind string) string { return s.prefix + ".ev." + kind }
+
+// Gateway is the command subject of one gateway: <prefix>.gw.<id>.c.
+func (s Subjects) Gateway(gatewayID string) string { return s.prefix + ".gw." + gatewayID + ".c" }
+
+// GatewayReplies is the wildcard a gateway subscribes to for event replies.
+func (s Subjects) GatewayReplies(gatewayID string) string {
+	return s.prefix + ".gw." + gatewayID + ".r.>"
+}
+
+// GatewayReply is the reply subject of one event of one client.
+func (s Subjects) GatewayReply(gatewayID, clientSeq, eventSeq string) string {
+	return s.prefix + ".gw." + gatewayID + ".r." + clientSeq + "." + eventSeq
+}
+
+// Group is the subject of a group: <prefix>.grp.<token>.
+func (s Subjects) Group(group string) string { return s.prefix + ".grp." + NameToken(group) }
+
+// Uid is the subject of a uid: <prefix>.uid.<token>.
+func (s Subjects) Uid(uid string) string { return s.prefix + ".uid." + NameToken(uid) }
+
+// All is the subject every gateway subscribes to for SendToAll and Ungroup-like
+// broadcasts.
+func (s Subjects) All() string { return s.prefix + ".all" }
+
+// Query is the scatter subject every gateway answers for cluster-wide queries.
+func (s Subjects) Query() string { return s.prefix + ".q" }
+
+// Heartbeat is the subject gateways announce themselves on.
+func (s Subjects) Heartbeat() string { return s.prefix + ".hb" }
+
+// WorkerHeartbeat is the subject workers announce themselves on.
+func (s Subjects) WorkerHeartbeat() string { return s.prefix + ".whb" }
+
+// ValidName reports whether name can be used as a group or uid: non-empty,
+// valid UTF-8, at most 1024 bytes. Anything else (spaces, dots, '*', '>')
+// is allowed because names are encoded before they enter a subject.
+func ValidName(name string) error {
+	if name == "" || len(name) > 1024 || !utf8.ValidString(name) {
+		return fmt.Errorf("name %q: %w", name, ErrInvalidName)
+	}
+	return nil
+}
+
+// NameToken encodes a group or uid name as one subject token (also used in
+// headers). Names made only of [A-Za-z0-9_-] are used as they are; any other
+// name becomes "~" followed by its unpadded base64url encoding. The encoding
+// is injective because "~" never starts a plain name.
+func NameToken(name string) string {
+	if isPlain(name) {
+		return name
+	}
+	return "~" + base64.RawURLEncoding.EncodeToString([]byte(name))
+}
+
+// TokenName decodes a token made by NameToken.
+func TokenName(token string) (string, error) {
+	if rest, ok := strings.CutPrefix(token, "~"); ok {
+		b, err := base64.RawURLEncoding.DecodeString(rest)
+		if err != nil {
+			return "", fmt.Errorf("name token %q: %w", token, ErrInvalidName)
+		}
+		return string(b), nil
+	}
+	if !isPlain(token) {
+		return "", fmt.Errorf("name token %q: %w", token, ErrInvalidName)
+	}
+	return token, nil
+}
+
+func isPlain(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Kinds of fan-out subjects, as Classify reports them.
+const (
+	KindGroup = "grp"
+	KindUid   = "uid"
+	KindAll   = "all"
+)
+
+// Classify tells which fan-out subject s is (KindGroup, KindUid or KindAll)
+// and returns the name token of a group or uid subject. ok is false for any
+// other subject.
+func (s Subjects) Classify(subject string) (kind, token string, ok bool) {
+	rest, found := strings.CutPrefix(subject, s.prefix+".")
+	if !found {
+		return "", "", false
+	}
+	if rest == KindAll {
+		return KindAll, "", true
+	}
+	kind, token, found = strings.Cut(rest, ".")
+	if !found || token == "" || strings.Contains(token, ".") || (kind != KindGroup && kind != KindUid) {
+		return "", "", false
+	}
+	return kind, token, true
+}

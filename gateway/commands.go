@@ -1,0 +1,155 @@
+package gateway
+
+import (
+	"errors"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// onCommand handles a command addressed to this gateway: a send to listed
+// clients, or an operation on one client, answered when it has a reply
+// subject.
+func (g *Gateway) onCommand(m *nats.Msg) {
+	op := m.Header.Get(bus.HdrOp)
+	if op == bus.OpSend {
+		frame := encodeFrame(m.Header.Get(bus.HdrBinary) == "1", m.Data)
+		for _, id := range bus.SplitIDs(m.Header.Get(bus.HdrClients)) {
+			if c := g.lookup(id); c != nil {
+				c.send(frame)
+				g.metrics.msgsOut.Add(1)
+			} else {
+				g.log.Debug("send to a client that is gone dropped", "client_id", id)
+			}
+		}
+		return
+	}
+	id := m.Header.Get(bus.HdrClient)
+	c := g.lookup(id)
+	if c == nil {
+		g.log.Debug("command for a client that is gone", "client_id", id, "op", op)
+		respondError(m, bus.CodeNotFound, "client "+id+" not found")
+		return
+	}
+	if err := g.apply(c, op, m); err != nil {
+		code := bus.CodeInvalid
+		if errors.Is(err, errClosed) {
+			code = bus.CodeNotFound
+		}
+		respondError(m, code, err.Error())
+	}
+}
+
+// apply runs one client operation and answers it.
+func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
+	var body []byte
+	switch op {
+	case bus.OpClose:
+		var out []byte
+		if err := bus.EachFrame(m.Header.Get(bus.HdrFrames), m.Data, func(f bus.Frame) {
+			out = appendFrameOf(out, f)
+		}); err != nil {
+			return err
+		}
+		if out != nil {
+			c.send(out)
+		}
+		c.closeGracefully(closeFrame(1000, ""), "closed by api")
+	case bus.OpDestroy:
+		c.terminate("destroyed by api")
+	case bus.OpJoin, bus.OpLeave, bus.OpBind, bus.OpUnbind:
+		if err := g.membership(c, op, m); err != nil {
+			return err
+		}
+	case bus.OpSessionSet:
+		if _, err := bus.DecodeSession(m.Data); err != nil {
+			return err
+		}
+		c.setSession(m.Data)
+	case bus.OpSessionUpdate:
+		if err := c.updateSession(m.Data); err != nil {
+			return err
+		}
+	case bus.OpSessionGet:
+		body = c.getSession()
+	case bus.OpOnline:
+	case bus.OpUidOf:
+		c.mu.Lock()
+		body = []byte(c.uid)
+		c.mu.Unlock()
+	default:
+		g.log.Warn("unknown command dropped", "client_id", c.id, "op", op)
+		return errUnknownOp(op)
+	}
+	respondOK(m, body)
+	return nil
+}
+
+// membership joins, leaves, binds or unbinds. When the gateway subscribed
+// to a new group or uid subject it flushes before answering, so that a
+// message published after the caller's call returns is not missed.
+func (g *Gateway) membership(c *conn, op string, m *nats.Msg) error {
+	key := bus.HdrGroup
+	if op == bus.OpBind || op == bus.OpUnbind {
+		key = bus.HdrUid
+	}
+	token := m.Header.Get(key)
+	name, err := bus.TokenName(token)
+	if err != nil {
+		return err
+	}
+	created := false
+	switch op {
+	case bus.OpJoin:
+		created, err = g.hub.join(c, token, name)
+	case bus.OpLeave:
+		g.hub.leave(c, token)
+	case bus.OpBind:
+		created, err = g.hub.bind(c, token, name)
+	case bus.OpUnbind:
+		g.hub.unbind(c, name)
+	}
+	if err != nil {
+		return err
+	}
+	if created {
+		return g.nc.Flush()
+	}
+	return nil
+}
+
+// lookup returns the live client with this id on this gateway.
+func (g *Gateway) lookup(id string) *conn {
+	gw, seq, err := bus.ParseClientID(id)
+	if err != nil || gw != g.id {
+		return nil
+	}
+	c := g.hub.get(seq)
+	if c == nil || c.isClosed() {
+		return nil
+	}
+	return c
+}
+
+func respondOK(m *nats.Msg, body []byte) {
+	if m.Reply == "" {
+		return
+	}
+	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{bus.HdrStatus: []string{bus.StatusOK}}, Data: body})
+}
+
+func respondError(m *nats.Msg, code, reason string) {
+	if m.Reply == "" {
+		return
+	}
+	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{
+		bus.HdrStatus: []string{bus.StatusError},
+		bus.HdrError:  []string{code},
+		bus.HdrReason: []string{reason},
+	}})
+}
+
+type errUnknownOp string
+
+func (e errUnknownOp) Error() string { return "unknown operation " + string(e) }

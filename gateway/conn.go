@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// conn is one client connection and the state GatewayWorker keeps with it:
+// session, uid, groups.
+type conn struct {
+	g           *Gateway
+	seq         uint64
+	id          string
+	seqToken    string // seq in base 36, the reply-subject token
+	nc          net.Conn
+	br          *bufio.Reader
+	remote      string
+	connectedAt time.Time
+	lastActive  atomic.Int64 // unix nanoseconds of the last frame read
+
+	// mu guards the GatewayWorker state.
+	mu      sync.Mutex
+	session []byte // JSON object, nil when empty
+	uid     string
+	groups  map[string]struct{} // group tokens
+
+	// evMu guards the event pipeline (events.go).
+	evMu       sync.Mutex
+	evCond     sync.Cond
+	queue      []*pendingEvent
+	inflight   *pendingEvent
+	evSeq      uint64
+	registered bool // the connect event was queued: a close event must follow
+	closed     bool
+
+	// wmu guards the send queue (write.go).
+	wmu             sync.Mutex
+	wq              net.Buffers
+	wqBytes         int
+	flushing        bool
+	wclosed         bool
+	closing         bool
+	closeAfterFlush bool
+	closeReason     string
+	raw             syscall.RawConn
+	rawWriteFn      func(fd uintptr) bool
+	rawBuf          []byte
+	rawN            int
+	rawErr          error
+
+	terminateOnce sync.Once
+}
+
+func newConn(g *Gateway, nc net.Conn, seq uint64) *conn {
+	c := &conn{
+		g:           g,
+		seq:         seq,
+		id:          bus.ClientID(g.id, seq),
+		nc:          nc,
+		remote:      nc.RemoteAddr().String(),
+		connectedAt: time.Now(),
+	}
+	c.seqToken = c.id[len(g.id)+1:]
+	c.evCond.L = &c.evMu
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			c.raw = raw
+			c.rawWriteFn = c.rawWrite
+		}
+	}
+	c.lastActive.Store(c.connectedAt.UnixNano())
+	return c
+}
+
+// terminate closes the socket at once, takes the client out of its groups
+// and uid, and queues its close event. It runs once; later calls do nothing.
+func (c *conn) terminate(reason string) {
+	c.terminateOnce.Do(func() {
+		c.wmu.Lock()
+		c.wclosed = true
+		c.wq = nil
+		c.wmu.Unlock()
+		_ = c.nc.Close()
+		c.g.hub.detach(c)
+		c.g.log.Debug("client closed", "client_id", c.id, "reason", reason)
+		c.evMu.Lock()
+		c.closed = true
+		registered := c.registered
+		c.evCond.Broadcast()
+		c.evMu.Unlock()
+		if registered {
+			c.enqueue(&pendingEvent{kind: bus.EventClose}, true)
+		} else {
+			c.g.hub.remove(c)
+		}
+	})
+}
+
+func (c *conn) isClosed() bool {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	return c.closed
+}
+
+func (c *conn) getSession() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
+func (c *conn) setSession(b []byte) {
+	if len(b) == 0 || string(b) == "{}" || string(b) == "null" {
+		b = nil
+	}
+	c.mu.Lock()
+	c.session = b
+	c.mu.Unlock()
+}
+
+// updateSession merges patch into the session.
+func (c *conn) updateSession(patch []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	merged, err := bus.MergeSessionJSON(c.session, patch)
+	if err != nil {
+		return err
+	}
+	c.session = merged
+	return nil
+}
+
+// info describes the client for queries.
+func (c *conn) info(withUid, withGroups, withSession bool) bus.ClientInfo {
+	ci := bus.ClientInfo{ID: c.id, Gateway: c.g.id, Remote: c.remote, ConnectedAt: c.connectedAt}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if withUid {
+		ci.Uid = c.uid
+	}
+	if withGroups {
+		for tok := range c.groups {
+			if name, err := bus.TokenName(tok); err == nil {
+				ci.Groups = append(ci.Groups, name)
+			}
+		}
+	}
+	if withSession && c.session != nil {
+		ci.Session = c.session
+	}
+	return ci
+}

@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// maxHeaderBytes bounds an HTTP request head; larger ones get 431.
+const maxHeaderBytes = 8 << 10
+
+// readBufferSize is the read buffer of an upgraded connection.
+const readBufferSize = 512
+
+func (g *Gateway) acceptLoop() {
+	defer g.wg.Done()
+	for {
+		nc, err := g.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			g.log.Warn("accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go g.handshake(nc)
+	}
+}
+
+// handshake reads the request head, hands plain HTTP requests to the HTTP
+// server and upgrades WebSocket requests. It runs on its own goroutine,
+// which ends after the upgrade: the connection's reader starts fresh with a
+// small stack.
+func (g *Gateway) handshake(nc net.Conn) {
+	_ = nc.SetDeadline(time.Now().Add(g.opts.handshakeTimeout))
+	br := bufio.NewReaderSize(nc, maxHeaderBytes)
+	head, err := peekHead(br)
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			_, _ = io.WriteString(nc, "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+		}
+		g.log.Debug("handshake dropped", "remote", nc.RemoteAddr().String(), "err", err)
+		_ = nc.Close()
+		return
+	}
+	if !isWebSocketUpgrade(head) {
+		_ = nc.SetDeadline(time.Time{})
+		g.httpLn.push(&bufferedConn{Conn: nc, r: br})
+		return
+	}
+	c := newConn(g, nc, g.seq.Add(1))
+	hs := bus.Handshake{Header: http.Header{}, Remote: c.remote}
+	u := ws.Upgrader{
+		OnRequest: func(uri []byte) error {
+			path, query, _ := strings.Cut(string(uri), "?")
+			hs.Path, hs.Query = path, query
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			hs.Header.Add(string(key), string(value))
+			return nil
+		},
+		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
+			return nil, g.admit(c, &hs)
+		},
+	}
+	if _, err := u.Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{br, nc}); err != nil {
+		g.log.Debug("upgrade refused", "remote", c.remote, "err", err)
+		_ = nc.Close()
+		return
+	}
+	_ = nc.SetDeadline(time.Time{})
+	if br.Buffered() > 0 {
+		c.br = br
+	} else {
+		c.br = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	g.metrics.connects.Add(1)
+	g.hub.add(c)
+	c.enqueue(&pendingEvent{kind: bus.EventConnect}, true)
+	go c.readLoop()
+}
+
+// admit applies the gateway's limits and asks a worker's OnWebSocketConnect
+// (when a worker implements it) whether the client may connect.
+func (g *Gateway) admit(c *conn, hs *bus.Handshake) error {
+	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
+		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable),
+			ws.RejectionReason("too many connections"))
+	}
+	if g.opts.allowedOrigins != nil && !g.opts.allowedOrigins[hs.Header.Get("Origin")] {
+		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
+			ws.RejectionReason("origin not allowed"))
+	}
+	return g.askWorker(c, hs)
+}
+
+// askWorker sends the wsconnect event. No worker subscribed to it (no
+// responders) means no worker implements OnWebSocketConnect: accept.
+func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
+	body, err := json.Marshal(hs)
+	if err != nil {
+		return err
+	}
+	m := &nats.Msg{
+		Subject: g.subj.Event(bus.EventWebSocketConnect),
+		Header: nats.Header{
+			bus.HdrClient:  []string{c.id},
+			bus.HdrGateway: []string{g.id},
+			bus.HdrRemote:  []string{c.remote},
+		},
+		Data: body,
+	}
+	reply, err := g.nc.RequestMsg(m, g.opts.handshakeTimeout)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil
+	case err != nil:
+		g.log.Warn("OnWebSocketConnect did not answer", "client_id", c.id, "err", err)
+		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable),
+			ws.RejectionReason("no answer from worker"))
+	case reply.Header.Get(bus.HdrStatus) == bus.StatusReject:
+		code, _ := strconv.Atoi(reply.Header.Get(bus.HdrHTTPStatus))
+		if code < 400 || code > 599 {
+			code = http.StatusForbidden
+		}
+		return ws.RejectConnectionError(ws.RejectionStatus(code),
+			ws.RejectionReason(reply.Header.Get(bus.HdrReason)))
+	}
+	g.applyReply(c, reply)
+	return nil
+}
+
+// peekHead returns the request head (up to the blank line) without
+// consuming it.
+func peekHead(br *bufio.Reader) ([]byte, error) {
+	for n := 1; ; n = br.Buffered() + 1 {
+		if _, err := br.Peek(n); err != nil {
+			return nil, err
+		}
+		b, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+			return b[:i+4], nil
+		}
+	}
+}
+
+// isWebSocketUpgrade reports whether the request head asks for a
+// WebSocket upgrade.
+func isWebSocketUpgrade(head []byte) bool {
+	for _, line := range bytes.Split(head, []byte("\r\n")) {
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("Upgrade")) &&
+			bytes.Contains(bytes.ToLower(v), []byte("websocket")) {
+			return true
+		}
+	}
+	return false
+}
+
+// bufferedConn replays what the handshake peeked before reading on.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// chanListener feeds connections that are plain HTTP to the http.Server.
+type chanListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }

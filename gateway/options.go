@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Option configures a Gateway.
+type Option func(*options) error
+
+type options struct {
+	listen            string
+	prefix            string
+	log               *slog.Logger
+	httpHandler       http.Handler
+	maxMessageBytes   int
+	sendBufferBytes   int
+	maxConnections    int
+	maxPendingEvents  int
+	eventTimeout      time.Duration
+	maxRedeliveries   int
+	noWorkerWait      time.Duration
+	handshakeTimeout  time.Duration
+	writeTimeout      time.Duration
+	heartbeatInterval time.Duration
+	pingInterval      time.Duration
+	pingLimit         int
+	pingData          []byte
+	allowedOrigins    map[string]bool
+}
+
+func defaultOptions() options {
+	return options{
+		listen:            "ws://0.0.0.0:8282",
+		log:               slog.Default(),
+		maxMessageBytes:   1 << 20,
+		sendBufferBytes:   4 << 20,
+		maxPendingEvents:  64,
+		eventTimeout:      10 * time.Second,
+		maxRedeliveries:   1,
+		noWorkerWait:      30 * time.Second,
+		handshakeTimeout:  5 * time.Second,
+		writeTimeout:      10 * time.Second,
+		heartbeatInterval: time.Second,
+	}
+}
+
+// Listen sets the listen address as a URL: ws://host:port (default
+// ws://0.0.0.0:8282). Port 0 picks a free port; see Gateway.Addr.
+func Listen(addr string) Option {
+	return func(o *options) error {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return fmt.Errorf("listen address %q: %w", addr, err)
+		}
+		if u.Scheme != "ws" {
+			return fmt.Errorf("listen address %q: unsupported scheme %q (want ws)", addr, u.Scheme)
+		}
+		o.listen = addr
+		return nil
+	}
+}
+
+// Prefix sets the subject prefix (namespace); default "sb".
+func Prefix(p string) Option { return func(o *options) error { o.prefix = p; return nil } }
+
+// Logger sets the logger; default slog.Default().
+func Logger(l *slog.Logger) Option { return func(o *options) error { o.log = l; return nil } }
+
+// HTTPHandler serves plain HTTP requests (not WebSocket upgrades) on the
+// gateway's port.
+func HTTPHandler(h http.Handler) Option {
+	return func(o *options) error { o.httpHandler = h; return nil }
+}
+
+// MaxMessageBytes bounds one client message (after reassembly); a larger
+// one closes the connection with 1009. Default 1 MiB.
+func MaxMessageBytes(n int) Option {
+	return positive("max_message_bytes", n, func(o *options) *int { return &o.maxMessageBytes })
+}
+
+// SendBufferBytes bounds the bytes queued for one client; a client whose
+// queue would grow past it is disconnected. Default 4 MiB.
+func SendBufferBytes(n int) Option {
+	return positive("send_buffer_bytes", n, func(o *options) *int { return &o.sendBufferBytes })
+}
+
+// MaxConnections bounds the connections of this gateway (0: no limit);
+// handshakes past it get HTTP 503.
+func MaxConnections(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("max_connections %d: must not be negative", n)
+		}
+		o.maxConnections = n
+		return nil
+	}
+}
+
+// MaxPendingEvents bounds the events of one client waiting for a worker;
+// past it the gateway stops reading that client's socket. Default 64.
+func MaxPendingEvents(n int) Option {
+	return positive("max_pending_events", n, func(o *options) *int { return &o.maxPendingEvents })
+}
+
+// EventTimeout is how long the gateway waits for a worker's reply to an
+// event before sending it again to another worker (marked redelivered).
+// Default 10s.
+func EventTimeout(d time.Duration) Option {
+	return duration("event_timeout", d, func(o *options) *time.Duration { return &o.eventTimeout })
+}
+
+// MaxRedeliveries is how many times a timed-out event is sent again before
+// it is dropped. Default 1.
+func MaxRedeliveries(n int) Option {
+	return func(o *options) error { o.maxRedeliveries = n; return nil }
+}
+
+// NoWorkerWait is how long an event waits for a worker to appear when none
+// is running before it is dropped. Default 30s.
+func NoWorkerWait(d time.Duration) Option {
+	return duration("no_worker_wait", d, func(o *options) *time.Duration { return &o.noWorkerWait })
+}
+
+// HandshakeTimeout bounds the HTTP upgrade, including OnWebSocketConnect.
+func HandshakeTimeout(d time.Duration) Option {
+	return duration("handshake_timeout", d, func(o *options) *time.Duration { return &o.handshakeTimeout })
+}
+
+// HeartbeatInterval sets how often the gateway announces itself to the
+// cluster. Default 1s.
+func HeartbeatInterval(d time.Duration) Option {
+	return duration("heartbeat_interval", d, func(o *options) *time.Duration { return &o.heartbeatInterval })
+}
+
+// Ping configures heartbeats with GatewayWorker's semantics: every interval
+// the gateway sends data (if not nil) to each client, and closes a client
+// that sent nothing for limit intervals (0: never).
+func Ping(interval time.Duration, limit int, data []byte) Option {
+	return func(o *options) error {
+		if interval < 0 || limit < 0 {
+			return fmt.Errorf("ping_interval %v / ping_not_response_limit %d: must not be negative", interval, limit)
+		}
+		o.pingInterval, o.pingLimit, o.pingData = interval, limit, data
+		return nil
+	}
+}
+
+// AllowedOrigins restricts WebSocket handshakes to these Origin values
+// (empty: any origin). Others get HTTP 403.
+func AllowedOrigins(origins ...string) Option {
+	return func(o *options) error {
+		if len(origins) == 0 {
+			o.allowedOrigins = nil
+			return nil
+		}
+		o.allowedOrigins = map[string]bool{}
+		for _, s := range origins {
+			o.allowedOrigins[s] = true
+		}
+		return nil
+	}
+}
+
+func positive(key string, n int, field func(*options) *int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("%s %d: must be positive", key, n)
+		}
+		*field(o) = n
+		return nil
+	}
+}
+
+func duration(key string, d time.Duration, field func(*options) *time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%s %v: must be positive", key, d)
+		}
+		*field(o) = d
+		return nil
+	}
+}

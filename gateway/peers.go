@@ -1,0 +1,93 @@
+package gateway
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// peers tracks the gateways of the cluster from their heartbeats. A
+// gateway is alive while its last heartbeat is younger than three
+// intervals, or until it says goodbye.
+type peers struct {
+	self     string
+	interval time.Duration
+	mu       sync.Mutex
+	seen     map[string]time.Time
+}
+
+func (p *peers) heard(id string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen[id] = at
+}
+
+func (p *peers) forget(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.seen, id)
+}
+
+// alive returns this gateway and every peer heard from recently.
+func (p *peers) alive() []string {
+	cutoff := time.Now().Add(-3 * p.interval)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, at := range p.seen {
+		if at.Before(cutoff) {
+			delete(p.seen, id)
+		}
+	}
+	ids := slices.Collect(maps.Keys(p.seen))
+	return append(ids, p.self)
+}
+
+// onHeartbeat records another gateway and answers a newcomer's hello with
+// an immediate heartbeat, so it knows the cluster at once.
+func (g *Gateway) onHeartbeat(m *nats.Msg) {
+	id := m.Header.Get(bus.HdrGateway)
+	if id == "" || id == g.id {
+		return
+	}
+	switch m.Header.Get(bus.HdrOp) {
+	case bus.OpBye:
+		g.peers.forget(id)
+	case bus.OpHello:
+		g.peers.heard(id, time.Now())
+		g.announce("")
+	default:
+		g.peers.heard(id, time.Now())
+	}
+}
+
+// announce publishes this gateway's heartbeat; op is "", hello or bye.
+func (g *Gateway) announce(op string) {
+	host, _ := os.Hostname()
+	body, err := json.Marshal(bus.GatewayStatus{
+		ID:          g.id,
+		Listen:      g.Addr().String(),
+		Host:        host,
+		Started:     g.started,
+		Connections: g.hub.live.Load(),
+		MsgsIn:      g.metrics.msgsIn.Load(),
+		MsgsOut:     g.metrics.msgsOut.Load(),
+	})
+	if err != nil {
+		g.log.Error("encode heartbeat", "err", err)
+		return
+	}
+	m := &nats.Msg{Subject: g.subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: []string{g.id}}, Data: body}
+	if op != "" {
+		m.Header.Set(bus.HdrOp, op)
+	}
+	if err := g.nc.PublishMsg(m); err != nil {
+		g.log.Warn("publish heartbeat", "err", err)
+	}
+}

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"time"
+)
+
+// Writes to a client never block the caller. When nothing is queued the
+// frame is written at once with one non-blocking write; what the socket does
+// not take is queued and a flusher goroutine, which exists only while the
+// queue is not empty, writes the queue with writev. The queue is bounded by
+// send_buffer_bytes: a client that cannot keep up is disconnected.
+
+// send queues one encoded frame for the client. frame must not be modified
+// afterwards: group frames are shared by all members.
+func (c *conn) send(frame []byte) {
+	c.wmu.Lock()
+	if c.wclosed || c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	if c.flushing {
+		c.enqueueLocked(frame)
+		c.wmu.Unlock()
+		return
+	}
+	n, err := c.tryWrite(frame)
+	if err != nil {
+		c.wclosed = true
+		c.wmu.Unlock()
+		c.terminate("write: " + err.Error())
+		return
+	}
+	if n < len(frame) {
+		c.enqueueLocked(frame[n:])
+		if !c.wclosed {
+			c.flushing = true
+			go c.flush()
+		}
+	}
+	c.wmu.Unlock()
+}
+
+func (c *conn) enqueueLocked(frame []byte) {
+	if c.wqBytes+len(frame) > c.g.opts.sendBufferBytes {
+		c.wclosed = true
+		c.wq = nil
+		c.g.log.Warn("client too slow, disconnecting", "client_id", c.id,
+			"queued_bytes", c.wqBytes, "send_buffer_bytes", c.g.opts.sendBufferBytes)
+		go c.terminate("send buffer full")
+		return
+	}
+	c.wq = append(c.wq, frame)
+	c.wqBytes += len(frame)
+}
+
+// tryWrite writes what the socket takes now without waiting.
+func (c *conn) tryWrite(b []byte) (int, error) {
+	if c.raw == nil {
+		n, err := c.nc.Write(b)
+		return n, err
+	}
+	c.rawBuf = b
+	if err := c.raw.Write(c.rawWriteFn); err != nil {
+		return 0, err
+	}
+	n, err := c.rawN, c.rawErr
+	c.rawBuf = nil
+	return n, err
+}
+
+// rawWrite is the callback of syscall.RawConn.Write; returning true means
+// "do not wait for the socket to become writable".
+func (c *conn) rawWrite(fd uintptr) bool {
+	n, err := syscall.Write(int(fd), c.rawBuf)
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+		n, err = 0, nil
+	}
+	c.rawN, c.rawErr = max(n, 0), err
+	return true
+}
+
+// flush writes the queue until it is empty, then closes the connection if a
+// graceful close was waiting for it.
+func (c *conn) flush() {
+	for {
+		c.wmu.Lock()
+		if len(c.wq) == 0 || c.wclosed {
+			c.flushing = false
+			closeNow := c.closeAfterFlush
+			c.wmu.Unlock()
+			if closeNow {
+				c.terminate(c.closeReason)
+			}
+			return
+		}
+		bufs, queued := c.wq, c.wqBytes
+		c.wq = nil
+		c.wmu.Unlock()
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.g.opts.writeTimeout))
+		_, err := (*net.Buffers)(&bufs).WriteTo(c.nc)
+		c.wmu.Lock()
+		c.wqBytes -= queued
+		c.wmu.Unlock()
+		if err != nil {
+			c.wmu.Lock()
+			c.wclosed, c.flushing = true, false
+			c.wmu.Unlock()
+			c.terminate("write: " + err.Error())
+			return
+		}
+	}
+}
+
+// closeGracefully sends a close frame after everything queued and then
+// closes the socket.
+func (c *conn) closeGracefully(frame []byte, reason string) {
+	c.send(frame)
+	c.wmu.Lock()
+	c.closing = true
+	c.closeReason = reason
+	if c.flushing {
+		c.closeAfterFlush = true
+		c.wmu.Unlock()
+		return
+	}
+	c.wclosed = true
+	c.wmu.Unlock()
+	c.terminate(reason)
+}
+
+// queuedBytes reports the bytes waiting to be written to the client.
+func (c *conn) queuedBytes() int {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.wqBytes
+}

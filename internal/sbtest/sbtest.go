@@ -1,0 +1,215 @@
+// Package sbtest starts real Switchboard parts for tests: an embedded NATS
+// server on a random port, gateways, workers, and WebSocket clients.
+package sbtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+// Logger returns a logger for tests: warnings and errors only, unless
+// SB_TEST_DEBUG is set.
+func Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("SB_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// NATS starts an embedded NATS server on a random loopback port.
+func NATS(t testing.TB) *server.Server {
+	t.Helper()
+	return NATSOnPort(t, -1)
+}
+
+// NATSOnPort starts an embedded NATS server on a given port.
+func NATSOnPort(t testing.TB, port int) *server.Server {
+	t.Helper()
+	s, err := bus.StartServer(bus.ServerConfig{Port: port})
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// Conn connects to NATS with fast reconnects, closed at cleanup.
+func Conn(t testing.TB, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url,
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(50*time.Millisecond),
+		nats.ReconnectJitter(0, 0),
+	)
+	if err != nil {
+		t.Fatalf("connect nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Gateway starts a gateway on a random loopback port with its own NATS
+// connection; it is shut down at cleanup.
+func Gateway(t testing.TB, url string, opts ...gateway.Option) *gateway.Gateway {
+	t.Helper()
+	nc := Conn(t, url)
+	opts = append([]gateway.Option{gateway.Listen("ws://127.0.0.1:0"), gateway.Logger(Logger())}, opts...)
+	g, err := gateway.New(nc, opts...)
+	if err != nil {
+		t.Fatalf("new gateway: %v", err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.Shutdown(ctx)
+	})
+	return g
+}
+
+// Worker starts a worker with its own NATS connection; it is stopped at
+// cleanup unless the test stopped it.
+func Worker(t testing.TB, url string, events any, opts ...worker.Option) *worker.Worker {
+	t.Helper()
+	nc := Conn(t, url)
+	opts = append([]worker.Option{worker.Logger(Logger())}, opts...)
+	w, err := worker.New(nc, events, opts...)
+	if err != nil {
+		t.Fatalf("new worker: %v", err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatalf("start worker: %v", err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if stopped {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.Stop(ctx)
+	})
+	_ = stopped
+	return w
+}
+
+// Client connects to NATS and returns a Gateway API client.
+func Client(t testing.TB, url string, opts ...bus.Option) *bus.Client {
+	t.Helper()
+	c, err := bus.New(Conn(t, url), opts...)
+	if err != nil {
+		t.Fatalf("bus client: %v", err)
+	}
+	return c
+}
+
+// WS is a WebSocket test client.
+type WS struct {
+	t    testing.TB
+	Conn net.Conn
+	ID   string // filled by tests that learn it
+}
+
+// Dial opens a WebSocket to the gateway.
+func Dial(t testing.TB, g *gateway.Gateway, path string) *WS {
+	t.Helper()
+	c, err := DialErr(g, path)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	ws := &WS{t: t, Conn: c}
+	t.Cleanup(func() { _ = c.Close() })
+	return ws
+}
+
+// DialErr opens a WebSocket and returns the handshake error.
+func DialErr(g *gateway.Gateway, path string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, _, err := ws.Dial(ctx, "ws://"+g.Addr().String()+path)
+	return c, err
+}
+
+// Send sends a text message.
+func (c *WS) Send(s string) {
+	c.t.Helper()
+	if err := wsutil.WriteClientText(c.Conn, []byte(s)); err != nil {
+		c.t.Fatalf("send %q: %v", s, err)
+	}
+}
+
+// Read reads the next data message, failing the test after timeout.
+func (c *WS) Read(timeout time.Duration) string {
+	c.t.Helper()
+	s, err := c.ReadErr(timeout)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return s
+}
+
+// ReadErr reads the next data message.
+func (c *WS) ReadErr(timeout time.Duration) (string, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(timeout))
+	defer func() { _ = c.Conn.SetReadDeadline(time.Time{}) }()
+	b, err := wsutil.ReadServerText(c.Conn)
+	return string(b), err
+}
+
+// Expect reads the next message and fails unless it equals want.
+func (c *WS) Expect(want string) {
+	c.t.Helper()
+	if got := c.Read(5 * time.Second); got != want {
+		c.t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// ExpectNothing fails if a message arrives within d.
+func (c *WS) ExpectNothing(d time.Duration) {
+	c.t.Helper()
+	s, err := c.ReadErr(d)
+	if err == nil {
+		c.t.Fatalf("unexpected message %q", s)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		c.t.Fatalf("connection failed instead of staying quiet: %v", err)
+	}
+}
+
+// Eventually polls cond until it is true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Fields splits a space-separated message.
+func Fields(s string) []string { return strings.Fields(s) }
+
+// Errorf is fmt.Errorf, for brevity in handler code of tests.
+func Errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

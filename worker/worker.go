@@ -1,0 +1,273 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// Worker consumes client events from NATS and calls the user's handlers.
+type Worker struct {
+	id     string
+	nc     *nats.Conn
+	client *bus.Client
+	subj   bus.Subjects
+	events any
+	opts   options
+	log    *slog.Logger
+
+	sem      chan struct{}
+	subs     []*nats.Subscription
+	handlers sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	started  time.Time
+	handled  atomic.Uint64
+	inflight atomic.Int64
+}
+
+// Option configures a Worker.
+type Option func(*options)
+
+type options struct {
+	prefix      string
+	log         *slog.Logger
+	concurrency int
+	timeout     time.Duration
+}
+
+// Prefix sets the subject prefix (namespace); default "sb".
+func Prefix(p string) Option { return func(o *options) { o.prefix = p } }
+
+// Logger sets the logger; default slog.Default().
+func Logger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// MaxConcurrency bounds the events handled at once (of different
+// clients); default 1024.
+func MaxConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+
+// APITimeout bounds Gateway API calls whose context has no deadline.
+func APITimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// New creates a worker for events, a value implementing one or more of
+// MessageHandler, ConnectHandler, CloseHandler, WebSocketConnectHandler
+// (and optionally StartHandler, StopHandler). The caller keeps and closes
+// nc after Stop.
+func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
+	if !implementsAny(events) {
+		return nil, fmt.Errorf("worker: %T implements no event handler (OnMessage, OnConnect, OnClose or OnWebSocketConnect)", events)
+	}
+	o := options{log: slog.Default(), concurrency: 1024, timeout: bus.DefaultTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.concurrency <= 0 {
+		return nil, fmt.Errorf("worker: max concurrency %d must be positive", o.concurrency)
+	}
+	client, err := bus.New(nc, bus.WithPrefix(o.prefix), bus.WithTimeout(o.timeout), bus.WithLogger(o.log))
+	if err != nil {
+		return nil, err
+	}
+	id := bus.NewGatewayID()
+	return &Worker{
+		id:     id,
+		nc:     nc,
+		client: client,
+		subj:   client.Subjects(),
+		events: events,
+		opts:   o,
+		log:    o.log.With("worker_id", id),
+		sem:    make(chan struct{}, o.concurrency),
+	}, nil
+}
+
+// ID returns the worker's id.
+func (w *Worker) ID() string { return w.id }
+
+// Client returns the Gateway API bound to the worker's connection.
+func (w *Worker) Client() *bus.Client { return w.client }
+
+// Handled returns the number of events handled so far.
+func (w *Worker) Handled() uint64 { return w.handled.Load() }
+
+// Start runs OnWorkerStart and joins the worker queue group. From then on
+// the worker takes a share of the cluster's events.
+func (w *Worker) Start(ctx context.Context) error {
+	w.ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	w.started = time.Now()
+	if h, ok := w.events.(StartHandler); ok {
+		if err := h.OnWorkerStart(w); err != nil {
+			return fmt.Errorf("OnWorkerStart: %w", err)
+		}
+	}
+	kinds := []string{bus.EventConnect, bus.EventMessage, bus.EventClose}
+	if _, ok := w.events.(WebSocketConnectHandler); ok {
+		kinds = append(kinds, bus.EventWebSocketConnect)
+	}
+	for _, k := range kinds {
+		sub, err := w.nc.QueueSubscribe(w.subj.Event(k), bus.WorkerQueue, w.dispatch)
+		if err != nil {
+			w.unsubscribe()
+			return fmt.Errorf("subscribe %s: %w", w.subj.Event(k), err)
+		}
+		_ = sub.SetPendingLimits(-1, 256<<20)
+		w.subs = append(w.subs, sub)
+	}
+	if err := w.nc.FlushTimeout(w.opts.timeout); err != nil {
+		w.unsubscribe()
+		return fmt.Errorf("worker start: %w", err)
+	}
+	w.log.Info("worker started")
+	return nil
+}
+
+func (w *Worker) unsubscribe() {
+	for _, s := range w.subs {
+		_ = s.Unsubscribe()
+	}
+	w.subs = nil
+}
+
+// Stop drains the worker: it leaves the queue group (new events go to other
+// workers), finishes the events it already has, sends their replies, and
+// runs OnWorkerStop. When ctx ends first, handlers' contexts are cancelled
+// and the events left are redelivered by their gateways after their timeout.
+func (w *Worker) Stop(ctx context.Context) error {
+	for _, s := range w.subs {
+		if err := s.Drain(); err != nil {
+			w.log.Warn("drain", "subject", s.Subject, "err", err)
+		}
+	}
+	err := w.waitDrained(ctx)
+	if err != nil {
+		w.cancel()
+	}
+	if ferr := w.nc.FlushTimeout(w.opts.timeout); ferr != nil && err == nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+		err = ferr
+	}
+	if h, ok := w.events.(StopHandler); ok {
+		h.OnWorkerStop(w)
+	}
+	w.cancel()
+	w.log.Info("worker stopped", "handled", w.handled.Load())
+	return err
+}
+
+func (w *Worker) waitDrained(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, s := range w.subs {
+			for s.IsValid() && w.nc.IsConnected() {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		w.handlers.Wait()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("worker stop: %d events still running: %w", w.inflight.Load(), ctx.Err())
+	}
+}
+
+// dispatch starts a handler for one event. Events of one client never
+// overlap (the gateway waits for each reply), so running each on its own
+// goroutine keeps clients concurrent without breaking their order.
+func (w *Worker) dispatch(m *nats.Msg) {
+	w.sem <- struct{}{}
+	w.handlers.Add(1)
+	w.inflight.Add(1)
+	go func() {
+		defer func() {
+			<-w.sem
+			w.inflight.Add(-1)
+			w.handlers.Done()
+		}()
+		w.handle(m)
+	}()
+}
+
+func (w *Worker) handle(m *nats.Msg) {
+	c := newContext(w.ctx, w, m)
+	kind := m.Subject[len(w.subj.Event("")):]
+	reply, err := w.call(c, kind, m)
+	if err != nil {
+		c.log.Error("handler failed", "event", kind, "err", err)
+	}
+	w.handled.Add(1)
+	if m.Reply == "" {
+		return
+	}
+	if kind == bus.EventWebSocketConnect && err != nil {
+		reply = rejection(err)
+	}
+	if err := m.RespondMsg(reply); err != nil {
+		c.log.Warn("reply to gateway", "event", kind, "err", err)
+	}
+}
+
+// call runs the handler of one event kind, turning a panic into an error:
+// the worker and the client live on.
+func (w *Worker) call(c *Context, kind string, m *nats.Msg) (reply *nats.Msg, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+			reply = c.reply()
+		}
+	}()
+	switch kind {
+	case bus.EventConnect:
+		if h, ok := w.events.(ConnectHandler); ok {
+			err = h.OnConnect(c)
+		}
+	case bus.EventMessage:
+		if h, ok := w.events.(MessageHandler); ok {
+			err = h.OnMessage(c, Message{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
+		}
+	case bus.EventClose:
+		if h, ok := w.events.(CloseHandler); ok {
+			err = h.OnClose(c)
+		}
+	case bus.EventWebSocketConnect:
+		err = w.webSocketConnect(c, m)
+	default:
+		err = fmt.Errorf("unknown event kind %q", kind)
+	}
+	return c.reply(), err
+}
+
+func (w *Worker) webSocketConnect(c *Context, m *nats.Msg) error {
+	h, ok := w.events.(WebSocketConnectHandler)
+	if !ok {
+		return nil
+	}
+	var hs bus.Handshake
+	if err := json.Unmarshal(m.Data, &hs); err != nil {
+		return Reject(http.StatusBadRequest, "malformed handshake event")
+	}
+	return h.OnWebSocketConnect(c, hs)
+}
+
+func rejection(err error) *nats.Msg {
+	re := &RejectError{Status: http.StatusForbidden, Reason: err.Error()}
+	errors.As(err, &re)
+	return &nats.Msg{Header: nats.Header{
+		bus.HdrStatus:     []string{bus.StatusReject},
+		bus.HdrHTTPStatus: []string{strconv.Itoa(re.Status)},
+		bus.HdrReason:     []string{re.Reason},
+	}}
+}
