@@ -64,6 +64,7 @@ const (
 
 // Query kinds carried in HdrQuery.
 const (
-	QueryList  = "list"  // client records, optionally filtered by group or uid
-	QueryCount = "count" // client count and uids, optionally filtered
+	QueryList   = "list"   // client records, optionally filtered by group or uid
+	QueryCount  = "count"  // client count and uids, optionally filtered
+	QueryStatus = "status" // the gateway's GatewayStatus
 )

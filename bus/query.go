@@ -291,3 +291,21 @@ func (c *Client) GroupUidList(ctx context.Context) (map[string][]string, error) 
 	}
 	return out, nil
 }
+
+// Gateways returns the status of every live gateway, sorted by id.
+func (c *Client) Gateways(ctx context.Context) ([]GatewayStatus, error) {
+	answers, err := c.gather(ctx, QueryStatus, Filter{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]GatewayStatus, 0, len(answers))
+	for _, m := range answers {
+		var st GatewayStatus
+		if err := json.Unmarshal(m.Data, &st); err != nil {
+			return nil, fmt.Errorf("query status: gateway %s: %w", m.Header.Get(HdrGateway), err)
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b GatewayStatus) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

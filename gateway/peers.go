@@ -69,16 +69,7 @@ func (g *Gateway) onHeartbeat(m *nats.Msg) {
 
 // announce publishes this gateway's heartbeat; op is "", hello or bye.
 func (g *Gateway) announce(op string) {
-	host, _ := os.Hostname()
-	body, err := json.Marshal(bus.GatewayStatus{
-		ID:          g.id,
-		Listen:      g.Addr().String(),
-		Host:        host,
-		Started:     g.started,
-		Connections: g.hub.live.Load(),
-		MsgsIn:      g.metrics.msgsIn.Load(),
-		MsgsOut:     g.metrics.msgsOut.Load(),
-	})
+	body, err := json.Marshal(g.status())
 	if err != nil {
 		g.log.Error("encode heartbeat", "err", err)
 		return
@@ -89,5 +80,19 @@ func (g *Gateway) announce(op string) {
 	}
 	if err := g.nc.PublishMsg(m); err != nil {
 		g.log.Warn("publish heartbeat", "err", err)
+	}
+}
+
+// status describes the gateway for heartbeats and status queries.
+func (g *Gateway) status() bus.GatewayStatus {
+	host, _ := os.Hostname()
+	return bus.GatewayStatus{
+		ID:          g.id,
+		Listen:      g.Addr().String(),
+		Host:        host,
+		Started:     g.started,
+		Connections: g.hub.live.Load(),
+		MsgsIn:      g.metrics.msgsIn.Load(),
+		MsgsOut:     g.metrics.msgsOut.Load(),
 	}
 }

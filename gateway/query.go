@@ -41,6 +41,8 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 			}
 		}
 		body = r
+	case bus.QueryStatus:
+		body = g.status()
 	default:
 		g.log.Warn("unknown query", "query", kind)
 		respondError(m, bus.CodeInvalid, "unknown query "+kind)

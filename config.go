@@ -1,0 +1,197 @@
+package switchboard
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Config is the whole configuration of a Switchboard process. It comes from
+// defaults, a YAML file, SB_* environment variables and flags, in rising
+// order of precedence (viper).
+type Config struct {
+	// Roles this process runs: any of "nats", "gateway", "worker".
+	Roles   []string      `mapstructure:"roles"`
+	NATS    NATSConfig    `mapstructure:"nats"`
+	Gateway GatewayConfig `mapstructure:"gateway"`
+	Worker  WorkerConfig  `mapstructure:"worker"`
+	Log     LogConfig     `mapstructure:"log"`
+}
+
+// NATSConfig says where the bus is.
+type NATSConfig struct {
+	// URL of an external NATS server or cluster (comma-separated). Empty:
+	// the process starts an embedded server (role "nats").
+	URL string `mapstructure:"url"`
+	// Host and Port of the embedded server.
+	Host string `mapstructure:"host"`
+	Port int    `mapstructure:"port"`
+	// Prefix starts every subject (namespace).
+	Prefix string `mapstructure:"prefix"`
+}
+
+// GatewayConfig configures the gateway role.
+type GatewayConfig struct {
+	Listen               string        `mapstructure:"listen"`
+	PingInterval         time.Duration `mapstructure:"ping_interval"`
+	PingNotResponseLimit int           `mapstructure:"ping_not_response_limit"`
+	PingData             string        `mapstructure:"ping_data"`
+	MaxMessageBytes      int           `mapstructure:"max_message_bytes"`
+	SendBufferBytes      int           `mapstructure:"send_buffer_bytes"`
+	MaxConnections       int           `mapstructure:"max_connections"`
+	MaxPendingEvents     int           `mapstructure:"max_pending_events"`
+	EventTimeout         time.Duration `mapstructure:"event_timeout"`
+	MaxRedeliveries      int           `mapstructure:"max_redeliveries"`
+	NoWorkerWait         time.Duration `mapstructure:"no_worker_wait"`
+	HandshakeTimeout     time.Duration `mapstructure:"handshake_timeout"`
+	AllowedOrigins       []string      `mapstructure:"allowed_origins"`
+}
+
+// WorkerConfig configures the worker role.
+type WorkerConfig struct {
+	MaxConcurrency int           `mapstructure:"max_concurrency"`
+	StopTimeout    time.Duration `mapstructure:"stop_timeout"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// Roles a process can run.
+const (
+	RoleNATS    = "nats"
+	RoleGateway = "gateway"
+	RoleWorker  = "worker"
+)
+
+func setDefaults(v *viper.Viper) {
+	defaults := map[string]any{
+		"roles":                           []string{RoleNATS, RoleGateway, RoleWorker},
+		"nats.url":                        "",
+		"nats.host":                       "127.0.0.1",
+		"nats.port":                       4222,
+		"nats.prefix":                     "sb",
+		"gateway.listen":                  "ws://0.0.0.0:8282",
+		"gateway.ping_interval":           "0s",
+		"gateway.ping_not_response_limit": 0,
+		"gateway.ping_data":               "",
+		"gateway.max_message_bytes":       1 << 20,
+		"gateway.send_buffer_bytes":       4 << 20,
+		"gateway.max_connections":         0,
+		"gateway.max_pending_events":      64,
+		"gateway.event_timeout":           "10s",
+		"gateway.max_redeliveries":        1,
+		"gateway.no_worker_wait":          "30s",
+		"gateway.handshake_timeout":       "5s",
+		"gateway.allowed_origins":         []string{},
+		"worker.max_concurrency":          1024,
+		"worker.stop_timeout":             "30s",
+		"log.level":                       "info",
+		"log.format":                      "text",
+	}
+	for k, val := range defaults {
+		v.SetDefault(k, val)
+	}
+}
+
+// newViper returns a viper with the defaults and the SB_ environment
+// mapping (gateway.listen ← SB_GATEWAY_LISTEN).
+func newViper() *viper.Viper {
+	v := viper.New()
+	setDefaults(v)
+	v.SetEnvPrefix("SB")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	return v
+}
+
+// ErrConfig marks a configuration error (exit code 2).
+var ErrConfig = errors.New("configuration error")
+
+// LoadConfig reads the configuration from file (if not empty) over the
+// defaults, with SB_* environment variables on top.
+func LoadConfig(file string) (Config, error) {
+	v := newViper()
+	return loadConfig(v, file)
+}
+
+func loadConfig(v *viper.Viper, file string) (Config, error) {
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("%w: read %s: %v", ErrConfig, file, err)
+		}
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration and names the key at fault.
+func (c Config) Validate() error {
+	bad := func(key string, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, a...))
+	}
+	if len(c.Roles) == 0 {
+		return bad("roles", "at least one role is needed")
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains([]string{RoleNATS, RoleGateway, RoleWorker}, r) {
+			return bad("roles", "unknown role %q (want nats, gateway or worker)", r)
+		}
+	}
+	if c.NATS.URL == "" && !c.Has(RoleNATS) && (c.Has(RoleGateway) || c.Has(RoleWorker)) {
+		return bad("nats.url", "needed when this process does not run the nats role")
+	}
+	if c.NATS.Port < -1 || c.NATS.Port > 65535 {
+		return bad("nats.port", "%d is not a port", c.NATS.Port)
+	}
+	if u, err := url.Parse(c.Gateway.Listen); err != nil || u.Scheme != "ws" || u.Host == "" {
+		return bad("gateway.listen", "%q is not a ws://host:port address", c.Gateway.Listen)
+	}
+	for key, n := range map[string]int{
+		"gateway.max_message_bytes":  c.Gateway.MaxMessageBytes,
+		"gateway.send_buffer_bytes":  c.Gateway.SendBufferBytes,
+		"gateway.max_pending_events": c.Gateway.MaxPendingEvents,
+		"worker.max_concurrency":     c.Worker.MaxConcurrency,
+	} {
+		if n <= 0 {
+			return bad(key, "%d must be positive", n)
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"gateway.event_timeout":     c.Gateway.EventTimeout,
+		"gateway.no_worker_wait":    c.Gateway.NoWorkerWait,
+		"gateway.handshake_timeout": c.Gateway.HandshakeTimeout,
+		"worker.stop_timeout":       c.Worker.StopTimeout,
+	} {
+		if d <= 0 {
+			return bad(key, "%v must be positive", d)
+		}
+	}
+	if c.Gateway.PingInterval < 0 || c.Gateway.PingNotResponseLimit < 0 || c.Gateway.MaxConnections < 0 {
+		return bad("gateway.ping_interval", "ping and connection limits must not be negative")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		return bad("log.level", "%q (want debug, info, warn or error)", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return bad("log.format", "%q (want text or json)", c.Log.Format)
+	}
+	return nil
+}
+
+// Has reports whether the process runs role.
+func (c Config) Has(role string) bool { return slices.Contains(c.Roles, role) }

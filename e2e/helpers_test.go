@@ -1,0 +1,17 @@
+package e2e
+
+import (
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-go/switchboard/internal/sbtest"
+)
+
+// readData reads one data message and says whether it was text or binary.
+func readData(c *sbtest.WS) ([]byte, string, error) {
+	data, op, err := wsutil.ReadServerData(c.Conn)
+	if op == ws.OpBinary {
+		return data, "binary", err
+	}
+	return data, "text", err
+}

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+func sorted(s ...string) []string { return slices.Sorted(slices.Values(s)) }
+
+func TestQueriesAcrossGateways(t *testing.T) {
+	cl := newCluster(t)
+	a := dial(t, cl.g1)
+	b, c := dial(t, cl.g2), dial(t, cl.g2)
+	do(t, a, "join red")
+	do(t, b, "join red")
+	do(t, c, "join blue")
+	do(t, b, "join blue")
+	do(t, a, "bind alice")
+	do(t, b, "bind bob")
+	do(t, c, "bind bob")
+	do(t, a, "set role admin")
+
+	api := cl.api
+	check := func(what string, got, want any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s = %#v, want %#v", what, got, want)
+		}
+	}
+	all := sorted(a.ID, b.ID, c.ID)
+
+	online, err := api.IsOnline(ctx(t), b.ID)
+	check("IsOnline(b)", online, true, err)
+	on, err := api.IsUidOnline(ctx(t), "bob")
+	check("IsUidOnline(bob)", on, true, err)
+	on, err = api.IsUidOnline(ctx(t), "nobody")
+	check("IsUidOnline(nobody)", on, false, err)
+	ids, err := api.ClientIDsByUid(ctx(t), "bob")
+	check("ClientIDsByUid(bob)", ids, sorted(b.ID, c.ID), err)
+	uid, err := api.UidByClientID(ctx(t), a.ID)
+	check("UidByClientID(a)", uid, "alice", err)
+	n, err := api.ClientCount(ctx(t))
+	check("ClientCount", n, 3, err)
+	ids, err = api.ClientIDs(ctx(t))
+	check("ClientIDs", ids, all, err)
+	n, err = api.ClientCountByGroup(ctx(t), "red")
+	check("ClientCountByGroup(red)", n, 2, err)
+	ids, err = api.ClientIDsByGroup(ctx(t), "blue")
+	check("ClientIDsByGroup(blue)", ids, sorted(b.ID, c.ID), err)
+	sessions, err := api.ClientSessionsByGroup(ctx(t), "red")
+	check("ClientSessionsByGroup(red)", sessions, map[string]bus.Session{
+		a.ID: {"greeted": "yes", "role": "admin"},
+		b.ID: {"greeted": "yes"},
+	}, err)
+	sessions, err = api.AllClientSessions(ctx(t))
+	if err != nil || len(sessions) != 3 || sessions[c.ID]["greeted"] != "yes" {
+		t.Fatalf("AllClientSessions = %v, %v", sessions, err)
+	}
+	uids, err := api.UidsByGroup(ctx(t), "red")
+	check("UidsByGroup(red)", uids, []string{"alice", "bob"}, err)
+	n, err = api.UidCountByGroup(ctx(t), "blue")
+	check("UidCountByGroup(blue)", n, 1, err)
+	uids, err = api.Uids(ctx(t))
+	check("Uids", uids, []string{"alice", "bob"}, err)
+	n, err = api.UidCount(ctx(t))
+	check("UidCount", n, 2, err)
+	groups, err := api.GroupIDs(ctx(t))
+	check("GroupIDs", groups, []string{"blue", "red"}, err)
+	gc, err := api.GroupClientIDs(ctx(t))
+	for g := range gc {
+		slices.Sort(gc[g])
+	}
+	check("GroupClientIDs", gc, map[string][]string{"red": sorted(a.ID, b.ID), "blue": sorted(b.ID, c.ID)}, err)
+	gu, err := api.GroupUidList(ctx(t))
+	check("GroupUidList", gu, map[string][]string{"red": {"alice", "bob"}, "blue": {"bob"}}, err)
+	gws, err := api.Gateways(ctx(t))
+	if err != nil || len(gws) != 2 {
+		t.Fatalf("Gateways = %v, %v; want 2", gws, err)
+	}
+
+	// Empty and unknown groups and uids.
+	n, err = api.ClientCountByGroup(ctx(t), "nobody here")
+	check("ClientCountByGroup(empty)", n, 0, err)
+	ids, err = api.ClientIDsByGroup(ctx(t), "nobody here")
+	check("ClientIDsByGroup(empty)", ids, []string{}, err)
+	ids, err = api.ClientIDsByUid(ctx(t), "ghost")
+	check("ClientIDsByUid(ghost)", ids, []string{}, err)
+
+	// A closed client leaves its groups and uid everywhere.
+	closeClient(t, cl, b)
+	online, err = api.IsOnline(ctx(t), b.ID)
+	check("IsOnline(b) after close", online, false, err)
+	ids, err = api.ClientIDsByGroup(ctx(t), "red")
+	check("ClientIDsByGroup(red) after close", ids, []string{a.ID}, err)
+	ids, err = api.ClientIDsByUid(ctx(t), "bob")
+	check("ClientIDsByUid(bob) after close", ids, []string{c.ID}, err)
+	n, err = api.ClientCount(ctx(t))
+	check("ClientCount after close", n, 2, err)
+	if _, err := api.UidByClientID(ctx(t), b.ID); err == nil {
+		t.Fatal("UidByClientID of a closed client: want ErrClientNotFound")
+	}
+	closeClient(t, cl, c)
+	on, err = api.IsUidOnline(ctx(t), "bob")
+	check("IsUidOnline(bob) after both closed", on, false, err)
+	groups, err = api.GroupIDs(ctx(t))
+	check("GroupIDs after close", groups, []string{"red"}, err)
+}
+
+func TestQueryWithoutGateways(t *testing.T) {
+	cl := newCluster(t)
+	api := cl.api
+	n, err := api.ClientCount(ctx(t))
+	if err != nil || n != 0 {
+		t.Fatalf("ClientCount with idle gateways = %d, %v", n, err)
+	}
+	online, err := api.IsOnline(ctx(t), bus.ClientID("aaaaaaaaaa", 1))
+	if err != nil || online {
+		t.Fatalf("IsOnline(unknown gateway) = %v, %v; want false, nil", online, err)
+	}
+	if _, err := api.IsOnline(ctx(t), "not-an-id"); err == nil {
+		t.Fatal("IsOnline(malformed id): want an error")
+	}
+	start := time.Now()
+	if err := api.JoinGroup(ctx(t), bus.ClientID("aaaaaaaaaa", 1), "g"); err == nil {
+		t.Fatal("JoinGroup of an unknown client: want ErrClientNotFound")
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("JoinGroup of a client on a gateway that does not exist waited for a timeout instead of no-responders")
+	}
+}

@@ -1,0 +1,219 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+// Node is one Switchboard process: the roles its configuration names,
+// started together and stopped in reverse order.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	server *server.Server
+	gw     *gateway.Gateway
+	wk     *worker.Worker
+	conns  []*nats.Conn
+}
+
+// Option adds to what Run and Start build.
+type Option func(*nodeOptions)
+
+type nodeOptions struct {
+	static fs.FS
+	http   http.Handler
+	log    *slog.Logger
+}
+
+// WithStatic serves files at "/" on the gateway's port (the chat demo's
+// page, a single-page app...).
+func WithStatic(files fs.FS) Option { return func(o *nodeOptions) { o.static = files } }
+
+// WithHTTPHandler serves plain HTTP requests on the gateway's port.
+func WithHTTPHandler(h http.Handler) Option { return func(o *nodeOptions) { o.http = h } }
+
+// WithLogger replaces the logger built from the log configuration.
+func WithLogger(l *slog.Logger) Option { return func(o *nodeOptions) { o.log = l } }
+
+// Start starts the roles of cfg: embedded NATS, gateway, worker running
+// events (which may be nil when the process runs no worker). Stop ends them.
+func Start(ctx context.Context, events any, cfg Config, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := nodeOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.log == nil {
+		o.log = newLogger(cfg.Log, nil)
+	}
+	n := &Node{cfg: cfg, log: o.log}
+	if err := n.start(ctx, events, o); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Stop(stopCtx)
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
+	cfg := n.cfg
+	if cfg.Has(RoleNATS) && cfg.NATS.URL == "" {
+		s, err := bus.StartServer(bus.ServerConfig{Host: cfg.NATS.Host, Port: cfg.NATS.Port})
+		if err != nil {
+			return err
+		}
+		n.server = s
+		n.log.Info("embedded nats started", "url", s.ClientURL())
+	}
+	if cfg.Has(RoleGateway) {
+		nc, err := n.connect("gateway")
+		if err != nil {
+			return err
+		}
+		g, err := gateway.New(nc, n.gatewayOptions(o)...)
+		if err != nil {
+			return err
+		}
+		if err := g.Start(ctx); err != nil {
+			return err
+		}
+		n.gw = g
+	}
+	if cfg.Has(RoleWorker) {
+		if events == nil {
+			return fmt.Errorf("%w: roles: the worker role needs event handlers", ErrConfig)
+		}
+		nc, err := n.connect("worker")
+		if err != nil {
+			return err
+		}
+		w, err := worker.New(nc, events, worker.Prefix(cfg.NATS.Prefix), worker.Logger(n.log),
+			worker.MaxConcurrency(cfg.Worker.MaxConcurrency))
+		if err != nil {
+			return err
+		}
+		if err := w.Start(ctx); err != nil {
+			return err
+		}
+		n.wk = w
+	}
+	return nil
+}
+
+func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
+	c := n.cfg.Gateway
+	var pingData []byte
+	if c.PingData != "" {
+		pingData = []byte(c.PingData)
+	}
+	opts := []gateway.Option{
+		gateway.Listen(c.Listen),
+		gateway.Prefix(n.cfg.NATS.Prefix),
+		gateway.Logger(n.log),
+		gateway.MaxMessageBytes(c.MaxMessageBytes),
+		gateway.SendBufferBytes(c.SendBufferBytes),
+		gateway.MaxConnections(c.MaxConnections),
+		gateway.MaxPendingEvents(c.MaxPendingEvents),
+		gateway.EventTimeout(c.EventTimeout),
+		gateway.MaxRedeliveries(c.MaxRedeliveries),
+		gateway.NoWorkerWait(c.NoWorkerWait),
+		gateway.HandshakeTimeout(c.HandshakeTimeout),
+		gateway.Ping(c.PingInterval, c.PingNotResponseLimit, pingData),
+		gateway.AllowedOrigins(c.AllowedOrigins...),
+	}
+	switch {
+	case o.http != nil:
+		opts = append(opts, gateway.HTTPHandler(o.http))
+	case o.static != nil:
+		opts = append(opts, gateway.HTTPHandler(http.FileServerFS(o.static)))
+	}
+	return opts
+}
+
+// connect opens a NATS connection for one role: in-process to the embedded
+// server (no sockets), or to the configured URL.
+func (n *Node) connect(role string) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("switchboard-" + role),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			n.log.Warn("nats disconnected", "role", role, "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			n.log.Info("nats reconnected", "role", role, "url", nc.ConnectedUrl())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			n.log.Warn("nats error", "role", role, "subject", subject, "err", err)
+		}),
+	}
+	url := n.cfg.NATS.URL
+	if n.server != nil {
+		url = n.server.ClientURL()
+		opts = append(opts, nats.InProcessServer(n.server))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to nats %s: %w", role, url, err)
+	}
+	n.conns = append(n.conns, nc)
+	return nc, nil
+}
+
+// GatewayAddr returns the gateway's listening address, nil without one.
+func (n *Node) GatewayAddr() net.Addr {
+	if n.gw == nil {
+		return nil
+	}
+	return n.gw.Addr()
+}
+
+// NATSURL returns the embedded server's URL, "" without one.
+func (n *Node) NATSURL() string {
+	if n.server == nil {
+		return ""
+	}
+	return n.server.ClientURL()
+}
+
+// Worker returns the worker role, nil without one.
+func (n *Node) Worker() *worker.Worker { return n.wk }
+
+// Stop stops the roles in reverse order: the gateway closes its clients,
+// the worker drains, the embedded server shuts down.
+func (n *Node) Stop(ctx context.Context) error {
+	var errs []error
+	if n.gw != nil {
+		errs = append(errs, n.gw.Shutdown(ctx))
+	}
+	if n.wk != nil {
+		errs = append(errs, n.wk.Stop(ctx))
+	}
+	for _, nc := range n.conns {
+		nc.Close()
+	}
+	if n.server != nil {
+		n.server.Shutdown()
+	}
+	return errors.Join(errs...)
+}
