@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"errors"
+	"time"
+
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/switchboard-go/switchboard/gateway"
 
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
@@ -15,3 +19,7 @@ func readData(c *sbtest.WS) ([]byte, string, error) {
 	}
 	return data, "text", err
 }
+
+func gatewayEventTimeout(d time.Duration) gateway.Option { return gateway.EventTimeout(d) }
+
+func errorAs(err error, target any) bool { return errors.As(err, target) }

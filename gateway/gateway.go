@@ -258,7 +258,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	_ = g.httpSrv.Close()
 	g.hub.each(func(c *conn) { c.closeGracefully(closeFrame(1001, "gateway shutting down"), "gateway shutdown") })
 	var err error
-	for g.pendingClients() > 0 {
+	// Close events need the bus; without it there is nothing to wait for.
+	for g.pendingClients() > 0 && g.nc.IsConnected() {
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("gateway shutdown: %d clients still closing: %w", g.pendingClients(), ctx.Err())
@@ -269,7 +270,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.announce(bus.OpBye)
 	g.unsubscribe()
-	_ = g.nc.Flush()
+	if g.nc.IsConnected() {
+		_ = g.nc.FlushTimeout(time.Second)
+	}
 	g.stopOnce.Do(func() { close(g.stop) })
 	g.wg.Wait()
 	return err

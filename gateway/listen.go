@@ -70,6 +70,10 @@ func (g *Gateway) handshake(nc net.Conn) {
 			hs.Path, hs.Query = path, query
 			return nil
 		},
+		OnHost: func(host []byte) error {
+			hs.Header.Set("Host", string(host))
+			return nil
+		},
 		OnHeader: func(key, value []byte) error {
 			hs.Header.Add(string(key), string(value))
 			return nil

@@ -154,8 +154,10 @@ func (w *Worker) Stop(ctx context.Context) error {
 	if err != nil {
 		w.cancel()
 	}
-	if ferr := w.nc.FlushTimeout(w.opts.timeout); ferr != nil && err == nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
-		err = ferr
+	if w.nc.IsConnected() {
+		if ferr := w.nc.FlushTimeout(w.opts.timeout); ferr != nil && err == nil {
+			err = ferr
+		}
 	}
 	if h, ok := w.events.(StopHandler); ok {
 		h.OnWorkerStop(w)

@@ -1,0 +1,61 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+func TestSessions(t *testing.T) {
+	cl := newCluster(t)
+	a := dial(t, cl.g1)
+	b := dial(t, cl.g2)
+
+	t.Run("set in OnConnect, visible in OnMessage", func(t *testing.T) {
+		a.Send("get greeted")
+		a.Expect("yes")
+	})
+	t.Run("UpdateSession from outside is visible in the next event", func(t *testing.T) {
+		if err := cl.api.UpdateSession(ctx(t), a.ID, bus.Session{"plan": "gold"}); err != nil {
+			t.Fatal(err)
+		}
+		a.Send("get plan")
+		a.Expect("gold")
+		a.Send("get greeted")
+		a.Expect("yes") // merged, not replaced
+	})
+	t.Run("SetSession replaces", func(t *testing.T) {
+		if err := cl.api.SetSession(ctx(t), a.ID, bus.Session{"only": "this"}); err != nil {
+			t.Fatal(err)
+		}
+		a.Send("get greeted")
+		a.Expect("<nil>")
+		a.Send("get only")
+		a.Expect("this")
+	})
+	t.Run("Session of a client on another gateway", func(t *testing.T) {
+		do(t, b, "set color green")
+		s, err := cl.api.Session(ctx(t), b.ID)
+		if err != nil || s["color"] != "green" || s["greeted"] != "yes" {
+			t.Fatalf("Session(b) = %v, %v", s, err)
+		}
+	})
+	t.Run("read-your-writes when the client sends ahead", func(t *testing.T) {
+		// All 200 increments are on the wire before the first is handled;
+		// each handler must see the previous handler's write.
+		const n = 200
+		for range n {
+			b.Send("incr")
+		}
+		for i := 1; i <= n; i++ {
+			b.Expect(fmt.Sprint(i))
+		}
+	})
+	t.Run("unknown client", func(t *testing.T) {
+		_, err := cl.api.Session(ctx(t), bus.ClientID(cl.g1.ID(), 999))
+		if err == nil {
+			t.Fatal("Session of an unknown client: want an error")
+		}
+	})
+}
