@@ -222,13 +222,15 @@ func (g *Gateway) scanEvents(now time.Time) {
 	g.hub.each(func(c *conn) {
 		c.evMu.Lock()
 		ev := c.inflight
-		if ev == nil || ev.done || now.Before(ev.deadline) {
+		// At shutdown an event waiting for a worker is dropped at once.
+		giveUp := ev != nil && ev.noWorker && g.closing.Load()
+		if ev == nil || ev.done || (!giveUp && now.Before(ev.deadline)) {
 			c.evMu.Unlock()
 			return
 		}
 		drop, redeliver := false, false
 		switch {
-		case ev.noWorker && (g.closing.Load() || now.Sub(ev.firstSent) > g.opts.noWorkerWait):
+		case giveUp || ev.noWorker && now.Sub(ev.firstSent) > g.opts.noWorkerWait:
 			drop = true
 		case ev.noWorker:
 			ev.noWorker = false

@@ -263,7 +263,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("gateway shutdown: %d clients still closing: %w", g.pendingClients(), ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+		case now := <-time.After(10 * time.Millisecond):
+			g.scanEvents(now)
 			continue
 		}
 		break

@@ -1,0 +1,114 @@
+package bus
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestNameTokenRoundTrip(t *testing.T) {
+	for _, name := range []string{"lobby", "room-1_A", "a.b", "*", ">", "with space", "日本語", "~tilde", strings.Repeat("x", 129)} {
+		tok := NameToken(name)
+		if strings.ContainsAny(tok, ". *>\t") || tok == "" {
+			t.Errorf("NameToken(%q) = %q: not a single subject token", name, tok)
+		}
+		back, err := TokenName(tok)
+		if err != nil || back != name {
+			t.Errorf("TokenName(NameToken(%q)) = %q, %v", name, back, err)
+		}
+	}
+	if NameToken("plain") != "plain" {
+		t.Error("plain names must stay readable")
+	}
+	if NameToken("~x") == "~x" {
+		t.Error("a name starting with ~ must be encoded, or it would collide")
+	}
+	if _, err := TokenName("a.b"); err == nil {
+		t.Error("TokenName accepted a token with a dot")
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	s, err := NewSubjects("app.prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Group("a b"); got != "app.prod.grp."+NameToken("a b") {
+		t.Errorf("Group = %q", got)
+	}
+	for subject, want := range map[string][3]string{
+		s.Group("x"):   {KindGroup, "x", "true"},
+		s.Uid("u.1"):   {KindUid, NameToken("u.1"), "true"},
+		s.All():        {KindAll, "", "true"},
+		"other.grp.x":  {"", "", "false"},
+		s.Query():      {"", "", "false"},
+		"app.prod.grp": {"", "", "false"},
+	} {
+		kind, tok, ok := s.Classify(subject)
+		if kind != want[0] || tok != want[1] || (ok != (want[2] == "true")) {
+			t.Errorf("Classify(%q) = %q %q %v, want %v", subject, kind, tok, ok, want)
+		}
+	}
+	for _, bad := range []string{"a..b", "a.*", "a b", ">"} {
+		if _, err := NewSubjects(bad); err == nil {
+			t.Errorf("NewSubjects(%q) accepted", bad)
+		}
+	}
+}
+
+func TestClientIDs(t *testing.T) {
+	gw := NewGatewayID()
+	if len(gw) != GatewayIDLen || gw == NewGatewayID() {
+		t.Fatalf("gateway ids: %q", gw)
+	}
+	id := ClientID(gw, 123456)
+	g, seq, err := ParseClientID(id)
+	if err != nil || g != gw || seq != 123456 {
+		t.Fatalf("ParseClientID(%q) = %q %d %v", id, g, seq, err)
+	}
+	if string(AppendClientID(nil, gw, 123456)) != id {
+		t.Fatal("AppendClientID differs from ClientID")
+	}
+	for _, bad := range []string{"", "abc", "abcdefghij-", "ABCDEFGHIJ-1", "abcdefghij-!", "abcdefgh1j-1"} {
+		if _, _, err := ParseClientID(bad); err == nil {
+			t.Errorf("ParseClientID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestFrames(t *testing.T) {
+	var spec []byte
+	spec = AppendFrameSpec(spec, Frame{Data: []byte("hello")})
+	spec = AppendFrameSpec(spec, Frame{Data: []byte{1, 2}, Binary: true})
+	spec = AppendFrameSpec(spec, Frame{})
+	if string(spec) != "5,b2,0" {
+		t.Fatalf("spec = %q", spec)
+	}
+	var got []Frame
+	if err := EachFrame(string(spec), []byte("hello\x01\x02"), func(f Frame) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || string(got[0].Data) != "hello" || !got[1].Binary || len(got[2].Data) != 0 {
+		t.Fatalf("frames = %+v", got)
+	}
+	for _, bad := range []struct{ spec, body string }{{"9", "short"}, {"2", "long"}, {"x", "a"}, {"-1", ""}} {
+		if err := EachFrame(bad.spec, []byte(bad.body), func(Frame) {}); err == nil {
+			t.Errorf("EachFrame(%q, %q) accepted", bad.spec, bad.body)
+		}
+	}
+}
+
+func TestMergeSession(t *testing.T) {
+	out, err := MergeSessionJSON([]byte(`{"a":1,"b":2}`), []byte(`{"b":null,"c":"x"}`))
+	if err != nil || string(out) != `{"a":1,"c":"x"}` {
+		t.Fatalf("merge = %s, %v", out, err)
+	}
+	if _, err := MergeSessionJSON(nil, []byte(`[1]`)); err == nil {
+		t.Fatal("a non-object patch was accepted")
+	}
+	if err := ValidName(""); err == nil {
+		t.Fatal("empty name accepted")
+	}
+	if err := ValidName("\xff"); err == nil {
+		t.Fatal("invalid UTF-8 accepted")
+	}
+}
