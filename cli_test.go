@@ -1,0 +1,168 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+type echoEvents struct{}
+
+func (echoEvents) OnMessage(c *worker.Context, m worker.Message) error {
+	return c.SendToCurrentClient(m.Data)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestStartRunsEverything drives "start" as a user would: embedded NATS, a
+// gateway and a worker in one process, then a client echo, then stop.
+func TestStartRunsEverything(t *testing.T) {
+	natsPort, wsPort := freePort(t), freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- RunArgs(ctx, []string{"start", "--nats-port", fmt.Sprint(natsPort),
+			"--listen", fmt.Sprintf("ws://127.0.0.1:%d", wsPort)}, echoEvents{})
+	}()
+	var conn net.Conn
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		conn, _, _, err = ws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/", wsPort))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway never came up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer conn.Close()
+	if err := wsutil.WriteClientText(conn, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := wsutil.ReadServerText(conn); err != nil || string(b) != "hi" {
+		t.Fatalf("echo: %q, %v", b, err)
+	}
+
+	out := captureStdout(t, func() {
+		if code := RunArgs(context.Background(), []string{"connections", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", natsPort)}, nil); code != 0 {
+			t.Errorf("connections exit code %d", code)
+		}
+	})
+	if !strings.Contains(out, "1 connections") {
+		t.Errorf("connections printed:\n%s", out)
+	}
+	out = captureStdout(t, func() {
+		if code := RunArgs(context.Background(), []string{"status", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", natsPort)}, nil); code != 0 {
+			t.Errorf("status exit code %d", code)
+		}
+	})
+	if !strings.Contains(out, "1 gateways, 1 connections") {
+		t.Errorf("status printed:\n%s", out)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("start exited with %d", code)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("start did not stop")
+	}
+}
+
+func captureStdout(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	fn()
+	os.Stdout = old
+	w.Close()
+	b := make([]byte, 1<<16)
+	n, _ := r.Read(b)
+	return string(b[:n])
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := map[string]string{
+		"unknown key":    "gateway:\n  listn: ws://x:1\n",
+		"bad address":    "gateway:\n  listen: http://0.0.0.0:1\n",
+		"bad duration":   "gateway:\n  event_timeout: soon\n",
+		"bad role":       "roles: [nats, cashier]\n",
+		"negative bytes": "gateway:\n  max_message_bytes: -1\n",
+		"no nats":        "roles: [gateway]\n",
+	}
+	wantKey := map[string]string{
+		"unknown key": "listn", "bad address": "gateway.listen", "bad duration": "event_timeout",
+		"bad role": "roles", "negative bytes": "gateway.max_message_bytes", "no nats": "nats.url",
+	}
+	for name, body := range cases {
+		_, err := LoadConfig(write(strings.ReplaceAll(name, " ", "_")+".yaml", body))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), wantKey[name]) {
+			t.Errorf("%s: %v; want a config error naming %q", name, err, wantKey[name])
+		}
+	}
+	if code := RunArgs(context.Background(), []string{"start", "-c", write("bad.yaml", "roles: [x]\n")}, nil); code != 2 {
+		t.Errorf("start with a bad config: exit %d, want 2", code)
+	}
+}
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("gateway:\n  listen: ws://127.0.0.1:1111\n  max_connections: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SB_GATEWAY_LISTEN", "ws://127.0.0.1:2222")
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Gateway.Listen != "ws://127.0.0.1:2222" || cfg.Gateway.MaxConnections != 5 {
+		t.Fatalf("listen %q max_connections %d", cfg.Gateway.Listen, cfg.Gateway.MaxConnections)
+	}
+}
+
+func TestShippedConfigsValidate(t *testing.T) {
+	files, _ := filepath.Glob("configs/*.yaml")
+	if len(files) < 2 {
+		t.Fatalf("configs/: found %v, want switchboard.yaml and production.yaml", files)
+	}
+	for _, f := range files {
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
