@@ -150,7 +150,7 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Gateway.Listen != "ws://127.0.0.1:2222" || cfg.Gateway.MaxConnections != 5 {
+	if len(cfg.Gateway.Listen) != 1 || cfg.Gateway.Listen[0] != "ws://127.0.0.1:2222" || cfg.Gateway.MaxConnections != 5 {
 		t.Fatalf("listen %q max_connections %d", cfg.Gateway.Listen, cfg.Gateway.MaxConnections)
 	}
 }

@@ -37,7 +37,8 @@ type NATSConfig struct {
 
 // GatewayConfig configures the gateway role.
 type GatewayConfig struct {
-	Listen               string        `mapstructure:"listen"`
+	// Listen is one or more listener URLs: ws://, tcp+text://, tcp+frame://.
+	Listen               []string      `mapstructure:"listen"`
 	PingInterval         time.Duration `mapstructure:"ping_interval"`
 	PingNotResponseLimit int           `mapstructure:"ping_not_response_limit"`
 	PingData             string        `mapstructure:"ping_data"`
@@ -78,7 +79,7 @@ func setDefaults(v *viper.Viper) {
 		"nats.host":                       "127.0.0.1",
 		"nats.port":                       4222,
 		"nats.prefix":                     "sb",
-		"gateway.listen":                  "ws://0.0.0.0:8282",
+		"gateway.listen":                  []string{"ws://0.0.0.0:8282"},
 		"gateway.ping_interval":           "0s",
 		"gateway.ping_not_response_limit": 0,
 		"gateway.ping_data":               "",
@@ -158,8 +159,14 @@ func (c Config) Validate() error {
 	if c.NATS.Port < -1 || c.NATS.Port > 65535 {
 		return bad("nats.port", "%d is not a port", c.NATS.Port)
 	}
-	if u, err := url.Parse(c.Gateway.Listen); err != nil || u.Scheme != "ws" || u.Host == "" {
-		return bad("gateway.listen", "%q is not a ws://host:port address", c.Gateway.Listen)
+	if len(c.Gateway.Listen) == 0 {
+		return bad("gateway.listen", "at least one listener is needed")
+	}
+	for _, l := range c.Gateway.Listen {
+		u, err := url.Parse(l)
+		if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "tcp+text", "tcp+frame"}, u.Scheme) {
+			return bad("gateway.listen", "%q is not a ws://, tcp+text:// or tcp+frame:// host:port address", l)
+		}
 	}
 	for key, n := range map[string]int{
 		"gateway.max_message_bytes":  c.Gateway.MaxMessageBytes,

@@ -27,8 +27,8 @@ func ExampleStart() {
 		fmt.Println(err)
 		return
 	}
-	cfg.NATS.Port = -1                      // any free port
-	cfg.Gateway.Listen = "ws://127.0.0.1:0" // any free port
+	cfg.NATS.Port = -1                                // any free port
+	cfg.Gateway.Listen = []string{"ws://127.0.0.1:0"} // any free port
 	cfg.Log.Level = "error"
 	ctx := context.Background()
 	node, err := switchboard.Start(ctx, Echo{}, cfg)

@@ -123,7 +123,7 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		pingData = []byte(c.PingData)
 	}
 	opts := []gateway.Option{
-		gateway.Listen(c.Listen),
+		gateway.Listen(c.Listen...),
 		gateway.Prefix(n.cfg.NATS.Prefix),
 		gateway.Logger(n.log),
 		gateway.MaxMessageBytes(c.MaxMessageBytes),

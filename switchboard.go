@@ -86,7 +86,7 @@ func newRootCommand(events any, opts []Option) *cobra.Command {
 		},
 	}
 	start.Flags().StringSlice("roles", nil, "roles to run: nats,gateway,worker")
-	start.Flags().String("listen", "", "gateway listen address, e.g. ws://0.0.0.0:8282")
+	start.Flags().StringSlice("listen", nil, "gateway listeners, e.g. ws://0.0.0.0:8282,tcp+text://0.0.0.0:8283")
 	start.Flags().Int("nats-port", 0, "embedded NATS port")
 	bind(v, start.Flags(), "roles", "roles")
 	bind(v, start.Flags(), "gateway.listen", "listen")

@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 
+	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -14,10 +15,11 @@ import (
 func (g *Gateway) onCommand(m *nats.Msg) {
 	op := m.Header.Get(bus.HdrOp)
 	if op == bus.OpSend {
-		frame := encodeFrame(m.Header.Get(bus.HdrBinary) == "1", m.Data)
+		var frame encodedFrame
+		frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
 		for _, id := range bus.SplitIDs(m.Header.Get(bus.HdrClients)) {
 			if c := g.lookup(id); c != nil {
-				c.send(frame)
+				c.send(frame.of(c.t))
 				g.metrics.msgsOut.Add(1)
 			} else {
 				g.log.Debug("send to a client that is gone dropped", "client_id", id)
@@ -46,16 +48,14 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 	var body []byte
 	switch op {
 	case bus.OpClose:
-		var out []byte
-		if err := bus.EachFrame(m.Header.Get(bus.HdrFrames), m.Data, func(f bus.Frame) {
-			out = appendFrameOf(out, f)
-		}); err != nil {
+		out, err := c.t.appendFrames(nil, m.Header.Get(bus.HdrFrames), m.Data)
+		if err != nil {
 			return err
 		}
 		if out != nil {
 			c.send(out)
 		}
-		c.closeGracefully(closeFrame(1000, ""), "closed by api")
+		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by api")
 	case bus.OpDestroy:
 		c.terminate("destroyed by api")
 	case bus.OpJoin, bus.OpLeave, bus.OpBind, bus.OpUnbind:

@@ -15,6 +15,7 @@ import (
 // session, uid, groups.
 type conn struct {
 	g           *Gateway
+	t           transport
 	seq         uint64
 	id          string
 	seqToken    string // seq in base 36, the reply-subject token
@@ -57,9 +58,10 @@ type conn struct {
 	terminateOnce sync.Once
 }
 
-func newConn(g *Gateway, nc net.Conn, seq uint64) *conn {
+func newConn(g *Gateway, t transport, nc net.Conn, seq uint64) *conn {
 	c := &conn{
 		g:           g,
+		t:           t,
 		seq:         seq,
 		id:          bus.ClientID(g.id, seq),
 		nc:          nc,

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -171,10 +172,7 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg) {
 		}
 	}
 	if spec := m.Header.Get(bus.HdrFrames); spec != "" {
-		var out []byte
-		err := bus.EachFrame(spec, m.Data, func(f bus.Frame) {
-			out = appendFrameOf(out, f)
-		})
+		out, err := c.t.appendFrames(nil, spec, m.Data)
 		if err != nil {
 			g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
 		} else {
@@ -182,7 +180,7 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg) {
 		}
 	}
 	if m.Header.Get(bus.HdrClose) == "1" {
-		c.closeGracefully(closeFrame(1000, ""), "closed by worker")
+		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")
 	}
 }
 

@@ -13,10 +13,11 @@ import (
 func (g *Gateway) runFanout() {
 	defer g.wg.Done()
 	var members []*conn
+	var frame encodedFrame
 	for {
 		select {
 		case m := <-g.fanout:
-			members = g.deliver(m, members[:0])
+			members = g.deliver(m, members[:0], &frame)
 		case <-g.stop:
 			return
 		}
@@ -24,7 +25,7 @@ func (g *Gateway) runFanout() {
 }
 
 // deliver encodes the frame once and hands it to every local member.
-func (g *Gateway) deliver(m *nats.Msg, members []*conn) []*conn {
+func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame) []*conn {
 	kind, token, ok := g.subj.Classify(m.Subject)
 	if !ok {
 		g.log.Warn("message on unexpected subject dropped", "subject", m.Subject)
@@ -55,16 +56,17 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn) []*conn {
 	} else {
 		members = g.hub.appendMembers(members, kind, token)
 	}
-	frame := encodeFrame(m.Header.Get(bus.HdrBinary) == "1", m.Data)
+	frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
 	exclude := m.Header.Get(bus.HdrExclude)
 	for _, c := range members {
 		if exclude != "" && listed(exclude, c.id) {
 			continue
 		}
-		c.send(frame)
+		c.send(frame.of(c.t))
 		g.metrics.msgsOut.Add(1)
 	}
 	clear(members)
+	frame.reset(bus.Frame{})
 	return members
 }
 

@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -34,12 +34,12 @@ type Gateway struct {
 	fanout  chan *nats.Msg
 	subs    []*nats.Subscription
 
-	ln       net.Listener
-	httpLn   *chanListener
-	httpSrv  *http.Server
-	stop     chan struct{}
-	stopOnce sync.Once
-	wg       sync.WaitGroup
+	listeners []listener
+	httpLn    *chanListener
+	httpSrv   *http.Server
+	stop      chan struct{}
+	stopOnce  sync.Once
+	wg        sync.WaitGroup
 }
 
 // metrics are the gateway's counters.
@@ -83,12 +83,28 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 // ID returns the gateway id, the prefix of all its client ids.
 func (g *Gateway) ID() string { return g.id }
 
-// Addr returns the listening address (useful with port 0).
+// listener is one listening socket and its transport.
+type listener struct {
+	t  transport
+	ln net.Listener
+}
+
+// Addr returns the address of the first listener (useful with port 0).
 func (g *Gateway) Addr() net.Addr {
-	if g.ln == nil {
+	if len(g.listeners) == 0 {
 		return &net.TCPAddr{}
 	}
-	return g.ln.Addr()
+	return g.listeners[0].ln.Addr()
+}
+
+// Addrs returns every listener as a URL with its actual port, in the
+// order they were configured.
+func (g *Gateway) Addrs() []string {
+	out := make([]string, len(g.listeners))
+	for i, l := range g.listeners {
+		out[i] = l.t.String() + "://" + l.ln.Addr().String()
+	}
+	return out
 }
 
 // ConnectionCount returns the number of live connections.
@@ -109,28 +125,24 @@ func (g *Gateway) subscribeInterest(kind, name string) (*nats.Subscription, erro
 // Start listens, subscribes to the gateway's subjects and announces the
 // gateway to the cluster. It returns once everything is ready.
 func (g *Gateway) Start(ctx context.Context) error {
-	u, err := url.Parse(g.opts.listen)
-	if err != nil {
-		return fmt.Errorf("listen address %q: %w", g.opts.listen, err)
-	}
 	if err := g.subscribe(); err != nil {
 		return err
 	}
-	var lc net.ListenConfig
-	g.ln, err = lc.Listen(ctx, "tcp", u.Host)
-	if err != nil {
+	if err := g.listen(ctx); err != nil {
 		g.unsubscribe()
-		return fmt.Errorf("listen on %s: %w", u.Host, err)
+		return err
 	}
 	g.started = time.Now()
-	g.httpLn = newChanListener(g.ln.Addr())
+	g.httpLn = newChanListener(g.Addr())
 	handler := g.opts.httpHandler
 	if handler == nil {
 		handler = http.NotFoundHandler()
 	}
 	g.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: g.opts.handshakeTimeout}
-	g.wg.Add(5)
-	go g.acceptLoop()
+	g.wg.Add(4 + len(g.listeners))
+	for _, l := range g.listeners {
+		go g.acceptLoop(l)
+	}
 	go g.runFanout()
 	go g.tick()
 	go func() { defer g.wg.Done(); _ = g.httpSrv.Serve(g.httpLn) }()
@@ -139,8 +151,31 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.nc.FlushTimeout(bus.DefaultTimeout); err != nil {
 		return fmt.Errorf("gateway start: %w", err)
 	}
-	g.log.Info("gateway started", "listen", g.ln.Addr().String())
+	g.log.Info("gateway started", "listen", g.Addrs())
 	return nil
+}
+
+func (g *Gateway) listen(ctx context.Context) error {
+	var lc net.ListenConfig
+	for _, addr := range g.opts.listen {
+		t, host, err := parseListen(addr)
+		if err != nil {
+			return err
+		}
+		ln, err := lc.Listen(ctx, "tcp", host)
+		if err != nil {
+			g.closeListeners()
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		g.listeners = append(g.listeners, listener{t: t, ln: ln})
+	}
+	return nil
+}
+
+func (g *Gateway) closeListeners() {
+	for _, l := range g.listeners {
+		_ = l.ln.Close()
+	}
 }
 
 func (g *Gateway) subscribe() error {
@@ -208,10 +243,8 @@ func (g *Gateway) tick() {
 // pingClients sends ping_data to every client and closes those silent for
 // ping_not_response_limit intervals.
 func (g *Gateway) pingClients(now time.Time) {
-	var frame []byte
-	if g.opts.pingData != nil {
-		frame = encodeFrame(false, g.opts.pingData)
-	}
+	var ping encodedFrame
+	ping.reset(bus.Frame{Data: g.opts.pingData})
 	silentSince := now.Add(-time.Duration(g.opts.pingLimit) * g.opts.pingInterval).UnixNano()
 	g.hub.each(func(c *conn) {
 		if c.isClosed() {
@@ -222,8 +255,8 @@ func (g *Gateway) pingClients(now time.Time) {
 			c.terminate("heartbeat timeout")
 			return
 		}
-		if frame != nil {
-			c.send(frame)
+		if g.opts.pingData != nil {
+			c.send(ping.of(c.t))
 		}
 	})
 }
@@ -250,13 +283,15 @@ func (g *Gateway) watchBus() {
 // waits until their close events were handled or ctx ends, says goodbye
 // to the cluster and stops.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	if g.ln == nil {
+	if len(g.listeners) == 0 {
 		return errors.New("gateway was not started")
 	}
 	g.closing.Store(true)
-	_ = g.ln.Close()
+	g.closeListeners()
 	_ = g.httpSrv.Close()
-	g.hub.each(func(c *conn) { c.closeGracefully(closeFrame(1001, "gateway shutting down"), "gateway shutdown") })
+	g.hub.each(func(c *conn) {
+		c.closeGracefully(c.t.closeFrame(ws.StatusGoingAway, "gateway shutting down"), "gateway shutdown")
+	})
 	var err error
 	// Close events need the bus; without it there is nothing to wait for.
 	for g.pendingClients() > 0 && g.nc.IsConnected() {

@@ -25,10 +25,10 @@ const maxHeaderBytes = 8 << 10
 // readBufferSize is the read buffer of an upgraded connection.
 const readBufferSize = 512
 
-func (g *Gateway) acceptLoop() {
+func (g *Gateway) acceptLoop(l listener) {
 	defer g.wg.Done()
 	for {
-		nc, err := g.ln.Accept()
+		nc, err := l.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -37,7 +37,11 @@ func (g *Gateway) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		go g.handshake(nc)
+		if l.t == transportWS {
+			go g.handshake(nc)
+		} else {
+			go g.acceptTCP(l.t, nc)
+		}
 	}
 }
 
@@ -62,7 +66,7 @@ func (g *Gateway) handshake(nc net.Conn) {
 		g.httpLn.push(&bufferedConn{Conn: nc, r: br})
 		return
 	}
-	c := newConn(g, nc, g.seq.Add(1))
+	c := newConn(g, transportWS, nc, g.seq.Add(1))
 	hs := bus.Handshake{Header: http.Header{}, Remote: c.remote}
 	u := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
@@ -96,10 +100,32 @@ func (g *Gateway) handshake(nc net.Conn) {
 	} else {
 		c.br = bufio.NewReaderSize(nc, readBufferSize)
 	}
+	g.register(c)
+}
+
+// register makes a connected client known and starts its reader.
+func (g *Gateway) register(c *conn) {
 	g.metrics.connects.Add(1)
 	g.hub.add(c)
 	c.enqueue(&pendingEvent{kind: bus.EventConnect}, true)
-	go c.readLoop()
+	if c.t == transportWS {
+		go c.readLoop()
+	} else {
+		go c.readTCP()
+	}
+}
+
+// acceptTCP admits a plain TCP client: no handshake, so no
+// OnWebSocketConnect; the connection limit still applies.
+func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
+	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
+		g.log.Info("connection refused: max_connections", "remote", nc.RemoteAddr().String())
+		_ = nc.Close()
+		return
+	}
+	c := newConn(g, t, nc, g.seq.Add(1))
+	c.br = bufio.NewReaderSize(nc, readBufferSize)
+	g.register(c)
 }
 
 // admit applies the gateway's limits and asks a worker's OnWebSocketConnect

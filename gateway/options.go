@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -12,7 +11,7 @@ import (
 type Option func(*options) error
 
 type options struct {
-	listen            string
+	listen            []string
 	prefix            string
 	log               *slog.Logger
 	httpHandler       http.Handler
@@ -34,7 +33,7 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		listen:            "ws://0.0.0.0:8282",
+		listen:            []string{"ws://0.0.0.0:8282"},
 		log:               slog.Default(),
 		maxMessageBytes:   1 << 20,
 		sendBufferBytes:   4 << 20,
@@ -48,18 +47,21 @@ func defaultOptions() options {
 	}
 }
 
-// Listen sets the listen address as a URL: ws://host:port (default
-// ws://0.0.0.0:8282). Port 0 picks a free port; see Gateway.Addr.
-func Listen(addr string) Option {
+// Listen sets the listeners, one URL each: ws://host:port (WebSocket),
+// tcp+text://host:port (newline-delimited messages) or
+// tcp+frame://host:port (4-byte big-endian length prefix). Default
+// ws://0.0.0.0:8282. Port 0 picks a free port; see Gateway.Addrs.
+func Listen(addrs ...string) Option {
 	return func(o *options) error {
-		u, err := url.Parse(addr)
-		if err != nil {
-			return fmt.Errorf("listen address %q: %w", addr, err)
+		if len(addrs) == 0 {
+			return fmt.Errorf("listen: at least one address is needed")
 		}
-		if u.Scheme != "ws" {
-			return fmt.Errorf("listen address %q: unsupported scheme %q (want ws)", addr, u.Scheme)
+		for _, a := range addrs {
+			if _, _, err := parseListen(a); err != nil {
+				return err
+			}
 		}
-		o.listen = addr
+		o.listen = addrs
 		return nil
 	}
 }

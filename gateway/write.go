@@ -117,7 +117,9 @@ func (c *conn) flush() {
 // closeGracefully sends a close frame after everything queued and then
 // closes the socket.
 func (c *conn) closeGracefully(frame []byte, reason string) {
-	c.send(frame)
+	if frame != nil {
+		c.send(frame)
+	}
 	c.wmu.Lock()
 	c.closing = true
 	c.closeReason = reason

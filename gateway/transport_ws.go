@@ -43,12 +43,12 @@ func (c *conn) readLoop() {
 		c.lastActive.Store(time.Now().UnixNano())
 		switch h.OpCode {
 		case ws.OpPing:
-			c.send(appendFrame(nil, ws.OpPong, payload))
+			c.send(appendWSFrame(nil, ws.OpPong, payload))
 			continue
 		case ws.OpPong:
 			continue
 		case ws.OpClose:
-			c.closeGracefully(appendFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
+			c.closeGracefully(appendWSFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
 			return
 		case ws.OpText, ws.OpBinary:
 			msgOp, msg = h.OpCode, payload
@@ -97,7 +97,7 @@ func (c *conn) readFailed(err error) {
 	var pe *protocolError
 	if errors.As(err, &pe) {
 		c.g.log.Info("client protocol error", "client_id", c.id, "err", pe.reason, "code", int(pe.code))
-		c.closeGracefully(closeFrame(pe.code, pe.reason), pe.reason)
+		c.closeGracefully(c.t.closeFrame(pe.code, pe.reason), pe.reason)
 		return
 	}
 	c.terminate("read: " + err.Error())

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/url"
+
+	"github.com/gobwas/ws"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// transport is the framing of one kind of listener. Every transport
+// reaches the same workers and API; a group may mix them.
+type transport uint8
+
+const (
+	transportWS       transport = iota // ws://: RFC 6455 WebSocket
+	transportTCPText                   // tcp+text://: newline-delimited messages
+	transportTCPFrame                  // tcp+frame://: 4-byte big-endian length, then the payload
+	numTransports
+)
+
+var transportSchemes = [numTransports]string{"ws", "tcp+text", "tcp+frame"}
+
+func (t transport) String() string { return transportSchemes[t] }
+
+// parseListen splits a listen URL into its transport and host:port.
+func parseListen(addr string) (transport, string, error) {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return 0, "", fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	for t, scheme := range transportSchemes {
+		if u.Scheme == scheme {
+			if u.Host == "" {
+				return 0, "", fmt.Errorf("listen address %q: no host:port", addr)
+			}
+			return transport(t), u.Host, nil
+		}
+	}
+	return 0, "", fmt.Errorf("listen address %q: unsupported scheme %q (want ws, tcp+text or tcp+frame)", addr, u.Scheme)
+}
+
+// appendFrame appends one server-to-client message in t's framing.
+func (t transport) appendFrame(b []byte, f bus.Frame) []byte {
+	switch t {
+	case transportTCPText:
+		b = append(b, f.Data...)
+		return append(b, '\n')
+	case transportTCPFrame:
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f.Data)))
+		return append(b, f.Data...)
+	}
+	op := ws.OpText
+	if f.Binary {
+		op = ws.OpBinary
+	}
+	return appendWSFrame(b, op, f.Data)
+}
+
+// closeFrame is what t sends before closing: a WebSocket close frame, or
+// nothing for TCP.
+func (t transport) closeFrame(code ws.StatusCode, reason string) []byte {
+	if t != transportWS {
+		return nil
+	}
+	return appendWSFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason))
+}
+
+// encodedFrame encodes one message at most once per transport, however
+// many clients it goes to.
+type encodedFrame struct {
+	frame bus.Frame
+	enc   [numTransports][]byte
+}
+
+func (e *encodedFrame) reset(f bus.Frame) {
+	e.frame = f
+	for i := range e.enc {
+		e.enc[i] = nil
+	}
+}
+
+// of returns the frame in t's framing.
+func (e *encodedFrame) of(t transport) []byte {
+	if e.enc[t] == nil {
+		e.enc[t] = t.appendFrame(make([]byte, 0, len(e.frame.Data)+10), e.frame)
+	}
+	return e.enc[t]
+}
+
+// appendFrames appends the frames of a multi-frame body in t's framing.
+func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, error) {
+	err := bus.EachFrame(spec, body, func(f bus.Frame) { b = t.appendFrame(b, f) })
+	return b, err
+}
