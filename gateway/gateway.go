@@ -50,6 +50,37 @@ type metrics struct {
 	eventsOut         atomic.Uint64
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
+	slowClosed        atomic.Uint64
+	maxQueued         atomic.Int64
+}
+
+// Stats are the gateway's counters since it started.
+type Stats struct {
+	Connections       int    // live now
+	Connects          uint64 // accepted since start
+	MsgsIn            uint64 // client messages read
+	MsgsOut           uint64 // messages written to clients
+	EventsOut         uint64 // events published to workers, retries included
+	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
+	EventsRedelivered uint64 // events sent again after event_timeout
+	SlowClosed        uint64 // clients closed because their queue passed send_buffer_bytes
+	MaxQueuedBytes    int64  // the most bytes ever queued for one client
+}
+
+// Stats returns the gateway's counters.
+func (g *Gateway) Stats() Stats {
+	m := &g.metrics
+	return Stats{
+		Connections:       g.ConnectionCount(),
+		Connects:          m.connects.Load(),
+		MsgsIn:            m.msgsIn.Load(),
+		MsgsOut:           m.msgsOut.Load(),
+		EventsOut:         m.eventsOut.Load(),
+		EventsDropped:     m.eventsDropped.Load(),
+		EventsRedelivered: m.eventsRedelivered.Load(),
+		SlowClosed:        m.slowClosed.Load(),
+		MaxQueuedBytes:    m.maxQueued.Load(),
+	}
 }
 
 // New creates a gateway on a NATS connection, which the caller keeps and

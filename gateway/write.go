@@ -49,11 +49,18 @@ func (c *conn) enqueueLocked(frame []byte) {
 		c.wq = nil
 		c.g.log.Warn("client too slow, disconnecting", "client_id", c.id,
 			"queued_bytes", c.wqBytes, "send_buffer_bytes", c.g.opts.sendBufferBytes)
+		c.g.metrics.slowClosed.Add(1)
 		go c.terminate("send buffer full")
 		return
 	}
 	c.wq = append(c.wq, frame)
 	c.wqBytes += len(frame)
+	for m := &c.g.metrics.maxQueued; ; {
+		old := m.Load()
+		if int64(c.wqBytes) <= old || m.CompareAndSwap(old, int64(c.wqBytes)) {
+			break
+		}
+	}
 }
 
 // tryWrite writes what the socket takes now without waiting.

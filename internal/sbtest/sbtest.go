@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -140,9 +141,28 @@ func Dial(t testing.TB, g *gateway.Gateway, path string) *WS {
 func DialErr(g *gateway.Gateway, path string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, _, err := ws.Dial(ctx, "ws://"+g.Addr().String()+path)
-	return c, err
+	return DialWith(ctx, ws.Dialer{}, "ws://"+g.Addr().String()+path)
 }
+
+// DialWith dials with d and keeps any frame the server sent right behind
+// its handshake answer (ws.Dial hands those back in a separate reader).
+func DialWith(ctx context.Context, d ws.Dialer, url string) (net.Conn, error) {
+	c, br, _, err := d.Dial(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if br != nil {
+		return &bufferedConn{Conn: c, r: br}, nil
+	}
+	return c, nil
+}
+
+type bufferedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // Send sends a text message.
 func (c *WS) Send(s string) {

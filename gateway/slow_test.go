@@ -1,0 +1,141 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+// closeCounter counts OnClose per client and joins clients to "stream".
+type closeCounter struct {
+	joiner
+	mu     sync.Mutex
+	closed map[string]int
+}
+
+func (cc *closeCounter) OnConnect(c *worker.Context) error {
+	if err := c.Gateway().JoinGroup(c, c.ClientID(), "stream"); err != nil {
+		return err
+	}
+	return c.SendToCurrentClient([]byte(c.ClientID()))
+}
+
+func (cc *closeCounter) OnClose(c *worker.Context) error {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.closed[c.ClientID()]++
+	return nil
+}
+
+func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
+	const (
+		others     = 1000
+		messages   = 200
+		payload    = 1024
+		sendBuffer = 64 << 10
+	)
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.SendBufferBytes(sendBuffer))
+	cc := &closeCounter{closed: map[string]int{}}
+	sbtest.Worker(t, ns.ClientURL(), cc)
+	api := sbtest.Client(t, ns.ClientURL())
+
+	// The slow client shrinks its receive buffer and never reads.
+	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	slow, err := sbtest.DialWith(t.Context(), d, "ws://"+g.Addr().String()+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	idBytes, err := wsutil.ReadServerText(slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slowID := string(idBytes)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, others)
+	ready := make(chan error, others)
+	for i := range others {
+		c, err := sbtest.DialErr(g, "/")
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			_, err := wsutil.ReadServerText(c) // its id: it has joined
+			ready <- err
+			if err != nil {
+				return
+			}
+			for n := range messages {
+				b, err := wsutil.ReadServerText(c)
+				if err != nil {
+					errs <- fmt.Errorf("message %d: %w", n, err)
+					return
+				}
+				if want := fmt.Sprintf("%04d", n); string(b[:4]) != want {
+					errs <- fmt.Errorf("got message %q, want %s", b[:4], want)
+					return
+				}
+			}
+		}()
+	}
+	for range others {
+		if err := <-ready; err != nil {
+			t.Fatalf("a client did not join: %v", err)
+		}
+	}
+	body := make([]byte, payload)
+	big := make([]byte, 64<<10)
+	for n := range messages {
+		copy(body, fmt.Sprintf("%04d", n))
+		if err := api.SendToGroup("stream", body); err != nil {
+			t.Fatal(err)
+		}
+		// The slow client also gets a bigger stream of its own, so that
+		// its queue passes the bound whatever the kernel buffers hold.
+		if err := api.SendToClient(slowID, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a fast client missed messages: %v", err)
+	}
+	sbtest.Eventually(t, 10*time.Second, "OnClose of the slow client", func() bool {
+		cc.mu.Lock()
+		defer cc.mu.Unlock()
+		return cc.closed[slowID] == 1
+	})
+	st := g.Stats()
+	if st.SlowClosed != 1 {
+		t.Fatalf("slow closes = %d, want 1", st.SlowClosed)
+	}
+	if st.MaxQueuedBytes > sendBuffer {
+		t.Fatalf("queued %d bytes for one client, over send_buffer_bytes %d", st.MaxQueuedBytes, sendBuffer)
+	}
+	if on, err := api.IsOnline(t.Context(), slowID); on || err != nil {
+		t.Fatalf("the slow client is still online (%v)", err)
+	}
+}
