@@ -1,0 +1,45 @@
+package bus_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// Push from any program: connect to the cluster's NATS and call the
+// Gateway API. Here an embedded server stands in for the cluster.
+func ExampleConnect() {
+	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown()
+
+	api, err := bus.Connect(srv.ClientURL(), bus.WithTimeout(2*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer api.Close()
+
+	// Sends are fire-and-forget publishes; queries ask every gateway.
+	if err := api.SendToGroup("room:lobby", []byte(`{"type":"notice"}`)); err != nil {
+		fmt.Println(err)
+	}
+	online, err := api.IsUidOnline(context.Background(), "user-42")
+	fmt.Println(online, err)
+	// Output: false <nil>
+}
+
+// Group and uid names may hold any UTF-8; they are encoded into one
+// subject token.
+func ExampleNameToken() {
+	fmt.Println(bus.NameToken("lobby"))
+	fmt.Println(bus.NameToken("room 1.*"))
+	// Output:
+	// lobby
+	// ~cm9vbSAxLio
+}
