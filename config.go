@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,15 @@ type GatewayConfig struct {
 	NoWorkerWait         time.Duration `mapstructure:"no_worker_wait"`
 	HandshakeTimeout     time.Duration `mapstructure:"handshake_timeout"`
 	AllowedOrigins       []string      `mapstructure:"allowed_origins"`
+	RateLimit            float64       `mapstructure:"rate_limit"`
+	RateBurst            int           `mapstructure:"rate_burst"`
+	TLS                  TLSFiles      `mapstructure:"tls"`
+}
+
+// TLSFiles are PEM files of a certificate and its key.
+type TLSFiles struct {
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
 }
 
 // WorkerConfig configures the worker role.
@@ -92,6 +102,10 @@ func setDefaults(v *viper.Viper) {
 		"gateway.no_worker_wait":          "30s",
 		"gateway.handshake_timeout":       "5s",
 		"gateway.allowed_origins":         []string{},
+		"gateway.rate_limit":              0,
+		"gateway.rate_burst":              0,
+		"gateway.tls.cert_file":           "",
+		"gateway.tls.key_file":            "",
 		"worker.max_concurrency":          1024,
 		"worker.stop_timeout":             "30s",
 		"log.level":                       "info",
@@ -164,9 +178,20 @@ func (c Config) Validate() error {
 	}
 	for _, l := range c.Gateway.Listen {
 		u, err := url.Parse(l)
-		if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "tcp+text", "tcp+frame"}, u.Scheme) {
-			return bad("gateway.listen", "%q is not a ws://, tcp+text:// or tcp+frame:// host:port address", l)
+		if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "tcp+text", "tcp+frame"}, u.Scheme) {
+			return bad("gateway.listen", "%q is not a ws://, wss://, tcp+text:// or tcp+frame:// host:port address", l)
 		}
+		if u.Scheme == "wss" {
+			if err := checkFile("gateway.tls.cert_file", c.Gateway.TLS.CertFile); err != nil {
+				return err
+			}
+			if err := checkFile("gateway.tls.key_file", c.Gateway.TLS.KeyFile); err != nil {
+				return err
+			}
+		}
+	}
+	if c.Gateway.RateLimit < 0 || c.Gateway.RateBurst < 0 {
+		return bad("gateway.rate_limit", "must not be negative")
 	}
 	for key, n := range map[string]int{
 		"gateway.max_message_bytes":  c.Gateway.MaxMessageBytes,
@@ -196,6 +221,16 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "%q (want text or json)", c.Log.Format)
+	}
+	return nil
+}
+
+func checkFile(key, path string) error {
+	if path == "" {
+		return fmt.Errorf("%w: %s: needed by a wss:// listener", ErrConfig, key)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, key, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -136,6 +137,8 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		gateway.HandshakeTimeout(c.HandshakeTimeout),
 		gateway.Ping(c.PingInterval, c.PingNotResponseLimit, pingData),
 		gateway.AllowedOrigins(c.AllowedOrigins...),
+		gateway.RateLimit(c.RateLimit, c.RateBurst),
+		gateway.TLSFiles(c.TLS.CertFile, c.TLS.KeyFile),
 	}
 	switch {
 	case o.http != nil:
@@ -198,6 +201,24 @@ func (n *Node) NATSURL() string {
 
 // Worker returns the worker role, nil without one.
 func (n *Node) Worker() *worker.Worker { return n.wk }
+
+// Reload reloads what can change without dropping a client: the
+// gateway's TLS certificate.
+func (n *Node) Reload() error {
+	if n.gw == nil || !hasWSS(n.cfg.Gateway.Listen) {
+		return nil
+	}
+	return n.gw.ReloadTLS()
+}
+
+func hasWSS(listen []string) bool {
+	for _, l := range listen {
+		if strings.HasPrefix(l, "wss://") {
+			return true
+		}
+	}
+	return false
+}
 
 // Stop stops the roles in reverse order: the gateway closes its clients,
 // the worker drains, the embedded server shuts down.

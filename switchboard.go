@@ -113,7 +113,21 @@ func runForeground(ctx context.Context, events any, cfg Config, opts []Option) e
 	if addr := n.GatewayAddr(); addr != nil {
 		n.log.Info("switchboard ready", "gateway", "ws://"+addr.String(), "roles", cfg.Roles)
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-hup:
+			if err := n.Reload(); err != nil {
+				n.log.Error("reload failed, keeping the running configuration", "err", err)
+			} else {
+				n.log.Info("reloaded")
+			}
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	n.log.Info("stopping")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Worker.StopTimeout)
 	defer cancel()

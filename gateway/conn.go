@@ -24,6 +24,8 @@ type conn struct {
 	remote      string
 	connectedAt time.Time
 	lastActive  atomic.Int64 // unix nanoseconds of the last frame read
+	tokens      float64      // rate limit bucket, reader goroutine only
+	tokensAt    time.Time
 
 	// mu guards the GatewayWorker state.
 	mu      sync.Mutex
@@ -77,7 +79,23 @@ func newConn(g *Gateway, t transport, nc net.Conn, seq uint64) *conn {
 		}
 	}
 	c.lastActive.Store(c.connectedAt.UnixNano())
+	c.tokens, c.tokensAt = float64(g.opts.rateBurst), c.connectedAt
 	return c
+}
+
+// allowMessage takes a token from the client's rate limit bucket.
+func (c *conn) allowMessage(now time.Time) bool {
+	rate := c.g.opts.rateLimit
+	if rate == 0 {
+		return true
+	}
+	c.tokens = min(float64(c.g.opts.rateBurst), c.tokens+now.Sub(c.tokensAt).Seconds()*rate)
+	c.tokensAt = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
 }
 
 // terminate closes the socket at once, takes the client out of its groups

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,8 @@ type Gateway struct {
 	subs    []*nats.Subscription
 
 	listeners []listener
+	tlsConfig *tls.Config
+	cert      atomic.Pointer[tls.Certificate]
 	httpLn    *chanListener
 	httpSrv   *http.Server
 	stop      chan struct{}
@@ -116,8 +119,9 @@ func (g *Gateway) ID() string { return g.id }
 
 // listener is one listening socket and its transport.
 type listener struct {
-	t  transport
-	ln net.Listener
+	t      transport
+	useTLS bool
+	ln     net.Listener
 }
 
 // Addr returns the address of the first listener (useful with port 0).
@@ -133,7 +137,11 @@ func (g *Gateway) Addr() net.Addr {
 func (g *Gateway) Addrs() []string {
 	out := make([]string, len(g.listeners))
 	for i, l := range g.listeners {
-		out[i] = l.t.String() + "://" + l.ln.Addr().String()
+		scheme := l.t.String()
+		if l.useTLS {
+			scheme = "wss"
+		}
+		out[i] = scheme + "://" + l.ln.Addr().String()
 	}
 	return out
 }
@@ -189,16 +197,23 @@ func (g *Gateway) Start(ctx context.Context) error {
 func (g *Gateway) listen(ctx context.Context) error {
 	var lc net.ListenConfig
 	for _, addr := range g.opts.listen {
-		t, host, err := parseListen(addr)
+		t, useTLS, host, err := parseListen(addr)
 		if err != nil {
 			return err
+		}
+		if useTLS && g.tlsConfig == nil {
+			if err := g.ReloadTLS(); err != nil {
+				g.closeListeners()
+				return err
+			}
+			g.tlsConfig = &tls.Config{GetCertificate: g.certificate, MinVersion: tls.VersionTLS12}
 		}
 		ln, err := lc.Listen(ctx, "tcp", host)
 		if err != nil {
 			g.closeListeners()
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
-		g.listeners = append(g.listeners, listener{t: t, ln: ln})
+		g.listeners = append(g.listeners, listener{t: t, useTLS: useTLS, ln: ln})
 	}
 	return nil
 }

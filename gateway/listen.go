@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -36,6 +37,9 @@ func (g *Gateway) acceptLoop(l listener) {
 			g.log.Warn("accept", "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
+		}
+		if l.useTLS {
+			nc = tls.Server(nc, g.tlsConfig)
 		}
 		if l.t == transportWS {
 			go g.handshake(nc)

@@ -29,6 +29,9 @@ type options struct {
 	pingLimit         int
 	pingData          []byte
 	allowedOrigins    map[string]bool
+	certFile, keyFile string
+	rateLimit         float64
+	rateBurst         int
 }
 
 func defaultOptions() options {
@@ -57,7 +60,7 @@ func Listen(addrs ...string) Option {
 			return fmt.Errorf("listen: at least one address is needed")
 		}
 		for _, a := range addrs {
-			if _, _, err := parseListen(a); err != nil {
+			if _, _, _, err := parseListen(a); err != nil {
 				return err
 			}
 		}
@@ -147,6 +150,27 @@ func Ping(interval time.Duration, limit int, data []byte) Option {
 			return fmt.Errorf("ping_interval %v / ping_not_response_limit %d: must not be negative", interval, limit)
 		}
 		o.pingInterval, o.pingLimit, o.pingData = interval, limit, data
+		return nil
+	}
+}
+
+// TLSFiles sets the certificate and key (PEM files) of wss:// listeners.
+// ReloadTLS reads them again without dropping clients.
+func TLSFiles(certFile, keyFile string) Option {
+	return func(o *options) error {
+		o.certFile, o.keyFile = certFile, keyFile
+		return nil
+	}
+}
+
+// RateLimit bounds each client to perSecond messages per second with bursts
+// of burst; a client over it is closed (WebSocket 1008). 0 turns it off.
+func RateLimit(perSecond float64, burst int) Option {
+	return func(o *options) error {
+		if perSecond < 0 || burst < 0 {
+			return fmt.Errorf("rate limit %v/s burst %d: must not be negative", perSecond, burst)
+		}
+		o.rateLimit, o.rateBurst = perSecond, max(burst, 1)
 		return nil
 	}
 }

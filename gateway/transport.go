@@ -15,31 +15,43 @@ import (
 type transport uint8
 
 const (
-	transportWS       transport = iota // ws://: RFC 6455 WebSocket
+	transportWS       transport = iota // ws:// and wss://: RFC 6455 WebSocket
 	transportTCPText                   // tcp+text://: newline-delimited messages
 	transportTCPFrame                  // tcp+frame://: 4-byte big-endian length, then the payload
 	numTransports
 )
 
-var transportSchemes = [numTransports]string{"ws", "tcp+text", "tcp+frame"}
+func (t transport) String() string {
+	switch t {
+	case transportTCPText:
+		return "tcp+text"
+	case transportTCPFrame:
+		return "tcp+frame"
+	}
+	return "ws"
+}
 
-func (t transport) String() string { return transportSchemes[t] }
-
-// parseListen splits a listen URL into its transport and host:port.
-func parseListen(addr string) (transport, string, error) {
+// parseListen splits a listen URL into its transport, whether it uses
+// TLS (wss://), and host:port.
+func parseListen(addr string) (t transport, useTLS bool, host string, err error) {
 	u, err := url.Parse(addr)
 	if err != nil {
-		return 0, "", fmt.Errorf("listen address %q: %w", addr, err)
+		return 0, false, "", fmt.Errorf("listen address %q: %w", addr, err)
 	}
-	for t, scheme := range transportSchemes {
-		if u.Scheme == scheme {
-			if u.Host == "" {
-				return 0, "", fmt.Errorf("listen address %q: no host:port", addr)
-			}
-			return transport(t), u.Host, nil
-		}
+	switch u.Scheme {
+	case "ws", "wss":
+		t = transportWS
+	case "tcp+text":
+		t = transportTCPText
+	case "tcp+frame":
+		t = transportTCPFrame
+	default:
+		return 0, false, "", fmt.Errorf("listen address %q: unsupported scheme %q (want ws, wss, tcp+text or tcp+frame)", addr, u.Scheme)
 	}
-	return 0, "", fmt.Errorf("listen address %q: unsupported scheme %q (want ws, tcp+text or tcp+frame)", addr, u.Scheme)
+	if u.Host == "" {
+		return 0, false, "", fmt.Errorf("listen address %q: no host:port", addr)
+	}
+	return t, u.Scheme == "wss", u.Host, nil
 }
 
 // appendFrame appends one server-to-client message in t's framing.

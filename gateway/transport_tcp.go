@@ -25,6 +25,11 @@ func (c *conn) readTCP() {
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		c.g.metrics.msgsIn.Add(1)
+		if !c.allowMessage(time.Now()) {
+			c.g.log.Info("client over its message rate, closing", "client_id", c.id)
+			c.terminate("rate limit")
+			return
+		}
 		if !c.enqueue(&pendingEvent{kind: bus.EventMessage, data: msg}, false) {
 			return
 		}

@@ -63,6 +63,10 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.g.metrics.msgsIn.Add(1)
+		if !c.allowMessage(time.Now()) {
+			c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
+			return
+		}
 		if !c.enqueue(&pendingEvent{kind: bus.EventMessage, data: msg, binary: msgOp == ws.OpBinary}, false) {
 			return
 		}

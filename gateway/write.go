@@ -66,8 +66,8 @@ func (c *conn) enqueueLocked(frame []byte) {
 // tryWrite writes what the socket takes now without waiting.
 func (c *conn) tryWrite(b []byte) (int, error) {
 	if c.raw == nil {
-		n, err := c.nc.Write(b)
-		return n, err
+		// No file descriptor to try (TLS): let the flusher write it.
+		return 0, nil
 	}
 	c.rawBuf = b
 	if err := c.raw.Write(c.rawWriteFn); err != nil {
