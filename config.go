@@ -52,6 +52,7 @@ type GatewayConfig struct {
 	NoWorkerWait         time.Duration `mapstructure:"no_worker_wait"`
 	HandshakeTimeout     time.Duration `mapstructure:"handshake_timeout"`
 	AllowedOrigins       []string      `mapstructure:"allowed_origins"`
+	Compression          bool          `mapstructure:"compression"`
 	RateLimit            float64       `mapstructure:"rate_limit"`
 	RateBurst            int           `mapstructure:"rate_burst"`
 	TLS                  TLSFiles      `mapstructure:"tls"`
@@ -102,6 +103,7 @@ func setDefaults(v *viper.Viper) {
 		"gateway.no_worker_wait":          "30s",
 		"gateway.handshake_timeout":       "5s",
 		"gateway.allowed_origins":         []string{},
+		"gateway.compression":             false,
 		"gateway.rate_limit":              0,
 		"gateway.rate_burst":              0,
 		"gateway.tls.cert_file":           "",

@@ -138,6 +138,7 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		gateway.Ping(c.PingInterval, c.PingNotResponseLimit, pingData),
 		gateway.AllowedOrigins(c.AllowedOrigins...),
 		gateway.RateLimit(c.RateLimit, c.RateBurst),
+		gateway.Compression(c.Compression),
 		gateway.TLSFiles(c.TLS.CertFile, c.TLS.KeyFile),
 	}
 	switch {

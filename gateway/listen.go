@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -72,6 +73,10 @@ func (g *Gateway) handshake(nc net.Conn) {
 	}
 	c := newConn(g, transportWS, nc, g.seq.Add(1))
 	hs := bus.Handshake{Header: http.Header{}, Remote: c.remote}
+	var deflate *wsflate.Extension
+	if g.opts.compression {
+		deflate = &wsflate.Extension{Parameters: deflateParameters()}
+	}
 	u := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
 			path, query, _ := strings.Cut(string(uri), "?")
@@ -90,6 +95,9 @@ func (g *Gateway) handshake(nc net.Conn) {
 			return nil, g.admit(c, &hs)
 		},
 	}
+	if deflate != nil {
+		u.Negotiate = deflate.Negotiate
+	}
 	if _, err := u.Upgrade(struct {
 		io.Reader
 		io.Writer
@@ -99,6 +107,11 @@ func (g *Gateway) handshake(nc net.Conn) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	if deflate != nil {
+		if _, ok := deflate.Accepted(); ok {
+			c.t = transportWSDeflate
+		}
+	}
 	if br.Buffered() > 0 {
 		c.br = br
 	} else {
@@ -112,7 +125,7 @@ func (g *Gateway) register(c *conn) {
 	g.metrics.connects.Add(1)
 	g.hub.add(c)
 	c.enqueue(&pendingEvent{kind: bus.EventConnect}, true)
-	if c.t == transportWS {
+	if c.t == transportWS || c.t == transportWSDeflate {
 		go c.readLoop()
 	} else {
 		go c.readTCP()

@@ -32,6 +32,7 @@ type options struct {
 	certFile, keyFile string
 	rateLimit         float64
 	rateBurst         int
+	compression       bool
 }
 
 func defaultOptions() options {
@@ -174,6 +175,11 @@ func RateLimit(perSecond float64, burst int) Option {
 		return nil
 	}
 }
+
+// Compression offers permessage-deflate (RFC 7692, no context takeover)
+// to WebSocket clients that ask for it. Off by default: it costs CPU on
+// every message.
+func Compression(on bool) Option { return func(o *options) error { o.compression = on; return nil } }
 
 // AllowedOrigins restricts WebSocket handshakes to these Origin values
 // (empty: any origin). Others get HTTP 403.

@@ -15,9 +15,10 @@ import (
 type transport uint8
 
 const (
-	transportWS       transport = iota // ws:// and wss://: RFC 6455 WebSocket
-	transportTCPText                   // tcp+text://: newline-delimited messages
-	transportTCPFrame                  // tcp+frame://: 4-byte big-endian length, then the payload
+	transportWS        transport = iota // ws:// and wss://: RFC 6455 WebSocket
+	transportTCPText                    // tcp+text://: newline-delimited messages
+	transportTCPFrame                   // tcp+frame://: 4-byte big-endian length, then the payload
+	transportWSDeflate                  // a WebSocket client that negotiated permessage-deflate
 	numTransports
 )
 
@@ -68,13 +69,16 @@ func (t transport) appendFrame(b []byte, f bus.Frame) []byte {
 	if f.Binary {
 		op = ws.OpBinary
 	}
+	if t == transportWSDeflate {
+		return appendDeflateFrame(b, op, f.Data)
+	}
 	return appendWSFrame(b, op, f.Data)
 }
 
 // closeFrame is what t sends before closing: a WebSocket close frame, or
 // nothing for TCP.
 func (t transport) closeFrame(code ws.StatusCode, reason string) []byte {
-	if t != transportWS {
+	if t != transportWS && t != transportWSDeflate {
 		return nil
 	}
 	return appendWSFrame(nil, ws.OpClose, ws.NewCloseFrameBody(code, reason))

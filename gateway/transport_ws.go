@@ -19,29 +19,71 @@ type protocolError struct {
 
 func (e *protocolError) Error() string { return e.reason }
 
-// readLoop reads frames until the connection ends. Messages become events;
-// ping is answered with pong; close is answered and ends the loop.
-func (c *conn) readLoop() {
-	var msg []byte // a fragmented message being reassembled
-	var msgOp ws.OpCode
+// wsReader turns client frames into messages: it checks every header
+// against RFC 6455 and the size limit, unmasks, reassembles fragments,
+// inflates permessage-deflate messages and checks text is UTF-8.
+type wsReader struct {
+	limit   int
+	deflate bool // permessage-deflate was negotiated
+	msg     []byte
+	op      ws.OpCode // opcode of the message being reassembled, 0 if none
+	rsv1    bool      // the message being reassembled is compressed
+}
+
+// next reads until it has a complete data message or a control frame and
+// returns its opcode and payload.
+func (r *wsReader) next(br io.Reader) (ws.OpCode, []byte, error) {
 	for {
-		h, err := ws.ReadHeader(c.br)
+		h, err := ws.ReadHeader(br)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := r.check(h); err != nil {
+			return 0, nil, err
+		}
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(br, payload); err != nil {
+			return 0, nil, err
+		}
+		ws.Cipher(payload, h.Mask, 0)
+		switch h.OpCode {
+		case ws.OpPing, ws.OpPong, ws.OpClose:
+			return h.OpCode, payload, nil
+		case ws.OpText, ws.OpBinary:
+			r.op, r.msg, r.rsv1 = h.OpCode, payload, h.Rsv1()
+		case ws.OpContinuation:
+			r.msg = append(r.msg, payload...)
+		}
+		if !h.Fin {
+			continue
+		}
+		op, msg, compressed := r.op, r.msg, r.rsv1
+		r.op, r.msg, r.rsv1 = 0, nil, false
+		if compressed {
+			if msg, err = inflate(msg, r.limit); err != nil {
+				return 0, nil, err
+			}
+		}
+		if op == ws.OpText && !utf8.Valid(msg) {
+			return 0, nil, &protocolError{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in text message"}
+		}
+		return op, msg, nil
+	}
+}
+
+// readLoop reads messages until the connection ends. Messages become
+// events; ping is answered with pong; close is answered and ends the loop.
+func (c *conn) readLoop() {
+	r := wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
+	for {
+		op, payload, err := r.next(c.br)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		if err := c.checkHeader(h, len(msg), msgOp != 0); err != nil {
-			c.readFailed(err)
-			return
-		}
-		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(c.br, payload); err != nil {
-			c.readFailed(err)
-			return
-		}
-		ws.Cipher(payload, h.Mask, 0)
-		c.lastActive.Store(time.Now().UnixNano())
-		switch h.OpCode {
+		now := time.Now()
+		c.lastActive.Store(now.UnixNano())
+		switch op {
 		case ws.OpPing:
 			c.send(appendWSFrame(nil, ws.OpPong, payload))
 			continue
@@ -50,36 +92,29 @@ func (c *conn) readLoop() {
 		case ws.OpClose:
 			c.closeGracefully(appendWSFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
 			return
-		case ws.OpText, ws.OpBinary:
-			msgOp, msg = h.OpCode, payload
-		case ws.OpContinuation:
-			msg = append(msg, payload...)
-		}
-		if !h.Fin {
-			continue
-		}
-		if msgOp == ws.OpText && !utf8.Valid(msg) {
-			c.readFailed(&protocolError{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in text message"})
-			return
 		}
 		c.g.metrics.msgsIn.Add(1)
-		if !c.allowMessage(time.Now()) {
+		if !c.allowMessage(now) {
 			c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
 			return
 		}
-		if !c.enqueue(&pendingEvent{kind: bus.EventMessage, data: msg, binary: msgOp == ws.OpBinary}, false) {
+		if !c.enqueue(&pendingEvent{kind: bus.EventMessage, data: payload, binary: op == ws.OpBinary}, false) {
 			return
 		}
-		msg, msgOp = nil, 0
 	}
 }
 
-// checkHeader enforces RFC 6455 and the gateway's size limit.
-func (c *conn) checkHeader(h ws.Header, assembled int, fragmented bool) error {
+// check enforces RFC 6455, the negotiated extensions and the size limit.
+func (r *wsReader) check(h ws.Header) error {
+	fragmented := r.op != 0
+	rsv := h.Rsv
+	if r.deflate && h.OpCode != ws.OpContinuation && h.OpCode.IsData() {
+		rsv &^= 0x4 // RSV1 marks a compressed message
+	}
 	switch {
 	case !h.Masked:
 		return &protocolError{ws.StatusProtocolError, "client frame not masked"}
-	case h.Rsv != 0:
+	case rsv != 0:
 		return &protocolError{ws.StatusProtocolError, "reserved bits set"}
 	case h.OpCode.IsReserved():
 		return &protocolError{ws.StatusProtocolError, "reserved opcode"}
@@ -89,7 +124,7 @@ func (c *conn) checkHeader(h ws.Header, assembled int, fragmented bool) error {
 		return &protocolError{ws.StatusProtocolError, "continuation without a message"}
 	case h.OpCode.IsData() && h.OpCode != ws.OpContinuation && fragmented:
 		return &protocolError{ws.StatusProtocolError, "new message inside a fragmented one"}
-	case h.Length < 0 || h.Length > int64(c.g.opts.maxMessageBytes-assembled):
+	case h.Length < 0 || h.Length > int64(r.limit-len(r.msg)):
 		return &protocolError{ws.StatusMessageTooBig, "message too large"}
 	}
 	return nil

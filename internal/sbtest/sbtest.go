@@ -147,14 +147,21 @@ func DialErr(g *gateway.Gateway, path string) (net.Conn, error) {
 // DialWith dials with d and keeps any frame the server sent right behind
 // its handshake answer (ws.Dial hands those back in a separate reader).
 func DialWith(ctx context.Context, d ws.Dialer, url string) (net.Conn, error) {
-	c, br, _, err := d.Dial(ctx, url)
+	c, _, err := DialHandshake(ctx, d, url)
+	return c, err
+}
+
+// DialHandshake is DialWith that also returns the handshake (negotiated
+// extensions and protocol).
+func DialHandshake(ctx context.Context, d ws.Dialer, url string) (net.Conn, ws.Handshake, error) {
+	c, br, hs, err := d.Dial(ctx, url)
 	if err != nil {
-		return nil, err
+		return nil, hs, err
 	}
 	if br != nil {
-		return &bufferedConn{Conn: c, r: br}, nil
+		return &bufferedConn{Conn: c, r: br}, hs, nil
 	}
-	return c, nil
+	return c, hs, nil
 }
 
 type bufferedConn struct {
