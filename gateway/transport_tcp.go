@@ -15,7 +15,7 @@ import (
 // connection ends. A message over max_message_bytes closes the connection.
 func (c *conn) readTCP() {
 	for {
-		msg, err := c.readTCPMessage()
+		msg, err := readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes)
 		if err != nil {
 			if err != io.EOF {
 				c.g.log.Info("client read failed", "client_id", c.id, "transport", c.t.String(), "err", err)
@@ -36,11 +36,11 @@ func (c *conn) readTCP() {
 	}
 }
 
-func (c *conn) readTCPMessage() ([]byte, error) {
-	limit := c.g.opts.maxMessageBytes
-	if c.t == transportTCPFrame {
+// readTCPMessage reads one message in t's framing, at most limit bytes.
+func readTCPMessage(br *bufio.Reader, t transport, limit int) ([]byte, error) {
+	if t == transportTCPFrame {
 		var hdr [4]byte
-		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			return nil, err
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
@@ -48,12 +48,12 @@ func (c *conn) readTCPMessage() ([]byte, error) {
 			return nil, fmt.Errorf("message of %d bytes: %w", n, bus.ErrMessageTooLarge)
 		}
 		msg := make([]byte, n)
-		_, err := io.ReadFull(c.br, msg)
+		_, err := io.ReadFull(br, msg)
 		return msg, err
 	}
 	var msg []byte
 	for {
-		chunk, err := c.br.ReadSlice('\n')
+		chunk, err := br.ReadSlice('\n')
 		if len(msg)+len(chunk) > limit+1 {
 			return nil, fmt.Errorf("line over %d bytes: %w", limit, bus.ErrMessageTooLarge)
 		}
