@@ -53,8 +53,8 @@ type metrics struct {
 	eventsOut         atomic.Uint64
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
-	slowClosed        atomic.Uint64
 	maxQueued         atomic.Int64
+	limits            limitCounters
 }
 
 // Stats are the gateway's counters since it started.
@@ -66,8 +66,12 @@ type Stats struct {
 	EventsOut         uint64 // events published to workers, retries included
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout
-	SlowClosed        uint64 // clients closed because their queue passed send_buffer_bytes
 	MaxQueuedBytes    int64  // the most bytes ever queued for one client
+	// Refused counts clients refused or closed by each limit:
+	// message_too_large, invalid_utf8, protocol_error, rate_limit,
+	// max_connections, origin, header_too_large, handshake_failed,
+	// slow_client, heartbeat_timeout.
+	Refused map[string]uint64
 }
 
 // Stats returns the gateway's counters.
@@ -81,8 +85,8 @@ func (g *Gateway) Stats() Stats {
 		EventsOut:         m.eventsOut.Load(),
 		EventsDropped:     m.eventsDropped.Load(),
 		EventsRedelivered: m.eventsRedelivered.Load(),
-		SlowClosed:        m.slowClosed.Load(),
 		MaxQueuedBytes:    m.maxQueued.Load(),
+		Refused:           m.limits.snapshot(),
 	}
 }
 
@@ -298,6 +302,7 @@ func (g *Gateway) pingClients(now time.Time) {
 		}
 		if g.opts.pingLimit > 0 && c.lastActive.Load() < silentSince {
 			g.log.Info("client silent too long, closing", "client_id", c.id)
+			g.metrics.limits.hit(limitHeartbeat)
 			c.terminate("heartbeat timeout")
 			return
 		}

@@ -59,7 +59,9 @@ func (g *Gateway) handshake(nc net.Conn) {
 	br := bufio.NewReaderSize(nc, maxHeaderBytes)
 	head, err := peekHead(br)
 	if err != nil {
+		g.metrics.limits.hit(limitHandshakeTimeout)
 		if errors.Is(err, bufio.ErrBufferFull) {
+			g.metrics.limits.hit(limitHeaderTooLarge)
 			_, _ = io.WriteString(nc, "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
 		}
 		g.log.Debug("handshake dropped", "remote", nc.RemoteAddr().String(), "err", err)
@@ -103,6 +105,9 @@ func (g *Gateway) handshake(nc net.Conn) {
 		io.Writer
 	}{br, nc}); err != nil {
 		g.log.Debug("upgrade refused", "remote", c.remote, "err", err)
+		if !errors.As(err, new(*ws.ConnectionRejectedError)) {
+			g.metrics.limits.hit(limitHandshakeTimeout)
+		}
 		_ = nc.Close()
 		return
 	}
@@ -136,6 +141,7 @@ func (g *Gateway) register(c *conn) {
 // OnWebSocketConnect; the connection limit still applies.
 func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
 	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
+		g.metrics.limits.hit(limitMaxConnections)
 		g.log.Info("connection refused: max_connections", "remote", nc.RemoteAddr().String())
 		_ = nc.Close()
 		return
@@ -149,12 +155,12 @@ func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
 // (when a worker implements it) whether the client may connect.
 func (g *Gateway) admit(c *conn, hs *bus.Handshake) error {
 	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
-		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable),
-			ws.RejectionReason("too many connections"))
+		g.metrics.limits.hit(limitMaxConnections)
+		return reject(http.StatusServiceUnavailable, "too many connections")
 	}
 	if g.opts.allowedOrigins != nil && !g.opts.allowedOrigins[hs.Header.Get("Origin")] {
-		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusForbidden),
-			ws.RejectionReason("origin not allowed"))
+		g.metrics.limits.hit(limitOrigin)
+		return reject(http.StatusForbidden, "origin not allowed")
 	}
 	return g.askWorker(c, hs)
 }
@@ -181,18 +187,21 @@ func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
 		return nil
 	case err != nil:
 		g.log.Warn("OnWebSocketConnect did not answer", "client_id", c.id, "err", err)
-		return ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable),
-			ws.RejectionReason("no answer from worker"))
+		return reject(http.StatusServiceUnavailable, "no answer from worker")
 	case reply.Header.Get(bus.HdrStatus) == bus.StatusReject:
 		code, _ := strconv.Atoi(reply.Header.Get(bus.HdrHTTPStatus))
 		if code < 400 || code > 599 {
 			code = http.StatusForbidden
 		}
-		return ws.RejectConnectionError(ws.RejectionStatus(code),
-			ws.RejectionReason(reply.Header.Get(bus.HdrReason)))
+		return reject(code, reply.Header.Get(bus.HdrReason))
 	}
 	g.applyReply(c, reply)
 	return nil
+}
+
+// reject refuses a handshake with an HTTP status.
+func reject(status int, reason string) error {
+	return ws.RejectConnectionError(ws.RejectionStatus(status), ws.RejectionReason(reason))
 }
 
 // peekHead returns the request head (up to the blank line) without

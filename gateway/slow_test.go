@@ -129,8 +129,8 @@ func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
 		return cc.closed[slowID] == 1
 	})
 	st := g.Stats()
-	if st.SlowClosed != 1 {
-		t.Fatalf("slow closes = %d, want 1", st.SlowClosed)
+	if st.Refused["slow_client"] != 1 {
+		t.Fatalf("slow closes = %d, want 1", st.Refused["slow_client"])
 	}
 	if st.MaxQueuedBytes > sendBuffer {
 		t.Fatalf("queued %d bytes for one client, over send_buffer_bytes %d", st.MaxQueuedBytes, sendBuffer)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -17,6 +18,9 @@ func (c *conn) readTCP() {
 	for {
 		msg, err := readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes)
 		if err != nil {
+			if errors.Is(err, bus.ErrMessageTooLarge) {
+				c.g.metrics.limits.hit(limitMessageTooLarge)
+			}
 			if err != io.EOF {
 				c.g.log.Info("client read failed", "client_id", c.id, "transport", c.t.String(), "err", err)
 			}
@@ -27,6 +31,7 @@ func (c *conn) readTCP() {
 		c.g.metrics.msgsIn.Add(1)
 		if !c.allowMessage(time.Now()) {
 			c.g.log.Info("client over its message rate, closing", "client_id", c.id)
+			c.g.metrics.limits.hit(limitRate)
 			c.terminate("rate limit")
 			return
 		}

@@ -135,6 +135,7 @@ func (r *wsReader) check(h ws.Header) error {
 func (c *conn) readFailed(err error) {
 	var pe *protocolError
 	if errors.As(err, &pe) {
+		c.g.metrics.limits.hit(limitOf(pe.code))
 		c.g.log.Info("client protocol error", "client_id", c.id, "err", pe.reason, "code", int(pe.code))
 		c.closeGracefully(c.t.closeFrame(pe.code, pe.reason), pe.reason)
 		return

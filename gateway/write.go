@@ -49,7 +49,7 @@ func (c *conn) enqueueLocked(frame []byte) {
 		c.wq = nil
 		c.g.log.Warn("client too slow, disconnecting", "client_id", c.id,
 			"queued_bytes", c.wqBytes, "send_buffer_bytes", c.g.opts.sendBufferBytes)
-		c.g.metrics.slowClosed.Add(1)
+		c.g.metrics.limits.hit(limitSlowClient)
 		go c.terminate("send buffer full")
 		return
 	}

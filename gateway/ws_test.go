@@ -135,6 +135,10 @@ func TestProtocolViolationsAreRefused(t *testing.T) {
 			other.Expect("still fine")
 		})
 	}
+	r := g.Stats().Refused
+	if r["message_too_large"] != 2 || r["invalid_utf8"] != 1 || r["protocol_error"] != 6 {
+		t.Fatalf("refusal counters %v", r)
+	}
 }
 
 func TestHugeLengthHeaderIsRefused(t *testing.T) {
@@ -190,6 +194,9 @@ func TestBrokenHandshakes(t *testing.T) {
 	ok := sbtest.Dial(t, g, "/")
 	ok.Send("after")
 	ok.Expect("after")
+	if r := g.Stats().Refused; r["header_too_large"] != 1 || r["handshake_failed"] < 2 {
+		t.Fatalf("refusal counters %v", r)
+	}
 }
 
 func TestMaxConnectionsAndOrigins(t *testing.T) {
@@ -208,5 +215,8 @@ func TestMaxConnectionsAndOrigins(t *testing.T) {
 	_, _, _, err = d.Dial(t.Context(), "ws://"+g.Addr().String()+"/")
 	if st, ok := err.(ws.StatusError); !ok || int(st) != http.StatusServiceUnavailable {
 		t.Fatalf("over max_connections: %v, want 503", err)
+	}
+	if r := g.Stats().Refused; r["origin"] != 1 || r["max_connections"] != 1 {
+		t.Fatalf("refusal counters %v", r)
 	}
 }
