@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -247,7 +249,11 @@ func (g *Gateway) scanEvents(now time.Time) {
 		c.evMu.Unlock()
 		if drop {
 			g.metrics.eventsDropped.Add(1)
-			g.log.Warn("event dropped", "client_id", c.id, "event", ev.kind,
+			level := slog.LevelWarn
+			if giveUp { // expected at shutdown without workers
+				level = slog.LevelInfo
+			}
+			g.log.Log(context.Background(), level, "event dropped", "client_id", c.id, "event", ev.kind,
 				"redeliveries", ev.redeliveries, "waited", now.Sub(ev.firstSent).String())
 			c.advance()
 			return

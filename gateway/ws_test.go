@@ -220,3 +220,18 @@ func TestMaxConnectionsAndOrigins(t *testing.T) {
 		t.Fatalf("refusal counters %v", r)
 	}
 }
+
+func TestTruncatedFrameEndsOnlyThatClient(t *testing.T) {
+	g := start(t, gateway.HandshakeTimeout(time.Second))
+	other := sbtest.Dial(t, g, "/")
+	c := sbtest.Dial(t, g, "/")
+	// A masked text frame announcing 100 bytes, then 10 bytes and EOF.
+	raw := append([]byte{0x81, 0x80 | 100, 1, 2, 3, 4}, make([]byte, 10)...)
+	if _, err := c.Conn.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Conn.(interface{ CloseWrite() error }).CloseWrite()
+	sbtest.Eventually(t, 5*time.Second, "the truncated client to be dropped", func() bool { return g.ConnectionCount() == 1 })
+	other.Send("fine")
+	other.Expect("fine")
+}
