@@ -18,7 +18,11 @@ func connectBus(cfg Config) (*bus.Client, error) {
 	if url == "" {
 		url = fmt.Sprintf("nats://%s:%d", cfg.NATS.Host, cfg.NATS.Port)
 	}
-	return bus.Connect(url, bus.WithPrefix(cfg.NATS.Prefix))
+	opts, err := natsOptions(cfg.NATS)
+	if err != nil {
+		return nil, err
+	}
+	return bus.Connect(url, bus.WithPrefix(cfg.NATS.Prefix), bus.WithNATSOptions(opts...))
 }
 
 func newConnectionsCommand(load func() (Config, error)) *cobra.Command {

@@ -124,10 +124,14 @@ func TestConfigErrors(t *testing.T) {
 		"bad role":       "roles: [nats, cashier]\n",
 		"negative bytes": "gateway:\n  max_message_bytes: -1\n",
 		"no nats":        "roles: [gateway]\n",
+		"two auths":      "nats:\n  token: t\n  user: u\n  password: p\n",
+		"missing creds":  "nats:\n  creds_file: /nonexistent.creds\n",
+		"missing cert":   "gateway:\n  listen: [wss://0.0.0.0:1]\n  tls:\n    cert_file: /nope.pem\n    key_file: /nope.key\n",
 	}
 	wantKey := map[string]string{
 		"unknown key": "listn", "bad address": "gateway.listen", "bad duration": "event_timeout",
 		"bad role": "roles", "negative bytes": "gateway.max_message_bytes", "no nats": "nats.url",
+		"two auths": "only one of", "missing creds": "nats.creds_file", "missing cert": "gateway.tls.cert_file",
 	}
 	for name, body := range cases {
 		_, err := LoadConfig(write(strings.ReplaceAll(name, " ", "_")+".yaml", body))
@@ -156,13 +160,27 @@ func TestEnvironmentOverridesFile(t *testing.T) {
 }
 
 func TestShippedConfigsValidate(t *testing.T) {
-	files, _ := filepath.Glob("configs/*.yaml")
-	if len(files) < 2 {
-		t.Fatalf("configs/: found %v, want switchboard.yaml and production.yaml", files)
+	if _, err := LoadConfig("configs/switchboard.yaml"); err != nil {
+		t.Errorf("switchboard.yaml: %v", err)
 	}
-	for _, f := range files {
-		if _, err := LoadConfig(f); err != nil {
-			t.Errorf("%s: %v", f, err)
+	// production.yaml names files of the deployment; without them it must
+	// say which key is missing, with them it validates.
+	if _, err := LoadConfig("configs/production.yaml"); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "nats.") {
+		t.Errorf("production.yaml without its files: %v, want an error naming a nats key", err)
+	}
+	dir := t.TempDir()
+	for key, name := range map[string]string{"SB_NATS_CREDS_FILE": "nats.creds", "SB_NATS_TLS_CA_FILE": "ca.pem"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
 		}
+		t.Setenv(key, p)
+	}
+	cfg, err := LoadConfig("configs/production.yaml")
+	if err != nil {
+		t.Fatalf("production.yaml: %v", err)
+	}
+	if cfg.Has(RoleNATS) || cfg.NATS.Prefix != "myapp.prod" || len(cfg.Gateway.Listen) != 2 {
+		t.Errorf("production.yaml read as %+v", cfg)
 	}
 }

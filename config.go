@@ -34,6 +34,28 @@ type NATSConfig struct {
 	Port int    `mapstructure:"port"`
 	// Prefix starts every subject (namespace).
 	Prefix string `mapstructure:"prefix"`
+	// Authentication to an external cluster: at most one of a credentials
+	// file (.creds, NGS/Synadia Cloud style), an nkey seed file,
+	// user/password, or a token.
+	CredsFile    string `mapstructure:"creds_file"`
+	NkeySeedFile string `mapstructure:"nkey_seed_file"`
+	User         string `mapstructure:"user"`
+	Password     string `mapstructure:"password"`
+	Token        string `mapstructure:"token"`
+	// TLS to the cluster: CA to trust, and a client certificate for mTLS.
+	TLS NATSTLS `mapstructure:"tls"`
+	// Reconnection: wait between attempts, bytes buffered while away, and
+	// attempts (-1: forever).
+	ReconnectWait        time.Duration `mapstructure:"reconnect_wait"`
+	ReconnectBufferBytes int           `mapstructure:"reconnect_buffer_bytes"`
+	MaxReconnects        int           `mapstructure:"max_reconnects"`
+}
+
+// NATSTLS configures TLS to the NATS servers.
+type NATSTLS struct {
+	CAFile   string `mapstructure:"ca_file"`
+	CertFile string `mapstructure:"cert_file"`
+	KeyFile  string `mapstructure:"key_file"`
 }
 
 // GatewayConfig configures the gateway role.
@@ -90,6 +112,17 @@ func setDefaults(v *viper.Viper) {
 		"nats.host":                       "127.0.0.1",
 		"nats.port":                       4222,
 		"nats.prefix":                     "sb",
+		"nats.creds_file":                 "",
+		"nats.nkey_seed_file":             "",
+		"nats.user":                       "",
+		"nats.password":                   "",
+		"nats.token":                      "",
+		"nats.tls.ca_file":                "",
+		"nats.tls.cert_file":              "",
+		"nats.tls.key_file":               "",
+		"nats.reconnect_wait":             "250ms",
+		"nats.reconnect_buffer_bytes":     8 << 20,
+		"nats.max_reconnects":             -1,
 		"gateway.listen":                  []string{"ws://0.0.0.0:8282"},
 		"gateway.ping_interval":           "0s",
 		"gateway.ping_not_response_limit": 0,
@@ -175,6 +208,9 @@ func (c Config) Validate() error {
 	if c.NATS.Port < -1 || c.NATS.Port > 65535 {
 		return bad("nats.port", "%d is not a port", c.NATS.Port)
 	}
+	if err := c.NATS.validate(); err != nil {
+		return err
+	}
 	if len(c.Gateway.Listen) == 0 {
 		return bad("gateway.listen", "at least one listener is needed")
 	}
@@ -223,6 +259,39 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "%q (want text or json)", c.Log.Format)
+	}
+	return nil
+}
+
+func (n NATSConfig) validate() error {
+	auth := 0
+	for _, set := range []bool{n.CredsFile != "", n.NkeySeedFile != "", n.User != "", n.Token != ""} {
+		if set {
+			auth++
+		}
+	}
+	if auth > 1 {
+		return fmt.Errorf("%w: nats: set only one of creds_file, nkey_seed_file, user, token", ErrConfig)
+	}
+	if (n.User == "") != (n.Password == "") {
+		return fmt.Errorf("%w: nats.password: user and password go together", ErrConfig)
+	}
+	for key, path := range map[string]string{
+		"nats.creds_file": n.CredsFile, "nats.nkey_seed_file": n.NkeySeedFile,
+		"nats.tls.ca_file": n.TLS.CAFile, "nats.tls.cert_file": n.TLS.CertFile, "nats.tls.key_file": n.TLS.KeyFile,
+	} {
+		if path == "" {
+			continue
+		}
+		if err := checkFile(key, path); err != nil {
+			return err
+		}
+	}
+	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
+		return fmt.Errorf("%w: nats.tls.key_file: cert_file and key_file go together", ErrConfig)
+	}
+	if n.ReconnectWait <= 0 || n.ReconnectBufferBytes < 0 {
+		return fmt.Errorf("%w: nats.reconnect_wait: must be positive", ErrConfig)
 	}
 	return nil
 }

@@ -153,10 +153,12 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 // connect opens a NATS connection for one role: in-process to the embedded
 // server (no sockets), or to the configured URL.
 func (n *Node) connect(role string) (*nats.Conn, error) {
-	opts := []nats.Option{
-		nats.Name("switchboard-" + role),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
+	opts, err := natsOptions(n.cfg.NATS)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
+		nats.Name("switchboard-"+role),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.log.Warn("nats disconnected", "role", role, "err", err)
 		}),
@@ -170,7 +172,7 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 			}
 			n.log.Warn("nats error", "role", role, "subject", subject, "err", err)
 		}),
-	}
+	)
 	url := n.cfg.NATS.URL
 	if n.server != nil {
 		url = n.server.ClientURL()
@@ -182,6 +184,37 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 	}
 	n.conns = append(n.conns, nc)
 	return nc, nil
+}
+
+// natsOptions turns the NATS configuration into connection options:
+// authentication, TLS and reconnection.
+func natsOptions(c NATSConfig) ([]nats.Option, error) {
+	opts := []nats.Option{
+		nats.MaxReconnects(c.MaxReconnects),
+		nats.ReconnectWait(c.ReconnectWait),
+		nats.ReconnectBufSize(c.ReconnectBufferBytes),
+	}
+	switch {
+	case c.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	case c.NkeySeedFile != "":
+		o, err := nats.NkeyOptionFromSeed(c.NkeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: nats.nkey_seed_file: %v", ErrConfig, err)
+		}
+		opts = append(opts, o)
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	}
+	if c.TLS.CAFile != "" {
+		opts = append(opts, nats.RootCAs(c.TLS.CAFile))
+	}
+	if c.TLS.CertFile != "" {
+		opts = append(opts, nats.ClientCert(c.TLS.CertFile, c.TLS.KeyFile))
+	}
+	return opts, nil
 }
 
 // GatewayAddr returns the gateway's listening address, nil without one.
