@@ -7,6 +7,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/worker"
 
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
@@ -23,3 +24,5 @@ func readData(c *sbtest.WS) ([]byte, string, error) {
 func gatewayEventTimeout(d time.Duration) gateway.Option { return gateway.EventTimeout(d) }
 
 func errorAs(err error, target any) bool { return errors.As(err, target) }
+
+func workerPrefix(p string) worker.Option { return worker.Prefix(p) }

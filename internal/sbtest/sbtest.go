@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -235,3 +236,41 @@ func Fields(s string) []string { return strings.Fields(s) }
 
 // Errorf is fmt.Errorf, for brevity in handler code of tests.
 func Errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+// NATSCluster starts n embedded NATS servers clustered over loopback
+// routes and waits until every server routes to every other.
+func NATSCluster(t testing.TB, n int) []*server.Server {
+	t.Helper()
+	var servers []*server.Server
+	var routes []*url.URL
+	for i := range n {
+		opts := &server.Options{
+			Host:    "127.0.0.1",
+			Port:    -1,
+			NoLog:   true,
+			NoSigs:  true,
+			Cluster: server.ClusterOpts{Name: "sbtest", Host: "127.0.0.1", Port: -1},
+			Routes:  routes,
+		}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatalf("nats node %d: %v", i, err)
+		}
+		go s.Start()
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatalf("nats node %d not ready", i)
+		}
+		t.Cleanup(s.Shutdown)
+		servers = append(servers, s)
+		routes = append(routes, &url.URL{Scheme: "nats", Host: s.ClusterAddr().String()})
+	}
+	Eventually(t, 10*time.Second, "a full mesh of routes", func() bool {
+		for _, s := range servers {
+			if s.NumRoutes() < n-1 {
+				return false
+			}
+		}
+		return true
+	})
+	return servers
+}
