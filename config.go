@@ -22,6 +22,15 @@ type Config struct {
 	Gateway GatewayConfig `mapstructure:"gateway"`
 	Worker  WorkerConfig  `mapstructure:"worker"`
 	Log     LogConfig     `mapstructure:"log"`
+	Metrics MetricsConfig `mapstructure:"metrics"`
+}
+
+// MetricsConfig configures the Prometheus endpoint.
+type MetricsConfig struct {
+	// Listen is an extra host:port for /metrics, /healthz and /readyz
+	// (needed by worker-only processes). Empty: only on the gateway's
+	// ws:// ports.
+	Listen string `mapstructure:"listen"`
 }
 
 // NATSConfig says where the bus is.
@@ -143,6 +152,7 @@ func setDefaults(v *viper.Viper) {
 		"gateway.tls.key_file":            "",
 		"worker.max_concurrency":          1024,
 		"worker.stop_timeout":             "30s",
+		"metrics.listen":                  "",
 		"log.level":                       "info",
 		"log.format":                      "text",
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
@@ -28,7 +29,13 @@ type Node struct {
 	gw     *gateway.Gateway
 	wk     *worker.Worker
 	conns  []*nats.Conn
+	m      *metrics
+	mSrv   *http.Server
+	mAddr  string
 }
+
+// MetricsAddr returns the address of the metrics.listen server, "" without one.
+func (n *Node) MetricsAddr() string { return n.mAddr }
 
 // Option adds to what Run and Start build.
 type Option func(*nodeOptions)
@@ -62,7 +69,8 @@ func Start(ctx context.Context, events any, cfg Config, opts ...Option) (*Node, 
 	if o.log == nil {
 		o.log = newLogger(cfg.Log, nil)
 	}
-	n := &Node{cfg: cfg, log: o.log}
+	n := &Node{cfg: cfg, log: o.log, m: newMetrics()}
+	n.m.registerSlowConsumers()
 	if err := n.start(ctx, events, o); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -91,6 +99,7 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if err != nil {
 			return err
 		}
+		n.m.reg.MustRegister(newGatewayCollector(g))
 		if err := g.Start(ctx); err != nil {
 			return err
 		}
@@ -105,16 +114,46 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 			return err
 		}
 		w, err := worker.New(nc, events, worker.Prefix(cfg.NATS.Prefix), worker.Logger(n.log),
-			worker.MaxConcurrency(cfg.Worker.MaxConcurrency))
+			worker.MaxConcurrency(cfg.Worker.MaxConcurrency), worker.Observe(n.m.observe))
 		if err != nil {
 			return err
 		}
+		n.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchboard_worker_events_in_flight", Help: "Events being handled now.",
+		}, func() float64 { return float64(w.InFlight()) }))
 		if err := w.Start(ctx); err != nil {
 			return err
 		}
 		n.wk = w
 	}
+	return n.serveMetrics()
+}
+
+// serveMetrics starts the metrics.listen server, if configured.
+func (n *Node) serveMetrics() error {
+	addr := n.cfg.Metrics.Listen
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	n.mAddr = ln.Addr().String()
+	n.mSrv = &http.Server{Handler: n.m.handler(n.ready, nil), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = n.mSrv.Serve(ln) }()
+	n.log.Info("metrics listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// ready reports whether every NATS connection of the node is up.
+func (n *Node) ready() bool {
+	for _, nc := range n.conns {
+		if !nc.IsConnected() {
+			return false
+		}
+	}
+	return true
 }
 
 func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
@@ -141,13 +180,15 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		gateway.Compression(c.Compression),
 		gateway.TLSFiles(c.TLS.CertFile, c.TLS.KeyFile),
 	}
+	var next http.Handler
 	switch {
 	case o.http != nil:
-		opts = append(opts, gateway.HTTPHandler(o.http))
+		next = o.http
 	case o.static != nil:
-		opts = append(opts, gateway.HTTPHandler(http.FileServerFS(o.static)))
+		next = http.FileServerFS(o.static)
 	}
-	return opts
+	// The gateway's port also answers /metrics, /healthz and /readyz.
+	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next)))
 }
 
 // connect opens a NATS connection for one role: in-process to the embedded
@@ -166,6 +207,9 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 			n.log.Info("nats reconnected", "role", role, "url", nc.ConnectedUrl())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				n.m.slowConsumers.Add(1)
+			}
 			subject := ""
 			if sub != nil {
 				subject = sub.Subject
@@ -183,6 +227,7 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("%s: connect to nats %s: %w", role, url, err)
 	}
 	n.conns = append(n.conns, nc)
+	n.m.watchNATS(role, nc)
 	return nc, nil
 }
 
@@ -258,6 +303,9 @@ func hasWSS(listen []string) bool {
 // the worker drains, the embedded server shuts down.
 func (n *Node) Stop(ctx context.Context) error {
 	var errs []error
+	if n.mSrv != nil {
+		_ = n.mSrv.Close()
+	}
 	if n.gw != nil {
 		errs = append(errs, n.gw.Shutdown(ctx))
 	}

@@ -107,6 +107,7 @@ func (c *conn) terminate(reason string) {
 		c.wq = nil
 		c.wmu.Unlock()
 		_ = c.nc.Close()
+		c.g.metrics.disconnects.Add(1)
 		c.g.hub.detach(c)
 		c.g.log.Debug("client closed", "client_id", c.id, "reason", reason)
 		c.evMu.Lock()

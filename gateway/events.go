@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -179,6 +180,7 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg) {
 			g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
 		} else {
 			c.send(out)
+			g.metrics.msgsOut.Add(uint64(strings.Count(spec, ",") + 1))
 		}
 	}
 	if m.Header.Get(bus.HdrClose) == "1" {

@@ -50,6 +50,9 @@ type metrics struct {
 	connects          atomic.Uint64
 	msgsIn            atomic.Uint64
 	msgsOut           atomic.Uint64
+	bytesIn           atomic.Uint64
+	bytesOut          atomic.Uint64
+	disconnects       atomic.Uint64
 	eventsOut         atomic.Uint64
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
@@ -63,6 +66,9 @@ type Stats struct {
 	Connects          uint64 // accepted since start
 	MsgsIn            uint64 // client messages read
 	MsgsOut           uint64 // messages written to clients
+	BytesIn           uint64 // client message bytes read (payloads)
+	BytesOut          uint64 // bytes queued or written to clients (framed)
+	Disconnects       uint64 // connections ended, for any reason
 	EventsOut         uint64 // events published to workers, retries included
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout
@@ -82,6 +88,9 @@ func (g *Gateway) Stats() Stats {
 		Connects:          m.connects.Load(),
 		MsgsIn:            m.msgsIn.Load(),
 		MsgsOut:           m.msgsOut.Load(),
+		BytesIn:           m.bytesIn.Load(),
+		BytesOut:          m.bytesOut.Load(),
+		Disconnects:       m.disconnects.Load(),
 		EventsOut:         m.eventsOut.Load(),
 		EventsDropped:     m.eventsDropped.Load(),
 		EventsRedelivered: m.eventsRedelivered.Load(),

@@ -29,6 +29,7 @@ func (c *conn) readTCP() {
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		c.g.metrics.msgsIn.Add(1)
+		c.g.metrics.bytesIn.Add(uint64(len(msg)))
 		if !c.allowMessage(time.Now()) {
 			c.g.log.Info("client over its message rate, closing", "client_id", c.id)
 			c.g.metrics.limits.hit(limitRate)

@@ -94,6 +94,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		c.g.metrics.msgsIn.Add(1)
+		c.g.metrics.bytesIn.Add(uint64(len(payload)))
 		if !c.allowMessage(now) {
 			c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
 			return

@@ -21,6 +21,7 @@ func (c *conn) send(frame []byte) {
 		c.wmu.Unlock()
 		return
 	}
+	c.g.metrics.bytesOut.Add(uint64(len(frame)))
 	if c.flushing {
 		c.enqueueLocked(frame)
 		c.wmu.Unlock()

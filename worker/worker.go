@@ -46,6 +46,7 @@ type options struct {
 	log         *slog.Logger
 	concurrency int
 	timeout     time.Duration
+	observe     func(kind string, d time.Duration, err error)
 }
 
 // Prefix sets the subject prefix (namespace); default "sb".
@@ -60,6 +61,16 @@ func MaxConcurrency(n int) Option { return func(o *options) { o.concurrency = n 
 
 // APITimeout bounds Gateway API calls whose context has no deadline.
 func APITimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// Observe calls fn after each event with its kind (connect, message,
+// close, wsconnect), how long the handler took and its error: the hook for
+// metrics.
+func Observe(fn func(kind string, d time.Duration, err error)) Option {
+	return func(o *options) { o.observe = fn }
+}
+
+// InFlight returns the number of events being handled now.
+func (w *Worker) InFlight() int64 { return w.inflight.Load() }
 
 // New creates a worker for events, a value implementing one or more of
 // MessageHandler, ConnectHandler, CloseHandler, WebSocketConnectHandler
@@ -206,7 +217,11 @@ func (w *Worker) dispatch(m *nats.Msg) {
 func (w *Worker) handle(m *nats.Msg) {
 	c := newContext(w.ctx, w, m)
 	kind := m.Subject[len(w.subj.Event("")):]
+	start := time.Now()
 	reply, err := w.call(c, kind, m)
+	if w.opts.observe != nil {
+		w.opts.observe(kind, time.Since(start), err)
+	}
 	if err != nil {
 		c.log.Error("handler failed", "event", kind, "err", err)
 	}

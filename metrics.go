@@ -1,0 +1,144 @@
+package switchboard
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-go/switchboard/gateway"
+)
+
+// metrics is the node's Prometheus registry: gateway counters, worker
+// handling latency, NATS connection health.
+type metrics struct {
+	reg           *prometheus.Registry
+	handled       *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	slowConsumers atomic.Uint64
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_worker_events_total", Help: "Events handled by the worker, by kind and result.",
+		}, []string{"kind", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_worker_event_duration_seconds", Help: "Time a handler took, by event kind.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10),
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.handled, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe is the worker's Observe hook.
+func (m *metrics) observe(kind string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.handled.WithLabelValues(kind, result).Inc()
+	m.latency.WithLabelValues(kind).Observe(d.Seconds())
+}
+
+// watchNATS exports the reconnects of the role's connection and the slow
+// consumer errors counted by the node's error handler.
+func (m *metrics) watchNATS(role string, nc *nats.Conn) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "switchboard_nats_reconnects_total", Help: "NATS reconnects of a role's connection.",
+		ConstLabels: prometheus.Labels{"role": role},
+	}, func() float64 { return float64(nc.Stats().Reconnects) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_nats_connected", Help: "1 while a role's NATS connection is up.",
+		ConstLabels: prometheus.Labels{"role": role},
+	}, func() float64 {
+		if nc.IsConnected() {
+			return 1
+		}
+		return 0
+	}))
+}
+
+func (m *metrics) registerSlowConsumers() {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "switchboard_nats_slow_consumer_total", Help: "NATS slow-consumer errors (messages dropped by a subscription).",
+	}, func() float64 { return float64(m.slowConsumers.Load()) }))
+}
+
+// gatewayCollector exports gateway.Stats.
+type gatewayCollector struct {
+	g     *gateway.Gateway
+	descs map[string]*prometheus.Desc
+}
+
+func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("switchboard_gateway_"+name, help, labels, nil)
+	}
+	return &gatewayCollector{g: g, descs: map[string]*prometheus.Desc{
+		"connections":        d("connections", "Live client connections."),
+		"connects":           d("connects_total", "Connections accepted."),
+		"disconnects":        d("disconnects_total", "Connections ended, for any reason."),
+		"refused":            d("refused_total", "Clients refused or closed by a limit.", "reason"),
+		"msgs_in":            d("messages_in_total", "Client messages read."),
+		"msgs_out":           d("messages_out_total", "Messages written to clients."),
+		"bytes_in":           d("bytes_in_total", "Client message bytes read."),
+		"bytes_out":          d("bytes_out_total", "Bytes sent to clients."),
+		"events_out":         d("events_published_total", "Events published to workers, resends included."),
+		"events_dropped":     d("events_dropped_total", "Events given up."),
+		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
+		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
+	}}
+}
+
+func (c *gatewayCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.g.Stats()
+	counter := func(name string, v uint64) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
+	}
+	ch <- prometheus.MustNewConstMetric(c.descs["connections"], prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(c.descs["max_queued"], prometheus.GaugeValue, float64(st.MaxQueuedBytes))
+	counter("connects", st.Connects)
+	counter("disconnects", st.Disconnects)
+	counter("msgs_in", st.MsgsIn)
+	counter("msgs_out", st.MsgsOut)
+	counter("bytes_in", st.BytesIn)
+	counter("bytes_out", st.BytesOut)
+	counter("events_out", st.EventsOut)
+	counter("events_dropped", st.EventsDropped)
+	counter("events_redelivered", st.EventsRedelivered)
+	for reason, v := range st.Refused {
+		ch <- prometheus.MustNewConstMetric(c.descs["refused"], prometheus.CounterValue, float64(v), reason)
+	}
+}
+
+// handler serves /metrics, /healthz (the process runs) and /readyz (every
+// NATS connection is up), and passes anything else to next.
+func (m *metrics) handler(ready func() bool, next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not ready: NATS connection down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	if next != nil {
+		mux.Handle("/", next)
+	}
+	return mux
+}

@@ -1,0 +1,118 @@
+package switchboard
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// metricValue returns the value of the sample whose name and labels are
+// exactly line (e.g. `x_total{kind="message"}`).
+func metricValue(t *testing.T, body, line string) string {
+	t.Helper()
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, line+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("metric %s not found", line)
+	return ""
+}
+
+func TestMetricsAfterKnownTraffic(t *testing.T) {
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NATS.Port = -1
+	cfg.Gateway.Listen = []string{"ws://127.0.0.1:0"}
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.Log.Level = "error"
+	n, err := Start(context.Background(), echoEvents{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+	base := "http://" + n.GatewayAddr().String()
+
+	const clients, each = 3, 5
+	for i := range clients {
+		c, _, _, err := ws.Dial(context.Background(), "ws://"+n.GatewayAddr().String()+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range each {
+			msg := fmt.Sprintf("m%d-%d", i, j)
+			if err := wsutil.WriteClientText(c, []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if b, err := wsutil.ReadServerText(c); err != nil || string(b) != msg {
+				t.Fatalf("echo %q: %q %v", msg, b, err)
+			}
+		}
+		if i == 0 {
+			_ = c.Close()
+		} else {
+			defer c.Close()
+		}
+	}
+	// The close of the first client is handled asynchronously.
+	deadline := time.Now().Add(5 * time.Second)
+	var body string
+	for {
+		body = scrape(t, base+"/metrics")
+		if metricValue(t, body, `switchboard_worker_events_total{kind="close",result="ok"}`) == "1" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for line, want := range map[string]string{
+		"switchboard_gateway_connections":                                 "2",
+		"switchboard_gateway_connects_total":                              "3",
+		"switchboard_gateway_disconnects_total":                           "1",
+		"switchboard_gateway_messages_in_total":                           "15",
+		"switchboard_gateway_messages_out_total":                          "15",
+		"switchboard_gateway_bytes_in_total":                              "60",
+		`switchboard_worker_events_total{kind="message",result="ok"}`:     "15",
+		`switchboard_worker_events_total{kind="connect",result="ok"}`:     "3",
+		`switchboard_worker_events_total{kind="close",result="ok"}`:       "1",
+		`switchboard_worker_event_duration_seconds_count{kind="message"}`: "15",
+		`switchboard_gateway_refused_total{reason="slow_client"}`:         "0",
+		`switchboard_nats_connected{role="gateway"}`:                      "1",
+	} {
+		if got := metricValue(t, body, line); got != want {
+			t.Errorf("%s = %s, want %s", line, got, want)
+		}
+	}
+	if own := scrape(t, "http://"+n.MetricsAddr()+"/metrics"); !strings.Contains(own, "switchboard_gateway_connections 2") {
+		t.Error("metrics.listen serves other metrics than the gateway port")
+	}
+	if got := scrape(t, base+"/readyz"); got != "ready\n" {
+		t.Errorf("/readyz = %q", got)
+	}
+	if got := scrape(t, base+"/healthz"); got != "ok\n" {
+		t.Errorf("/healthz = %q", got)
+	}
+}
