@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,6 +29,7 @@ func connectBus(cfg Config) (*bus.Client, error) {
 func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
 	var group, uid string
 	var asJSON bool
+	var limit, offset int
 	cmd := &cobra.Command{
 		Use:   "connections",
 		Short: "list the clients connected to the cluster",
@@ -45,6 +47,8 @@ func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			total := len(infos)
+			infos = page(infos, offset, limit)
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(infos)
 			}
@@ -54,21 +58,37 @@ func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", ci.ID, ci.Gateway, ci.Remote, ci.Uid,
 					strings.Join(ci.Groups, ","), ci.ConnectedAt.Format(time.RFC3339))
 			}
-			fmt.Fprintf(tw, "%d connections\n", len(infos))
+			fmt.Fprintf(tw, "%d connections", total)
+			if len(infos) < total {
+				fmt.Fprintf(tw, " (showing %d from %d)", len(infos), offset)
+			}
+			fmt.Fprintln(tw)
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "only members of this group")
 	cmd.Flags().StringVar(&uid, "uid", "", "only clients bound to this uid")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().IntVar(&limit, "limit", 100, "clients per page (0: all)")
+	cmd.Flags().IntVar(&offset, "offset", 0, "clients to skip (sorted by id)")
 	return cmd
 }
 
+// page returns at most limit items after offset (limit 0: all).
+func page[T any](items []T, offset, limit int) []T {
+	offset = min(max(offset, 0), len(items))
+	items = items[offset:]
+	if limit > 0 && limit < len(items) {
+		items = items[:limit]
+	}
+	return items
+}
+
 func newStatusCommand(load func() (Config, error)) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "show the gateways of the cluster and their connections",
+		Short: "show the gateways and workers of the live cluster",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
 			if err != nil {
@@ -79,25 +99,78 @@ func newStatusCommand(load func() (Config, error)) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			gws, err := c.Gateways(cmd.Context())
-			if err != nil {
-				return err
+			for {
+				st, err := clusterStatus(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				if watch && !asJSON {
+					fmt.Print("\033[H\033[2J") // clear the terminal
+				}
+				if err := printStatus(st, asJSON); err != nil || !watch {
+					return err
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(2 * time.Second):
+				}
 			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(gws)
-			}
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "GATEWAY\tLISTEN\tHOST\tCONNECTIONS\tMSGS IN\tMSGS OUT\tUPTIME")
-			total := int64(0)
-			for _, g := range gws {
-				total += g.Connections
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", g.ID, g.Listen, g.Host, g.Connections,
-					g.MsgsIn, g.MsgsOut, time.Since(g.Started).Round(time.Second))
-			}
-			fmt.Fprintf(tw, "%d gateways, %d connections\n", len(gws), total)
-			return tw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&watch, "watch", false, "refresh every 2 seconds until interrupted")
 	return cmd
 }
+
+// ClusterStatus is what "status" shows.
+type ClusterStatus struct {
+	Gateways    []bus.GatewayStatus `json:"gateways"`
+	Workers     []bus.WorkerStatus  `json:"workers"`
+	Connections int64               `json:"connections"`
+	MsgsInRate  float64             `json:"msgs_in_per_sec"`
+	MsgsOutRate float64             `json:"msgs_out_per_sec"`
+	EventsRate  float64             `json:"events_per_sec"`
+}
+
+func clusterStatus(ctx context.Context, c *bus.Client) (ClusterStatus, error) {
+	var st ClusterStatus
+	var err error
+	if st.Gateways, err = c.Gateways(ctx); err != nil {
+		return st, err
+	}
+	if st.Workers, err = c.Workers(ctx, 300*time.Millisecond); err != nil {
+		return st, err
+	}
+	for _, g := range st.Gateways {
+		st.Connections += g.Connections
+		st.MsgsInRate += g.MsgsInPerSec
+		st.MsgsOutRate += g.MsgsOutPerSec
+	}
+	for _, w := range st.Workers {
+		st.EventsRate += w.HandledPerSec
+	}
+	return st, nil
+}
+
+func printStatus(st ClusterStatus, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(st)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GATEWAY\tLISTEN\tHOST\tPID\tCONNECTIONS\tIN/S\tOUT/S\tMEMORY\tUPTIME")
+	for _, g := range st.Gateways {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%s\t%s\n", g.ID, g.Listen, g.Host, g.PID, g.Connections,
+			g.MsgsInPerSec, g.MsgsOutPerSec, mib(g.MemoryBytes), time.Since(g.Started).Round(time.Second))
+	}
+	fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tHANDLED\tEVENTS/S\tIN FLIGHT\tMEMORY\tUPTIME")
+	for _, w := range st.Workers {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%d\t%s\t%s\n", w.ID, w.Host, w.PID, w.Handled, w.HandledPerSec,
+			w.InFlight, mib(w.MemoryBytes), time.Since(w.Started).Round(time.Second))
+	}
+	fmt.Fprintf(tw, "\n%d gateways, %d workers, %d connections, %.0f msgs in/s, %.0f msgs out/s, %.0f events/s\n",
+		len(st.Gateways), len(st.Workers), st.Connections, st.MsgsInRate, st.MsgsOutRate, st.EventsRate)
+	return tw.Flush()
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -78,7 +78,7 @@ func TestStartRunsEverything(t *testing.T) {
 			t.Errorf("status exit code %d", code)
 		}
 	})
-	if !strings.Contains(out, "1 gateways, 1 connections") {
+	if !strings.Contains(out, "1 gateways, 1 workers, 1 connections") {
 		t.Errorf("status printed:\n%s", out)
 	}
 	cancel()

@@ -309,3 +309,40 @@ func (c *Client) Gateways(ctx context.Context) ([]GatewayStatus, error) {
 	slices.SortFunc(out, func(a, b GatewayStatus) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
+
+// Workers returns the status of the live workers. Workers have no fixed
+// membership to wait for: Workers asks them all to announce themselves and
+// returns once no new worker answered for quiet (or at the deadline).
+func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStatus, error) {
+	ctx, cancel := c.withDeadline(ctx)
+	defer cancel()
+	sub, err := c.nc.SubscribeSync(c.subj.WorkerHeartbeat())
+	if err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	hello := &nats.Msg{Subject: c.subj.WorkerHeartbeat(), Header: nats.Header{HdrOp: []string{OpHello}}}
+	if err := c.nc.PublishMsg(hello); err != nil {
+		return nil, fmt.Errorf("workers: %w", err)
+	}
+	seen := map[string]WorkerStatus{}
+	for {
+		wait, cancelWait := context.WithTimeout(ctx, quiet)
+		m, err := sub.NextMsgWithContext(wait)
+		cancelWait()
+		if err != nil {
+			break
+		}
+		id := m.Header.Get(HdrWorker)
+		if id == "" || m.Header.Get(HdrOp) == OpBye {
+			continue
+		}
+		var st WorkerStatus
+		if json.Unmarshal(m.Data, &st) == nil {
+			seen[id] = st
+		}
+	}
+	out := slices.Collect(maps.Values(seen))
+	slices.SortFunc(out, func(a, b WorkerStatus) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

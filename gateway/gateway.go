@@ -30,6 +30,10 @@ type Gateway struct {
 	metrics metrics
 	started time.Time
 
+	rateMu          sync.Mutex
+	inRate, outRate bus.Rate
+	rates           [2]float64 // in, out per second over the last heartbeat interval
+
 	seq     atomic.Uint64
 	closing atomic.Bool
 	fanout  chan *nats.Msg
@@ -289,7 +293,8 @@ func (g *Gateway) tick() {
 		select {
 		case now := <-scan.C:
 			g.scanEvents(now)
-		case <-beat.C:
+		case now := <-beat.C:
+			g.updateRates(now)
 			g.announce("")
 		case now := <-ping:
 			g.pingClients(now)

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,16 +84,32 @@ func (g *Gateway) announce(op string) {
 	}
 }
 
+// updateRates computes the message rates since the last heartbeat.
+func (g *Gateway) updateRates(now time.Time) {
+	g.rateMu.Lock()
+	defer g.rateMu.Unlock()
+	g.rates[0] = g.inRate.Per(now, g.metrics.msgsIn.Load())
+	g.rates[1] = g.outRate.Per(now, g.metrics.msgsOut.Load())
+}
+
 // status describes the gateway for heartbeats and status queries.
 func (g *Gateway) status() bus.GatewayStatus {
 	host, _ := os.Hostname()
+	in, out := g.metrics.msgsIn.Load(), g.metrics.msgsOut.Load()
+	g.rateMu.Lock()
+	inRate, outRate := g.rates[0], g.rates[1]
+	g.rateMu.Unlock()
 	return bus.GatewayStatus{
-		ID:          g.id,
-		Listen:      g.Addr().String(),
-		Host:        host,
-		Started:     g.started,
-		Connections: g.hub.live.Load(),
-		MsgsIn:      g.metrics.msgsIn.Load(),
-		MsgsOut:     g.metrics.msgsOut.Load(),
+		ID:            g.id,
+		Listen:        strings.Join(g.Addrs(), ","),
+		Host:          host,
+		PID:           os.Getpid(),
+		Started:       g.started,
+		Connections:   g.hub.live.Load(),
+		MsgsIn:        in,
+		MsgsOut:       out,
+		MsgsInPerSec:  inRate,
+		MsgsOutPerSec: outRate,
+		MemoryBytes:   bus.ProcessMemory(),
 	}
 }

@@ -36,6 +36,7 @@ type Worker struct {
 	started  time.Time
 	handled  atomic.Uint64
 	inflight atomic.Int64
+	hb       *heartbeat
 }
 
 // Option configures a Worker.
@@ -136,6 +137,10 @@ func (w *Worker) Start(ctx context.Context) error {
 		_ = sub.SetPendingLimits(-1, 256<<20)
 		w.subs = append(w.subs, sub)
 	}
+	if err := w.startHeartbeat(); err != nil {
+		w.unsubscribe()
+		return fmt.Errorf("worker heartbeat: %w", err)
+	}
 	if err := w.nc.FlushTimeout(w.opts.timeout); err != nil {
 		w.unsubscribe()
 		return fmt.Errorf("worker start: %w", err)
@@ -164,6 +169,10 @@ func (w *Worker) Stop(ctx context.Context) error {
 	err := w.waitDrained(ctx)
 	if err != nil {
 		w.cancel()
+	}
+	if w.hb != nil {
+		w.hb.close()
+		w.hb = nil
 	}
 	if w.nc.IsConnected() {
 		if ferr := w.nc.FlushTimeout(w.opts.timeout); ferr != nil && err == nil {

@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"encoding/json"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// heartbeatInterval is how often a worker announces itself.
+const heartbeatInterval = time.Second
+
+// heartbeat announces the worker on the worker heartbeat subject every
+// interval, at once when someone says hello (switchboard status), and a
+// goodbye when it stops.
+type heartbeat struct {
+	w    *Worker
+	sub  *nats.Subscription
+	stop chan struct{}
+	done sync.WaitGroup
+	mu   sync.Mutex
+	rate bus.Rate
+	per  float64
+}
+
+func (w *Worker) startHeartbeat() error {
+	hb := &heartbeat{w: w, stop: make(chan struct{})}
+	sub, err := w.nc.Subscribe(w.subj.WorkerHeartbeat(), func(m *nats.Msg) {
+		if m.Header.Get(bus.HdrOp) == bus.OpHello {
+			hb.announce("")
+		}
+	})
+	if err != nil {
+		return err
+	}
+	hb.sub = sub
+	hb.done.Add(1)
+	go hb.run()
+	w.hb = hb
+	return nil
+}
+
+func (hb *heartbeat) run() {
+	defer hb.done.Done()
+	t := time.NewTicker(heartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			hb.mu.Lock()
+			hb.per = hb.rate.Per(now, hb.w.handled.Load())
+			hb.mu.Unlock()
+			hb.announce("")
+		case <-hb.stop:
+			return
+		}
+	}
+}
+
+func (hb *heartbeat) announce(op string) {
+	host, _ := os.Hostname()
+	hb.mu.Lock()
+	per := hb.per
+	hb.mu.Unlock()
+	body, err := json.Marshal(bus.WorkerStatus{
+		ID: hb.w.id, Host: host, PID: os.Getpid(), Started: hb.w.started,
+		Handled: hb.w.handled.Load(), HandledPerSec: per, InFlight: hb.w.inflight.Load(),
+		MemoryBytes: bus.ProcessMemory(),
+	})
+	if err != nil {
+		return
+	}
+	m := &nats.Msg{Subject: hb.w.subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrWorker: []string{hb.w.id}}, Data: body}
+	if op != "" {
+		m.Header.Set(bus.HdrOp, op)
+	}
+	_ = hb.w.nc.PublishMsg(m)
+}
+
+func (hb *heartbeat) close() {
+	close(hb.stop)
+	hb.done.Wait()
+	_ = hb.sub.Unsubscribe()
+	hb.announce(bus.OpBye)
+}
