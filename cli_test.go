@@ -37,6 +37,8 @@ func freePort(t *testing.T) int {
 // gateway and a worker in one process, then a client echo, then stop.
 func TestStartRunsEverything(t *testing.T) {
 	natsPort, wsPort := freePort(t), freePort(t)
+	t.Setenv("SB_WORKER_PROCESSES", "0") // the test binary cannot be a worker child
+	t.Setenv("SB_PROCESS_PID_FILE", filepath.Join(t.TempDir(), "sb.pid"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

@@ -23,6 +23,14 @@ type Config struct {
 	Worker  WorkerConfig  `mapstructure:"worker"`
 	Log     LogConfig     `mapstructure:"log"`
 	Metrics MetricsConfig `mapstructure:"metrics"`
+	Process ProcessConfig `mapstructure:"process"`
+}
+
+// ProcessConfig says where a started process keeps its pid and, with
+// "start -d", its log.
+type ProcessConfig struct {
+	PIDFile string `mapstructure:"pid_file"`
+	LogFile string `mapstructure:"log_file"`
 }
 
 // MetricsConfig configures the Prometheus endpoint.
@@ -97,6 +105,10 @@ type TLSFiles struct {
 
 // WorkerConfig configures the worker role.
 type WorkerConfig struct {
+	// Processes is the number of worker child processes "start" runs (0:
+	// the worker runs inside the main process, the fastest; reload then
+	// cannot replace it without a restart).
+	Processes      int           `mapstructure:"processes"`
 	MaxConcurrency int           `mapstructure:"max_concurrency"`
 	StopTimeout    time.Duration `mapstructure:"stop_timeout"`
 }
@@ -151,6 +163,9 @@ func setDefaults(v *viper.Viper) {
 		"gateway.tls.cert_file":           "",
 		"gateway.tls.key_file":            "",
 		"worker.max_concurrency":          1024,
+		"worker.processes":                1,
+		"process.pid_file":                "switchboard.pid",
+		"process.log_file":                "switchboard.log",
 		"worker.stop_timeout":             "30s",
 		"metrics.listen":                  "",
 		"log.level":                       "info",
@@ -260,6 +275,12 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			return bad(key, "%v must be positive", d)
 		}
+	}
+	if c.Worker.Processes < 0 {
+		return bad("worker.processes", "%d must not be negative", c.Worker.Processes)
+	}
+	if c.Process.PIDFile == "" {
+		return bad("process.pid_file", "must not be empty")
 	}
 	if c.Gateway.PingInterval < 0 || c.Gateway.PingNotResponseLimit < 0 || c.Gateway.MaxConnections < 0 {
 		return bad("gateway.ping_interval", "ping and connection limits must not be negative")

@@ -30,6 +30,7 @@ type Node struct {
 	wk     *worker.Worker
 	conns  []*nats.Conn
 	m      *metrics
+	sup    *supervisor
 	mSrv   *http.Server
 	mAddr  string
 }
@@ -41,6 +42,7 @@ func (n *Node) MetricsAddr() string { return n.mAddr }
 type Option func(*nodeOptions)
 
 type nodeOptions struct {
+	sup    *supervisor
 	static fs.FS
 	http   http.Handler
 	log    *slog.Logger
@@ -52,6 +54,8 @@ func WithStatic(files fs.FS) Option { return func(o *nodeOptions) { o.static = f
 
 // WithHTTPHandler serves plain HTTP requests on the gateway's port.
 func WithHTTPHandler(h http.Handler) Option { return func(o *nodeOptions) { o.http = h } }
+
+func withSupervisor(s *supervisor) Option { return func(o *nodeOptions) { o.sup = s } }
 
 // WithLogger replaces the logger built from the log configuration.
 func WithLogger(l *slog.Logger) Option { return func(o *nodeOptions) { o.log = l } }
@@ -105,7 +109,17 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		}
 		n.gw = g
 	}
-	if cfg.Has(RoleWorker) {
+	if cfg.Has(RoleWorker) && o.sup != nil {
+		url := cfg.NATS.URL
+		if n.server != nil {
+			url = n.server.ClientURL()
+		}
+		o.sup.args = append(o.sup.args, "--nats-url", url, "--prefix", cfg.NATS.Prefix)
+		n.sup = o.sup
+		if err := n.sup.start(); err != nil {
+			return err
+		}
+	} else if cfg.Has(RoleWorker) {
 		if events == nil {
 			return fmt.Errorf("%w: roles: the worker role needs event handlers", ErrConfig)
 		}
@@ -282,12 +296,17 @@ func (n *Node) NATSURL() string {
 func (n *Node) Worker() *worker.Worker { return n.wk }
 
 // Reload reloads what can change without dropping a client: the
-// gateway's TLS certificate.
+// gateway's TLS certificate, and the worker child processes, replaced by
+// the binary on disk now.
 func (n *Node) Reload() error {
-	if n.gw == nil || !hasWSS(n.cfg.Gateway.Listen) {
-		return nil
+	var errs []error
+	if n.gw != nil && hasWSS(n.cfg.Gateway.Listen) {
+		errs = append(errs, n.gw.ReloadTLS())
 	}
-	return n.gw.ReloadTLS()
+	if n.sup != nil {
+		errs = append(errs, n.sup.reload())
+	}
+	return errors.Join(errs...)
 }
 
 func hasWSS(listen []string) bool {
@@ -308,6 +327,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	if n.gw != nil {
 		errs = append(errs, n.gw.Shutdown(ctx))
+	}
+	if n.sup != nil {
+		errs = append(errs, n.sup.stop(ctx))
 	}
 	if n.wk != nil {
 		errs = append(errs, n.wk.Stop(ctx))

@@ -74,17 +74,26 @@ func newRootCommand(events any, opts []Option) *cobra.Command {
 	bind(v, root.PersistentFlags(), "nats.prefix", "prefix")
 	load := func() (Config, error) { return loadConfig(v, configFile) }
 
+	var daemon bool
 	start := &cobra.Command{
 		Use:   "start",
-		Short: "run the configured roles in the foreground until SIGINT or SIGTERM",
+		Short: "run the configured roles until SIGINT or SIGTERM (-d: in the background)",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
 			if err != nil {
 				return err
 			}
-			return runForeground(cmd.Context(), events, cfg, opts)
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			if daemon && os.Getenv(envDaemonChild) == "" {
+				return daemonize(cfg, exe)
+			}
+			return runForeground(cmd.Context(), events, cfg, exe, configFile, opts)
 		},
 	}
+	start.Flags().BoolVarP(&daemon, "daemon", "d", false, "run in the background, logging to process.log_file")
 	start.Flags().StringSlice("roles", nil, "roles to run: nats,gateway,worker")
 	start.Flags().StringSlice("listen", nil, "gateway listeners, e.g. ws://0.0.0.0:8282,tcp+text://0.0.0.0:8283")
 	start.Flags().Int("nats-port", 0, "embedded NATS port")
@@ -93,6 +102,7 @@ func newRootCommand(events any, opts []Option) *cobra.Command {
 	bind(v, start.Flags(), "nats.port", "nats-port")
 
 	root.AddCommand(start, newStatusCommand(load), newConnectionsCommand(load))
+	root.AddCommand(newProcessCommands(load)...)
 	return root
 }
 
@@ -102,13 +112,40 @@ func bind(v *viper.Viper, flags *pflag.FlagSet, key, flag string) {
 }
 
 // runForeground starts the node and stops it gracefully on SIGINT/SIGTERM
-// or when ctx ends.
-func runForeground(ctx context.Context, events any, cfg Config, opts []Option) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// or when ctx ends; a second signal forces the exit. SIGHUP reloads.
+func runForeground(ctx context.Context, events any, cfg Config, exe, configFile string, opts []Option) error {
+	workerChild := os.Getenv(envWorkerChild) == "1"
+	pf := pidFile(cfg.Process.PIDFile)
+	if !workerChild {
+		if pid, err := pf.running(); err == nil && pid != os.Getpid() {
+			return fmt.Errorf("already running with pid %d (%s)", pid, pf)
+		}
+	}
+	if cfg.Has(RoleWorker) && cfg.Worker.Processes > 0 && !workerChild {
+		args := []string{"start", "--roles", RoleWorker}
+		if configFile != "" {
+			args = append(args, "-c", configFile)
+		}
+		log := newLogger(cfg.Log, nil)
+		opts = append(opts, withSupervisor(newSupervisor(exe, args, cfg.Worker.Processes, cfg.Worker.StopTimeout, log)))
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	n, err := Start(ctx, events, cfg, opts...)
 	if err != nil {
 		return err
+	}
+	if workerChild {
+		signalReady()
+	} else {
+		// The pid file appears once everything is ready: "start -d"
+		// returns then.
+		if err := pf.acquire(); err != nil {
+			_ = n.Stop(context.Background())
+			return err
+		}
+		defer pf.release()
 	}
 	if addr := n.GatewayAddr(); addr != nil {
 		n.log.Info("switchboard ready", "gateway", "ws://"+addr.String(), "roles", cfg.Roles)
@@ -124,6 +161,8 @@ func runForeground(ctx context.Context, events any, cfg Config, opts []Option) e
 			} else {
 				n.log.Info("reloaded")
 			}
+		case <-sigs:
+			done = true
 		case <-ctx.Done():
 			done = true
 		}
@@ -131,5 +170,13 @@ func runForeground(ctx context.Context, events any, cfg Config, opts []Option) e
 	n.log.Info("stopping")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Worker.StopTimeout)
 	defer cancel()
-	return n.Stop(stopCtx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.Stop(stopCtx) }()
+	select {
+	case err := <-stopped:
+		return err
+	case <-sigs:
+		n.log.Warn("second signal: stopping now")
+		return errForced
+	}
 }

@@ -1,0 +1,188 @@
+package switchboard
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Environment variables between a supervisor and its worker children.
+const (
+	envWorkerChild = "SB_WORKER_CHILD" // "1" in a worker child process
+	envReadyFD     = "SB_READY_FD"     // file descriptor the child writes "ready" to
+)
+
+// supervisor runs the worker role in child processes of the binary on
+// disk, as GatewayWorker's master does. Reload starts a new child from the
+// binary on disk now, waits until it takes events, then drains the old one:
+// no client is disconnected and no event lost.
+type supervisor struct {
+	exe     string   // the binary, resolved when the process started
+	args    []string // arguments of a worker child
+	n       int
+	stopTTL time.Duration
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	children map[*child]bool
+	stopping bool
+}
+
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func newSupervisor(exe string, args []string, n int, stopTTL time.Duration, log *slog.Logger) *supervisor {
+	return &supervisor{exe: exe, args: args, n: n, stopTTL: stopTTL, log: log, children: map[*child]bool{}}
+}
+
+// start starts the children and waits until each takes events.
+func (s *supervisor) start() error {
+	for range s.n {
+		if _, err := s.spawn(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// spawn starts one child and waits for its "ready".
+func (s *supervisor) spawn() (*child, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	cmd := exec.Command(s.exe, s.args...)
+	cmd.Env = append(os.Environ(), envWorkerChild+"=1", envReadyFD+"=3")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = []*os.File{w}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start worker process %s: %w", s.exe, err)
+	}
+	w.Close()
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	s.mu.Lock()
+	s.children[c] = true
+	s.mu.Unlock()
+	go s.watch(c)
+
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(r).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			ready <- fmt.Errorf("worker process %d ended before it was ready", cmd.Process.Pid)
+			return
+		}
+		ready <- nil
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, err
+		}
+	case <-time.After(30 * time.Second):
+		s.kill(c)
+		return nil, fmt.Errorf("worker process %d not ready after 30s", cmd.Process.Pid)
+	}
+	s.log.Info("worker process ready", "pid", cmd.Process.Pid)
+	return c, nil
+}
+
+// watch waits for a child and starts a replacement if it died on its own.
+func (s *supervisor) watch(c *child) {
+	err := c.cmd.Wait()
+	close(c.done)
+	s.mu.Lock()
+	expected := !s.children[c] || s.stopping
+	delete(s.children, c)
+	s.mu.Unlock()
+	if expected {
+		return
+	}
+	s.log.Error("worker process died, starting another", "pid", c.cmd.Process.Pid, "err", err)
+	time.Sleep(time.Second)
+	if _, err := s.spawn(); err != nil {
+		s.log.Error("restart worker process", "err", err)
+	}
+}
+
+// reload replaces every child, one at a time: the new one is ready before
+// the old one drains.
+func (s *supervisor) reload() error {
+	s.mu.Lock()
+	old := make([]*child, 0, len(s.children))
+	for c := range s.children {
+		old = append(old, c)
+	}
+	s.mu.Unlock()
+	for _, c := range old {
+		if _, err := s.spawn(); err != nil {
+			return fmt.Errorf("reload: %w (the old worker keeps running)", err)
+		}
+		s.retire(c)
+	}
+	return nil
+}
+
+// retire drains one child: SIGTERM, then SIGKILL after the stop timeout.
+func (s *supervisor) retire(c *child) {
+	s.mu.Lock()
+	delete(s.children, c)
+	s.mu.Unlock()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(s.stopTTL):
+		s.kill(c)
+	}
+}
+
+func (s *supervisor) kill(c *child) {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+// stop drains every child.
+func (s *supervisor) stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	all := make([]*child, 0, len(s.children))
+	for c := range s.children {
+		all = append(all, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.retire(c) }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.New("worker processes did not stop in time")
+	}
+}
+
+// signalReady tells a supervising parent that this worker child takes
+// events.
+func signalReady() {
+	if os.Getenv(envReadyFD) != "3" {
+		return
+	}
+	f := os.NewFile(3, "ready")
+	_, _ = f.WriteString("ready\n")
+	_ = f.Close()
+}
