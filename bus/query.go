@@ -28,7 +28,12 @@ type ClientInfo struct {
 type Filter struct {
 	Group string
 	Uid   string
+
+	groupSet, uidSet bool // set by the ...ByGroup/...ByUid calls: "" is then an error
 }
+
+func byGroup(g string) Filter { return Filter{Group: g, groupSet: true} }
+func byUid(u string) Filter   { return Filter{Uid: u, uidSet: true} }
 
 // Fields a list query asks gateways to fill in besides the id.
 const (
@@ -53,6 +58,9 @@ type CountReply struct {
 // alive, so the first answer tells how many to wait for; gather returns as
 // soon as all of them answered, or with ErrQueryTimeout at the deadline.
 func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...string) ([]*nats.Msg, error) {
+	if f.Group == "" && f.groupSet || f.Uid == "" && f.uidSet {
+		return nil, fmt.Errorf("query %s: empty group or uid: %w", kind, ErrInvalidName)
+	}
 	hdr := nats.Header{HdrQuery: []string{kind}}
 	if f.Group != "" {
 		if err := ValidName(f.Group); err != nil {
@@ -90,6 +98,9 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 		}
 		if m.Header.Get("Status") == "503" { // no responders: no gateway is running
 			return nil, nil
+		}
+		if err := ReplyError(m); err != nil {
+			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, m.Header.Get(HdrGateway), err)
 		}
 		gw := m.Header.Get(HdrGateway)
 		answers[gw] = m
@@ -179,26 +190,26 @@ func (c *Client) ClientIDs(ctx context.Context) ([]string, error) {
 
 // ClientIDsByUid returns the clients bound to uid (getClientIdByUid).
 func (c *Client) ClientIDsByUid(ctx context.Context, uid string) ([]string, error) {
-	infos, err := c.Clients(ctx, Filter{Uid: uid})
+	infos, err := c.Clients(ctx, byUid(uid))
 	return ids(infos), err
 }
 
 // ClientCountByGroup returns the number of members of group.
 func (c *Client) ClientCountByGroup(ctx context.Context, group string) (int, error) {
-	n, _, err := c.count(ctx, Filter{Group: group})
+	n, _, err := c.count(ctx, byGroup(group))
 	return n, err
 }
 
 // ClientIDsByGroup returns the members of group.
 func (c *Client) ClientIDsByGroup(ctx context.Context, group string) ([]string, error) {
-	infos, err := c.Clients(ctx, Filter{Group: group})
+	infos, err := c.Clients(ctx, byGroup(group))
 	return ids(infos), err
 }
 
 // ClientSessionsByGroup returns the session of every member of group, by
 // client id.
 func (c *Client) ClientSessionsByGroup(ctx context.Context, group string) (map[string]Session, error) {
-	return c.sessions(ctx, Filter{Group: group})
+	return c.sessions(ctx, byGroup(group))
 }
 
 // AllClientSessions returns the session of every client, by client id.
@@ -224,7 +235,7 @@ func (c *Client) sessions(ctx context.Context, f Filter) (map[string]Session, er
 
 // UidsByGroup returns the distinct uids bound to members of group, sorted.
 func (c *Client) UidsByGroup(ctx context.Context, group string) ([]string, error) {
-	_, uids, err := c.count(ctx, Filter{Group: group})
+	_, uids, err := c.count(ctx, byGroup(group))
 	return uids, err
 }
 

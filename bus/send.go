@@ -13,6 +13,7 @@ type sendOptions struct {
 	binary  bool
 	exclude []string
 	only    []string
+	onlySet bool // Only was given, even with no ids: send to those only
 }
 
 // Binary sends the data as a binary frame instead of text.
@@ -26,7 +27,7 @@ func Exclude(clientIDs ...string) SendOption {
 // Only restricts SendToAll to the given clients (GatewayWorker's
 // $client_id_array).
 func Only(clientIDs ...string) SendOption {
-	return func(o *sendOptions) { o.only = append(o.only, clientIDs...) }
+	return func(o *sendOptions) { o.only, o.onlySet = append(o.only, clientIDs...), true }
 }
 
 func newFrameMsg(subject string, data []byte, o sendOptions) *nats.Msg {
@@ -92,7 +93,7 @@ func (c *Client) SendToGroup(group string, data []byte, opts ...SendOption) erro
 // clients (one publish per gateway involved), minus the excluded ones.
 func (c *Client) SendToAll(data []byte, opts ...SendOption) error {
 	o := applySend(opts)
-	if o.only == nil {
+	if !o.onlySet {
 		if err := c.nc.PublishMsg(newFrameMsg(c.subj.All(), data, o)); err != nil {
 			return fmt.Errorf("send to all: %w", err)
 		}

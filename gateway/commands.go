@@ -94,11 +94,14 @@ func (g *Gateway) membership(c *conn, op string, m *nats.Msg) error {
 	if op == bus.OpBind || op == bus.OpUnbind {
 		key = bus.HdrUid
 	}
-	token := m.Header.Get(key)
-	name, err := bus.TokenName(token)
+	name, err := bus.TokenName(m.Header.Get(key))
 	if err != nil {
 		return err
 	}
+	if err := bus.ValidName(name); err != nil {
+		return err
+	}
+	token := bus.NameToken(name) // the canonical token, whatever the sender wrote
 	created := false
 	switch op {
 	case bus.OpJoin:

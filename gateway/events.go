@@ -166,14 +166,7 @@ func lastDot(s string) int {
 // applyReply applies what the handler did to its own client: session
 // changes first (the next event must carry them), then frames, then close.
 func (g *Gateway) applyReply(c *conn, m *nats.Msg) {
-	if s := m.Header.Get(bus.HdrSessionSet); s != "" {
-		c.setSession([]byte(s))
-	}
-	if s := m.Header.Get(bus.HdrSessionUpd); s != "" {
-		if err := c.updateSession([]byte(s)); err != nil {
-			g.log.Warn("bad session update in reply", "client_id", c.id, "err", err)
-		}
-	}
+	g.applySession(c, m)
 	if spec := m.Header.Get(bus.HdrFrames); spec != "" {
 		out, err := c.t.appendFrames(nil, spec, m.Data)
 		if err != nil {
@@ -185,6 +178,23 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg) {
 	}
 	if m.Header.Get(bus.HdrClose) == "1" {
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")
+	}
+}
+
+// applySession applies a reply's session change; a value that is not a
+// JSON object is logged and ignored.
+func (g *Gateway) applySession(c *conn, m *nats.Msg) {
+	if s := m.Header.Get(bus.HdrSessionSet); s != "" {
+		if _, err := bus.DecodeSession([]byte(s)); err != nil {
+			g.log.Warn("bad session in reply ignored", "client_id", c.id, "err", err)
+		} else {
+			c.setSession([]byte(s))
+		}
+	}
+	if s := m.Header.Get(bus.HdrSessionUpd); s != "" {
+		if err := c.updateSession([]byte(s)); err != nil {
+			g.log.Warn("bad session update in reply ignored", "client_id", c.id, "err", err)
+		}
 	}
 }
 

@@ -8,16 +8,26 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 )
 
-// runFanout delivers group, uid and broadcast messages. All such
-// subscriptions feed one channel, so an idle group costs no goroutine.
+// runFanout handles, in arrival order, commands, event replies and group,
+// uid and broadcast messages. All their subscriptions feed one channel, so
+// an idle group costs no goroutine and a worker's sends keep their order.
 func (g *Gateway) runFanout() {
 	defer g.wg.Done()
 	var members []*conn
 	var frame encodedFrame
+	command, replies := g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id)
+	replies = replies[:len(replies)-1] // "<p>.gw.<id>.r."
 	for {
 		select {
 		case m := <-g.fanout:
-			members = g.deliver(m, members[:0], &frame)
+			switch {
+			case m.Subject == command:
+				g.onCommand(m)
+			case strings.HasPrefix(m.Subject, replies):
+				g.onReply(m)
+			default:
+				members = g.deliver(m, members[:0], &frame)
+			}
 		case <-g.stop:
 			return
 		}

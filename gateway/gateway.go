@@ -246,9 +246,18 @@ func (g *Gateway) subscribe() error {
 		subject string
 		handler nats.MsgHandler
 	}
+	// Commands, event replies and fan-out share one channel and one
+	// goroutine, so that what a worker sends reaches its clients in the
+	// order the worker sent it, whatever subject it went through.
+	for _, subject := range []string{g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id), g.subj.All()} {
+		ns, err := g.nc.ChanSubscribe(subject, g.fanout)
+		if err != nil {
+			g.unsubscribe()
+			return fmt.Errorf("subscribe %s: %w", subject, err)
+		}
+		g.subs = append(g.subs, ns)
+	}
 	for _, s := range []sub{
-		{g.subj.Gateway(g.id), g.onCommand},
-		{g.subj.GatewayReplies(g.id), g.onReply},
 		{g.subj.Query(), g.onQuery},
 		{g.subj.Heartbeat(), g.onHeartbeat},
 	} {
@@ -260,12 +269,6 @@ func (g *Gateway) subscribe() error {
 		_ = ns.SetPendingLimits(-1, 256<<20)
 		g.subs = append(g.subs, ns)
 	}
-	all, err := g.nc.ChanSubscribe(g.subj.All(), g.fanout)
-	if err != nil {
-		g.unsubscribe()
-		return fmt.Errorf("subscribe %s: %w", g.subj.All(), err)
-	}
-	g.subs = append(g.subs, all)
 	return nil
 }
 

@@ -45,12 +45,12 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 		body = g.status()
 	default:
 		g.log.Warn("unknown query", "query", kind)
-		respondError(m, bus.CodeInvalid, "unknown query "+kind)
+		g.respondQueryError(m, bus.CodeInvalid, "unknown query "+kind)
 		return
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
-		respondError(m, bus.CodeInternal, err.Error())
+		g.respondQueryError(m, bus.CodeInternal, err.Error())
 		return
 	}
 	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{
@@ -58,6 +58,17 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 		bus.HdrGateway:  []string{g.id},
 		bus.HdrGateways: []string{bus.JoinIDs(g.peers.alive())},
 	}, Data: data})
+}
+
+// respondQueryError answers a query with an error, naming this gateway so
+// the asker does not wait for it.
+func (g *Gateway) respondQueryError(m *nats.Msg, code, reason string) {
+	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{
+		bus.HdrStatus:  []string{bus.StatusError},
+		bus.HdrError:   []string{code},
+		bus.HdrReason:  []string{reason},
+		bus.HdrGateway: []string{g.id},
+	}})
 }
 
 // selectClients returns the live clients of a group, of a uid, or all.

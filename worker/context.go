@@ -126,7 +126,8 @@ func (c *Context) CloseCurrentClient(last []byte, opts ...bus.SendOption) {
 
 // Gateway returns the Gateway API. Frames queued with SendToCurrentClient
 // are sent before it returns, so that they reach the client before anything
-// sent through the API afterwards.
+// sent through the API afterwards (the gateway handles one worker's
+// messages in the order they were published).
 func (c *Context) Gateway() *bus.Client {
 	c.flushFrames()
 	return c.w.client
