@@ -90,14 +90,9 @@ func (c *Client) nameCommand(ctx context.Context, clientID, op, key, name string
 // Ungroup dissolves a group: every member on every gateway leaves it. The
 // clients stay connected.
 func (c *Client) Ungroup(ctx context.Context, group string) error {
-	if err := ValidName(group); err != nil {
-		return err
-	}
-	m := &nats.Msg{Subject: c.subj.Group(group), Header: nats.Header{HdrOp: []string{OpUngroup}}}
-	if err := c.nc.PublishMsg(m); err != nil {
-		return fmt.Errorf("ungroup %q: %w", group, err)
-	}
-	return c.Flush(ctx)
+	// A cluster query: it returns when every gateway has ungrouped.
+	_, err := c.gather(ctx, QueryUngroup, byGroup(group))
+	return err
 }
 
 // CloseClient closes a client gracefully, sending last first when it is not

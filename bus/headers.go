@@ -67,4 +67,7 @@ const (
 	QueryList   = "list"   // client records, optionally filtered by group or uid
 	QueryCount  = "count"  // client count and uids, optionally filtered
 	QueryStatus = "status" // the gateway's GatewayStatus
+	// QueryUngroup makes every gateway remove its members from the group
+	// (Sb-Group) and answer when done.
+	QueryUngroup = "ungroup"
 )

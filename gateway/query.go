@@ -43,6 +43,9 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 		body = r
 	case bus.QueryStatus:
 		body = g.status()
+	case bus.QueryUngroup:
+		g.hub.ungroup(bus.NameToken(nameOrInvalid(m.Header.Get(bus.HdrGroup))))
+		body = struct{}{}
 	default:
 		g.log.Warn("unknown query", "query", kind)
 		g.respondQueryError(m, bus.CodeInvalid, "unknown query "+kind)
@@ -87,4 +90,13 @@ func (g *Gateway) selectClients(groupToken, uidToken string) []*conn {
 		})
 	}
 	return out
+}
+
+// nameOrInvalid decodes a name token; an invalid one gives a name no group has.
+func nameOrInvalid(token string) string {
+	name, err := bus.TokenName(token)
+	if err != nil {
+		return "\x00invalid"
+	}
+	return name
 }
