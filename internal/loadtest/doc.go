@@ -1,0 +1,7 @@
+// Package loadtest is the engine of sbbench: WebSocket clients driven by
+// epoll (no goroutine per connection, one shared read buffer), and the
+// scenarios of the bench protocol — idle, echo, broadcast — plus floor, the
+// cost of raw loopback writes on this machine, so every result can be
+// stated as a ratio to it. Server CPU and memory come from /proc for the
+// PIDs given.
+package loadtest

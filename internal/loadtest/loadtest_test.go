@@ -1,0 +1,96 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/switchboard-go/switchboard/examples/bench"
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/loadtest"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
+)
+
+// target starts a real gateway and bench worker in this process; the
+// process itself is the "server PID" (its CPU includes the tool's).
+func target(t *testing.T) (string, []int) {
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.SendBufferBytes(16<<20))
+	sbtest.Worker(t, ns.ClientURL(), bench.Events{})
+	return "ws://" + g.Addr().String() + "/", []int{os.Getpid()}
+}
+
+func TestEcho(t *testing.T) {
+	url, pids := target(t)
+	r, err := loadtest.RunEcho(context.Background(), loadtest.EchoConfig{URL: url, Conns: 10, Size: 64, Duration: 500 * time.Millisecond, PIDs: pids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RoundTrips == 0 || r.PerSecond <= 0 {
+		t.Fatalf("no round trips: %+v", r)
+	}
+	if !(r.Latency.P50 <= r.Latency.P99 && r.Latency.P99 <= r.Latency.Max) {
+		t.Fatalf("percentiles out of order: %+v", r.Latency)
+	}
+	var buf bytes.Buffer
+	if err := loadtest.Report(&buf, "echo", r, true); err != nil {
+		t.Fatal(err)
+	}
+	var decoded map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &decoded); err != nil || decoded["scenario"] != "echo" {
+		t.Fatalf("JSON report %q: %v", buf.String(), err)
+	}
+}
+
+func TestBroadcast(t *testing.T) {
+	url, pids := target(t)
+	for _, cfg := range []loadtest.BroadcastConfig{
+		{URL: url, Members: 20, Messages: 50, Inflight: 1, PIDs: pids},
+		{URL: url, Members: 20, Messages: 100, Rate: 1000, PIDs: pids, Group: "flood"},
+	} {
+		r, err := loadtest.RunBroadcast(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Deliveries != int64(cfg.Members*cfg.Messages) || r.Lost != 0 {
+			t.Fatalf("deliveries %d lost %d, want %d and 0", r.Deliveries, r.Lost, cfg.Members*cfg.Messages)
+		}
+	}
+}
+
+func TestIdle(t *testing.T) {
+	url, pids := target(t)
+	r, err := loadtest.RunIdle(context.Background(), loadtest.IdleConfig{URL: url, Conns: 50, Concurrency: 10, Hold: 100 * time.Millisecond, PIDs: pids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Conns != 50 || r.ConnectPerSec <= 0 || r.ServerRSSBytes <= 0 {
+		t.Fatalf("idle: %+v", r)
+	}
+}
+
+func TestFloor(t *testing.T) {
+	r, err := loadtest.RunFloor(2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Writes != 2000 || r.WriteCPUus < 0 || r.WriteReadCPU < 0 {
+		t.Fatalf("floor: %+v", r)
+	}
+}
+
+func TestOnlyLoopback(t *testing.T) {
+	for _, ok := range []string{"ws://127.0.0.1:1/", "ws://localhost:1/", "ws://[::1]:1/", "ws://127.5.5.5:1/"} {
+		if err := loadtest.CheckTarget(ok, false); err != nil {
+			t.Errorf("%s refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"ws://10.0.0.1:1/", "ws://example.com:1/", "ws://192.168.1.1/"} {
+		if err := loadtest.CheckTarget(bad, false); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
