@@ -11,7 +11,7 @@ import (
 // FloorResult is the CPU cost of raw loopback I/O on this machine.
 type FloorResult struct {
 	Writes       int     `json:"writes"`
-	WriteCPUus   float64 `json:"write_cpu_us"`     // one 64-byte write, the receiver draining in bulk
+	WriteCPUus   float64 `json:"write_cpu_us"`      // one 64-byte write, the receiver draining in bulk
 	WriteReadCPU float64 `json:"write_read_cpu_us"` // one 64-byte write and one 64-byte read by a woken reader
 }
 
