@@ -12,14 +12,14 @@ import (
 // onCommand handles a command addressed to this gateway: a send to listed
 // clients, or an operation on one client, answered when it has a reply
 // subject.
-func (g *Gateway) onCommand(m *nats.Msg) {
+func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 	op := m.Header.Get(bus.HdrOp)
 	if op == bus.OpSend {
 		var frame encodedFrame
 		frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
 		for _, id := range bus.SplitIDs(m.Header.Get(bus.HdrClients)) {
 			if c := g.lookup(id); c != nil {
-				c.send(frame.of(c.t))
+				b.add(c, frame.of(c.t))
 				g.metrics.msgsOut.Add(1)
 			} else {
 				g.log.Debug("send to a client that is gone dropped", "client_id", id)
@@ -27,6 +27,9 @@ func (g *Gateway) onCommand(m *nats.Msg) {
 		}
 		return
 	}
+	// Any other command may close or change a client: what was gathered
+	// so far goes out first.
+	b.flush()
 	id := m.Header.Get(bus.HdrClient)
 	c := g.lookup(id)
 	if c == nil {

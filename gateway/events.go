@@ -96,7 +96,7 @@ func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
 
 // onReply handles a worker's reply (or the server's "no responders") to the
 // in-flight event of one client.
-func (g *Gateway) onReply(m *nats.Msg) {
+func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 	seqTok, evTok, ok := replyTokens(m.Subject)
 	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
@@ -137,7 +137,7 @@ func (g *Gateway) onReply(m *nats.Msg) {
 	}
 	ev.done = true
 	c.evMu.Unlock()
-	g.applyReply(c, m)
+	g.applyReply(c, m, b)
 	c.advance()
 }
 
@@ -165,18 +165,19 @@ func lastDot(s string) int {
 
 // applyReply applies what the handler did to its own client: session
 // changes first (the next event must carry them), then frames, then close.
-func (g *Gateway) applyReply(c *conn, m *nats.Msg) {
+func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 	g.applySession(c, m)
 	if spec := m.Header.Get(bus.HdrFrames); spec != "" {
 		out, err := c.t.appendFrames(nil, spec, m.Data)
 		if err != nil {
 			g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
 		} else {
-			c.send(out)
+			b.add(c, out)
 			g.metrics.msgsOut.Add(uint64(strings.Count(spec, ",") + 1))
 		}
 	}
 	if m.Header.Get(bus.HdrClose) == "1" {
+		b.flush()
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")
 	}
 }

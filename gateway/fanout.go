@@ -14,19 +14,40 @@ import (
 func (g *Gateway) runFanout() {
 	defer g.wg.Done()
 	var members []*conn
-	var frame encodedFrame
+	frames := make([]encodedFrame, maxBatch)
+	b := newBatch()
 	command, replies := g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id)
 	replies = replies[:len(replies)-1] // "<p>.gw.<id>.r."
+	handle := func(m *nats.Msg, frame *encodedFrame) {
+		switch {
+		case m.Subject == command:
+			g.onCommand(m, b)
+		case strings.HasPrefix(m.Subject, replies):
+			g.onReply(m, b)
+		default:
+			members = g.deliver(m, members[:0], frame, b)
+		}
+	}
 	for {
 		select {
 		case m := <-g.fanout:
-			switch {
-			case m.Subject == command:
-				g.onCommand(m)
-			case strings.HasPrefix(m.Subject, replies):
-				g.onReply(m)
-			default:
-				members = g.deliver(m, members[:0], &frame)
+			// Take what else has arrived, up to maxBatch messages, and
+			// write each client's share with one system call.
+			handle(m, &frames[0])
+			size := len(m.Data)
+			for i := 1; i < maxBatch && size < maxBatchBytes; i++ {
+				select {
+				case m := <-g.fanout:
+					handle(m, &frames[i])
+					size += len(m.Data)
+					continue
+				default:
+				}
+				break
+			}
+			b.flush()
+			for i := range frames {
+				frames[i].reset(bus.Frame{})
 			}
 		case <-g.stop:
 			return
@@ -34,8 +55,17 @@ func (g *Gateway) runFanout() {
 	}
 }
 
+// maxBatch and maxBatchBytes bound the messages whose frames are gathered
+// before writing: enough to turn a flood of small messages into few system
+// calls, small enough not to hand a client a burst bigger than its socket
+// takes at once.
+const (
+	maxBatch      = 256
+	maxBatchBytes = 16 << 10
+)
+
 // deliver encodes the frame once and hands it to every local member.
-func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame) []*conn {
+func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *batch) []*conn {
 	kind, token, ok := g.subj.Classify(m.Subject)
 	if !ok {
 		g.log.Warn("message on unexpected subject dropped", "subject", m.Subject)
@@ -72,11 +102,10 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame) []*
 		if exclude != "" && listed(exclude, c.id) {
 			continue
 		}
-		c.send(frame.of(c.t))
+		b.add(c, frame.of(c.t))
 		g.metrics.msgsOut.Add(1)
 	}
 	clear(members)
-	frame.reset(bus.Frame{})
 	return members
 }
 

@@ -5,6 +5,8 @@ import (
 	"net"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Writes to a client never block the caller. When nothing is queued the
@@ -16,32 +18,73 @@ import (
 // send queues one encoded frame for the client. frame must not be modified
 // afterwards: group frames are shared by all members.
 func (c *conn) send(frame []byte) {
+	one := [1][]byte{frame}
+	c.sendv(one[:])
+}
+
+// sendv queues several frames, written with one writev when the socket is
+// free. The frames must not be modified afterwards.
+func (c *conn) sendv(frames [][]byte) {
 	c.wmu.Lock()
 	if c.wclosed || c.closing {
 		c.wmu.Unlock()
 		return
 	}
-	c.g.metrics.bytesOut.Add(uint64(len(frame)))
+	total := 0
+	for _, f := range frames {
+		total += len(f)
+	}
+	c.g.metrics.bytesOut.Add(uint64(total))
 	if c.flushing {
-		c.enqueueLocked(frame)
+		for _, f := range frames {
+			c.enqueueLocked(f)
+		}
 		c.wmu.Unlock()
 		return
 	}
-	n, err := c.tryWrite(frame)
+	n, err := c.tryWritev(frames)
 	if err != nil {
 		c.wclosed = true
 		c.wmu.Unlock()
 		c.terminate("write: " + err.Error())
 		return
 	}
-	if n < len(frame) {
-		c.enqueueLocked(frame[n:])
+	if n < total {
+		for _, f := range frames {
+			if n >= len(f) {
+				n -= len(f)
+				continue
+			}
+			c.enqueueLocked(f[n:])
+			n = 0
+		}
 		if !c.wclosed {
 			c.flushing = true
 			go c.flush()
 		}
 	}
 	c.wmu.Unlock()
+}
+
+// tryWritev writes what the socket takes now, one system call.
+func (c *conn) tryWritev(frames [][]byte) (int, error) {
+	if len(frames) == 1 || c.raw == nil {
+		return c.tryWrite(frames[0])
+	}
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		n, werr = unix.Writev(int(fd), frames)
+		if errors.Is(werr, syscall.EAGAIN) || errors.Is(werr, syscall.EINTR) {
+			n, werr = 0, nil
+		}
+		n = max(n, 0)
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, werr
 }
 
 func (c *conn) enqueueLocked(frame []byte) {
