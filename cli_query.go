@@ -26,6 +26,23 @@ func connectBus(cfg Config) (*bus.Client, error) {
 	return bus.Connect(url, bus.WithPrefix(cfg.NATS.Prefix), bus.WithNATSOptions(opts...))
 }
 
+// onBus makes a command body that loads the configuration, connects to
+// the cluster's NATS and runs fn with the Gateway API.
+func onBus(load func() (Config, error), fn func(*cobra.Command, *bus.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cfg, err := load()
+		if err != nil {
+			return err
+		}
+		c, err := connectBus(cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(cmd, c)
+	}
+}
+
 func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
 	var group, uid string
 	var asJSON bool
@@ -33,16 +50,7 @@ func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "connections",
 		Short: "list the clients connected to the cluster",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			c, err := connectBus(cfg)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: onBus(load, func(cmd *cobra.Command, c *bus.Client) error {
 			infos, err := c.Clients(cmd.Context(), bus.Filter{Group: group, Uid: uid}, bus.FieldUid, bus.FieldGroups)
 			if err != nil {
 				return err
@@ -64,7 +72,7 @@ func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
 			}
 			fmt.Fprintln(tw)
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&group, "group", "", "only members of this group")
 	cmd.Flags().StringVar(&uid, "uid", "", "only clients bound to this uid")
@@ -89,16 +97,7 @@ func newStatusCommand(load func() (Config, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "show the gateways and workers of the live cluster",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := load()
-			if err != nil {
-				return err
-			}
-			c, err := connectBus(cfg)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: onBus(load, func(cmd *cobra.Command, c *bus.Client) error {
 			for {
 				st, err := clusterStatus(cmd.Context(), c)
 				if err != nil {
@@ -116,7 +115,7 @@ func newStatusCommand(load func() (Config, error)) *cobra.Command {
 				case <-time.After(2 * time.Second):
 				}
 			}
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh every 2 seconds until interrupted")
