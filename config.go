@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"github.com/switchboard-go/switchboard/httpapi"
 )
 
 // Config is the whole configuration of a Switchboard process. It comes from
@@ -24,6 +26,17 @@ type Config struct {
 	Log     LogConfig     `mapstructure:"log"`
 	Metrics MetricsConfig `mapstructure:"metrics"`
 	Process ProcessConfig `mapstructure:"process"`
+	API     APIConfig     `mapstructure:"api"`
+}
+
+// APIConfig configures the HTTP push API (role "api").
+type APIConfig struct {
+	// Listen is a host:port of its own; empty: the API is served under
+	// /api/ on the gateway's ws:// ports (needs the gateway role).
+	Listen string `mapstructure:"listen"`
+	// Tokens are the bearer tokens and the calls each may make ("*": all).
+	Tokens       []httpapi.Token `mapstructure:"tokens"`
+	MaxBodyBytes int64           `mapstructure:"max_body_bytes"`
 }
 
 // ProcessConfig says where a started process keeps its pid and, with
@@ -124,6 +137,7 @@ const (
 	RoleNATS    = "nats"
 	RoleGateway = "gateway"
 	RoleWorker  = "worker"
+	RoleAPI     = "api"
 )
 
 func setDefaults(v *viper.Viper) {
@@ -168,6 +182,9 @@ func setDefaults(v *viper.Viper) {
 		"process.log_file":                "switchboard.log",
 		"worker.stop_timeout":             "30s",
 		"metrics.listen":                  "",
+		"api.listen":                      "",
+		"api.tokens":                      []map[string]any{},
+		"api.max_body_bytes":              1 << 20,
 		"log.level":                       "info",
 		"log.format":                      "text",
 	}
@@ -223,11 +240,24 @@ func (c Config) Validate() error {
 		return bad("roles", "at least one role is needed")
 	}
 	for _, r := range c.Roles {
-		if !slices.Contains([]string{RoleNATS, RoleGateway, RoleWorker}, r) {
-			return bad("roles", "unknown role %q (want nats, gateway or worker)", r)
+		if !slices.Contains([]string{RoleNATS, RoleGateway, RoleWorker, RoleAPI}, r) {
+			return bad("roles", "unknown role %q (want nats, gateway, worker or api)", r)
 		}
 	}
-	if c.NATS.URL == "" && !c.Has(RoleNATS) && (c.Has(RoleGateway) || c.Has(RoleWorker)) {
+	if c.Has(RoleAPI) {
+		if c.API.Listen == "" && !c.Has(RoleGateway) {
+			return bad("api.listen", "needed when the api role runs without the gateway role")
+		}
+		if len(c.API.Tokens) == 0 {
+			return bad("api.tokens", "the api role needs at least one token")
+		}
+		for _, t := range c.API.Tokens {
+			if len(t.Token) < 16 || len(t.Calls) == 0 {
+				return bad("api.tokens", "each token needs 16 characters or more and a list of calls")
+			}
+		}
+	}
+	if c.NATS.URL == "" && !c.Has(RoleNATS) && (c.Has(RoleGateway) || c.Has(RoleWorker) || c.Has(RoleAPI)) {
 		return bad("nats.url", "needed when this process does not run the nats role")
 	}
 	if c.NATS.Port < -1 || c.NATS.Port > 65535 {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-go/switchboard/httpapi"
 )
 
 func scrape(t *testing.T, url string) string {
@@ -114,5 +116,33 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	}
 	if got := scrape(t, base+"/healthz"); got != "ok\n" {
 		t.Errorf("/healthz = %q", got)
+	}
+}
+
+func TestAPIRoleOnTheGatewayPort(t *testing.T) {
+	cfg, err := LoadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NATS.Port = -1
+	cfg.Gateway.Listen = []string{"ws://127.0.0.1:0"}
+	cfg.Log.Level = "error"
+	cfg.Roles = append(cfg.Roles, RoleAPI)
+	cfg.API.Tokens = []httpapi.Token{{Token: "0123456789abcdef", Calls: []string{"client_count"}}}
+	n, err := Start(context.Background(), echoEvents{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+	req, _ := http.NewRequest(http.MethodPost, "http://"+n.GatewayAddr().String()+"/api/client_count", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer 0123456789abcdef")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"count":0}` {
+		t.Fatalf("POST /api/client_count: %d %s", resp.StatusCode, b)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -33,6 +34,7 @@ type Node struct {
 	sup    *supervisor
 	mSrv   *http.Server
 	mAddr  string
+	apiSrv *http.Server
 }
 
 // MetricsAddr returns the address of the metrics.listen server, "" without one.
@@ -140,7 +142,45 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		}
 		n.wk = w
 	}
+	if cfg.Has(RoleAPI) {
+		if err := n.startAPI(); err != nil {
+			return err
+		}
+	}
 	return n.serveMetrics()
+}
+
+// startAPI serves the HTTP push API on api.listen, when set (on the
+// gateway's port it is mounted by gatewayOptions).
+func (n *Node) startAPI() error {
+	if n.cfg.API.Listen == "" {
+		return nil
+	}
+	h, err := n.apiHandler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", n.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen %s: %w", n.cfg.API.Listen, err)
+	}
+	n.apiSrv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = n.apiSrv.Serve(ln) }()
+	n.log.Info("http api listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// apiHandler builds the API on a connection of its own.
+func (n *Node) apiHandler() (http.Handler, error) {
+	nc, err := n.connect("api")
+	if err != nil {
+		return nil, err
+	}
+	c, err := bus.New(nc, bus.WithPrefix(n.cfg.NATS.Prefix), bus.WithLogger(n.log))
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.New(c, n.cfg.API.Tokens, n.cfg.API.MaxBodyBytes, n.log), nil
 }
 
 // serveMetrics starts the metrics.listen server, if configured.
@@ -201,7 +241,20 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 	case o.static != nil:
 		next = http.FileServerFS(o.static)
 	}
-	// The gateway's port also answers /metrics, /healthz and /readyz.
+	// The gateway's port also answers /metrics, /healthz and /readyz,
+	// and /api/ when the api role runs here without a port of its own.
+	if n.cfg.Has(RoleAPI) && n.cfg.API.Listen == "" {
+		if api, err := n.apiHandler(); err == nil {
+			mux := http.NewServeMux()
+			mux.Handle("/api/", api)
+			if next != nil {
+				mux.Handle("/", next)
+			}
+			next = mux
+		} else {
+			n.log.Error("http api not mounted", "err", err)
+		}
+	}
 	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next)))
 }
 
@@ -322,8 +375,10 @@ func hasWSS(listen []string) bool {
 // the worker drains, the embedded server shuts down.
 func (n *Node) Stop(ctx context.Context) error {
 	var errs []error
-	if n.mSrv != nil {
-		_ = n.mSrv.Close()
+	for _, srv := range []*http.Server{n.mSrv, n.apiSrv} {
+		if srv != nil {
+			_ = srv.Close()
+		}
 	}
 	if n.gw != nil {
 		errs = append(errs, n.gw.Shutdown(ctx))
