@@ -20,7 +20,11 @@ type conn struct {
 	id          string
 	seqToken    string // seq in base 36, the reply-subject token
 	nc          net.Conn
-	br          *bufio.Reader
+	br          *bufio.Reader // goroutine-per-connection readers only
+	fd          int           // socket descriptor, for netpoll
+	wsr         *wsReader     // netpoll: the frame parser state
+	pending     []byte        // netpoll: bytes of a frame split across reads
+	readMu      sync.Mutex    // netpoll: held while a goroutine reads
 	remote      string
 	connectedAt time.Time
 	lastActive  atomic.Int64 // unix nanoseconds of the last frame read
@@ -106,6 +110,9 @@ func (c *conn) terminate(reason string) {
 		c.wclosed = true
 		c.wq = nil
 		c.wmu.Unlock()
+		if c.g.poll != nil {
+			c.g.poll.forget(c)
+		}
 		_ = c.nc.Close()
 		c.g.metrics.disconnects.Add(1)
 		c.g.hub.detach(c)

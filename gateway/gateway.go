@@ -40,6 +40,7 @@ type Gateway struct {
 	subs    []*nats.Subscription
 
 	listeners []listener
+	poll      *netpoll // nil: a reader goroutine per connection
 	tlsConfig *tls.Config
 	cert      atomic.Pointer[tls.Certificate]
 	httpLn    *chanListener
@@ -195,6 +196,17 @@ func (g *Gateway) Start(ctx context.Context) error {
 		handler = http.NotFoundHandler()
 	}
 	g.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: g.opts.handshakeTimeout}
+	if g.opts.netpoll {
+		p, err := newNetpoll(g)
+		if err != nil {
+			g.closeListeners()
+			g.unsubscribe()
+			return fmt.Errorf("netpoll: %w", err)
+		}
+		g.poll = p
+		g.wg.Add(1)
+		go p.run()
+	}
 	g.wg.Add(4 + len(g.listeners))
 	for _, l := range g.listeners {
 		go g.acceptLoop(l)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -117,24 +118,48 @@ func (g *Gateway) handshake(nc net.Conn) {
 			c.t = transportWSDeflate
 		}
 	}
-	if br.Buffered() > 0 {
-		c.br = br
-	} else {
-		c.br = bufio.NewReaderSize(nc, readBufferSize)
-	}
-	g.register(c)
+	g.register(c, br)
 }
 
-// register makes a connected client known and starts its reader.
-func (g *Gateway) register(c *conn) {
+// register makes a connected client known and starts reading it: plain
+// WebSocket connections through netpoll (no goroutine while idle), TLS and
+// TCP transports with a reader goroutine each. br holds what the handshake
+// read ahead.
+func (g *Gateway) register(c *conn, br *bufio.Reader) {
 	g.metrics.connects.Add(1)
 	g.hub.add(c)
 	c.enqueue(&pendingEvent{kind: bus.EventConnect}, true)
-	if c.t == transportWS || c.t == transportWSDeflate {
+	ws := c.t == transportWS || c.t == transportWSDeflate
+	if ws && g.poll != nil && c.raw != nil {
+		if fd, err := rawFD(c.raw); err == nil {
+			c.fd = fd
+			var ahead []byte
+			if br.Buffered() > 0 {
+				ahead, _ = br.Peek(br.Buffered())
+				ahead = append([]byte(nil), ahead...)
+			}
+			if err := g.poll.add(c, ahead); err == nil {
+				return
+			}
+			g.poll.forget(c)
+		}
+	}
+	if br.Buffered() > 0 {
+		c.br = br
+	} else {
+		c.br = bufio.NewReaderSize(c.nc, readBufferSize)
+	}
+	if ws {
 		go c.readLoop()
 	} else {
 		go c.readTCP()
 	}
+}
+
+func rawFD(raw syscall.RawConn) (int, error) {
+	fd := -1
+	err := raw.Control(func(f uintptr) { fd = int(f) })
+	return fd, err
 }
 
 // acceptTCP admits a plain TCP client: no handshake, so no
@@ -147,8 +172,7 @@ func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
 		return
 	}
 	c := newConn(g, t, nc, g.seq.Add(1))
-	c.br = bufio.NewReaderSize(nc, readBufferSize)
-	g.register(c)
+	g.register(c, bufio.NewReaderSize(nc, readBufferSize))
 }
 
 // admit applies the gateway's limits and asks a worker's OnWebSocketConnect

@@ -33,6 +33,7 @@ type options struct {
 	rateLimit         float64
 	rateBurst         int
 	compression       bool
+	netpoll           bool
 }
 
 func defaultOptions() options {
@@ -48,6 +49,7 @@ func defaultOptions() options {
 		handshakeTimeout:  5 * time.Second,
 		writeTimeout:      10 * time.Second,
 		heartbeatInterval: time.Second,
+		netpoll:           true,
 	}
 }
 
@@ -180,6 +182,11 @@ func RateLimit(perSecond float64, burst int) Option {
 // to WebSocket clients that ask for it. Off by default: it costs CPU on
 // every message.
 func Compression(on bool) Option { return func(o *options) error { o.compression = on; return nil } }
+
+// Netpoll reads plain WebSocket connections through epoll, with no
+// goroutine or buffer held by an idle connection (default on). Off: one
+// reader goroutine per connection, as TLS and TCP connections always have.
+func Netpoll(on bool) Option { return func(o *options) error { o.netpoll = on; return nil } }
 
 // AllowedOrigins restricts WebSocket handshakes to these Origin values
 // (empty: any origin). Others get HTTP 403.

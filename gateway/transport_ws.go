@@ -74,35 +74,45 @@ func (r *wsReader) next(br io.Reader) (ws.OpCode, []byte, error) {
 // readLoop reads messages until the connection ends. Messages become
 // events; ping is answered with pong; close is answered and ends the loop.
 func (c *conn) readLoop() {
-	r := wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
+	r := c.newWSReader()
 	for {
 		op, payload, err := r.next(c.br)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		now := time.Now()
-		c.lastActive.Store(now.UnixNano())
-		switch op {
-		case ws.OpPing:
-			c.send(appendWSFrame(nil, ws.OpPong, payload))
-			continue
-		case ws.OpPong:
-			continue
-		case ws.OpClose:
-			c.closeGracefully(appendWSFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
-			return
-		}
-		c.g.metrics.msgsIn.Add(1)
-		c.g.metrics.bytesIn.Add(uint64(len(payload)))
-		if !c.allowMessage(now) {
-			c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
-			return
-		}
-		if !c.enqueue(&pendingEvent{kind: bus.EventMessage, data: payload, binary: op == ws.OpBinary}, false) {
+		if !c.handleWS(op, payload) {
 			return
 		}
 	}
+}
+
+func (c *conn) newWSReader() *wsReader {
+	return &wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
+}
+
+// handleWS acts on one message or control frame; false means the
+// connection is ending and reading must stop.
+func (c *conn) handleWS(op ws.OpCode, payload []byte) bool {
+	now := time.Now()
+	c.lastActive.Store(now.UnixNano())
+	switch op {
+	case ws.OpPing:
+		c.send(appendWSFrame(nil, ws.OpPong, payload))
+		return true
+	case ws.OpPong:
+		return true
+	case ws.OpClose:
+		c.closeGracefully(appendWSFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
+		return false
+	}
+	c.g.metrics.msgsIn.Add(1)
+	c.g.metrics.bytesIn.Add(uint64(len(payload)))
+	if !c.allowMessage(now) {
+		c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
+		return false
+	}
+	return c.enqueue(&pendingEvent{kind: bus.EventMessage, data: payload, binary: op == ws.OpBinary}, false)
 }
 
 // check enforces RFC 6455, the negotiated extensions and the size limit.

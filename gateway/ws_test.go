@@ -235,3 +235,12 @@ func TestTruncatedFrameEndsOnlyThatClient(t *testing.T) {
 	other.Send("fine")
 	other.Expect("fine")
 }
+
+func TestReaderGoroutineModeStillWorks(t *testing.T) {
+	g := start(t, gateway.Netpoll(false), gateway.MaxMessageBytes(1024))
+	c := sbtest.Dial(t, g, "/")
+	c.Send("plain")
+	c.Expect("plain")
+	writeRaw(t, c.Conn, ws.NewTextFrame(make([]byte, 2048)), true)
+	expectClose(t, c.Conn, ws.StatusMessageTooBig)
+}

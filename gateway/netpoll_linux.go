@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// netpoll reads idle WebSocket connections without a goroutine or a buffer
+// each ("A Million WebSockets and Go"): one goroutine waits on epoll; when a
+// connection becomes readable a short-lived goroutine reads what arrived
+// into a pooled buffer, handles the complete frames and re-arms the
+// connection. Only a frame split across reads keeps bytes between reads.
+type netpoll struct {
+	epfd  int
+	mu    sync.Mutex
+	conns map[int32]*conn
+	bufs  sync.Pool
+	g     *Gateway
+}
+
+const netpollReadSize = 4 << 10
+
+func newNetpoll(g *Gateway) (*netpoll, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	p := &netpoll{epfd: fd, conns: map[int32]*conn{}, g: g}
+	p.bufs.New = func() any { b := make([]byte, netpollReadSize); return &b }
+	return p, nil
+}
+
+// add starts watching c; pending holds bytes already read with the
+// handshake.
+func (p *netpoll) add(c *conn, pending []byte) error {
+	c.wsr = c.newWSReader()
+	c.pending = pending
+	p.mu.Lock()
+	p.conns[int32(c.fd)] = c
+	p.mu.Unlock()
+	if len(pending) > 0 {
+		go p.readable(c, false)
+		return nil
+	}
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, pollEvent(c))
+}
+
+// pollEvent tags the registration with the connection's sequence number,
+// so an event for a closed connection is not taken for a new one that got
+// the same descriptor.
+func pollEvent(c *conn) *unix.EpollEvent {
+	return &unix.EpollEvent{Events: pollEvents, Fd: int32(c.fd), Pad: int32(c.seq)}
+}
+
+const pollEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// forget stops watching c (its socket is being closed).
+func (p *netpoll) forget(c *conn) {
+	p.mu.Lock()
+	if p.conns[int32(c.fd)] == c {
+		delete(p.conns, int32(c.fd))
+	}
+	p.mu.Unlock()
+}
+
+// run waits for readable connections until the gateway stops.
+func (p *netpoll) run() {
+	defer p.g.wg.Done()
+	events := make([]unix.EpollEvent, 512)
+	for {
+		select {
+		case <-p.g.stop:
+			_ = unix.Close(p.epfd)
+			return
+		default:
+		}
+		n, err := unix.EpollWait(p.epfd, events, 100)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			p.g.log.Error("epoll wait", "err", err)
+			return
+		}
+		for i := range n {
+			p.mu.Lock()
+			c := p.conns[events[i].Fd]
+			p.mu.Unlock()
+			if c != nil && int32(c.seq) == events[i].Pad {
+				go p.readable(c, true)
+			}
+		}
+	}
+}
+
+// readable reads and handles what arrived on c, then re-arms it.
+func (p *netpoll) readable(c *conn, registered bool) {
+	// EPOLLONESHOT already lets one goroutine at a time read c; the lock
+	// makes that order visible to the race detector, and costs nothing
+	// uncontended.
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	for {
+		n, err := syscall.Read(c.fd, *bp)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if errors.Is(err, syscall.EAGAIN) {
+			break
+		}
+		if n <= 0 {
+			if err == nil {
+				err = io.EOF
+			}
+			p.forget(c)
+			c.readFailed(err)
+			return
+		}
+		if !p.handle(c, (*bp)[:n]) {
+			p.forget(c)
+			return
+		}
+		if n < len(*bp) {
+			break
+		}
+	}
+	if len(c.pending) > 0 && !registered && !p.handle(c, nil) {
+		p.forget(c)
+		return
+	}
+	op := unix.EPOLL_CTL_MOD
+	if !registered {
+		op = unix.EPOLL_CTL_ADD
+	}
+	if c.isClosed() {
+		return
+	}
+	if err := unix.EpollCtl(p.epfd, op, c.fd, pollEvent(c)); err != nil && !c.isClosed() {
+		p.forget(c)
+		c.terminate("epoll: " + err.Error())
+	}
+}
+
+// handle parses the complete frames of c.pending+data; the bytes of an
+// incomplete frame stay in c.pending. It reports false when the
+// connection ends.
+func (p *netpoll) handle(c *conn, data []byte) bool {
+	buf := data
+	if len(c.pending) > 0 {
+		buf = append(c.pending, data...)
+		c.pending = nil
+	}
+	rd := bytes.NewReader(buf)
+	for rd.Len() > 0 {
+		start := len(buf) - rd.Len()
+		op, payload, err := c.wsr.next(rd)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			c.pending = append([]byte(nil), buf[start:]...)
+			return true
+		}
+		if err != nil {
+			c.readFailed(err)
+			return false
+		}
+		if !c.handleWS(op, payload) {
+			return false
+		}
+	}
+	return true
+}
