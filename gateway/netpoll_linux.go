@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -132,6 +134,10 @@ func (p *netpoll) readable(c *conn, registered bool) {
 		p.forget(c)
 		return
 	}
+	if !p.linger(c, *bp) {
+		p.forget(c)
+		return
+	}
 	op := unix.EPOLL_CTL_MOD
 	if !registered {
 		op = unix.EPOLL_CTL_ADD
@@ -142,6 +148,43 @@ func (p *netpoll) readable(c *conn, registered bool) {
 	if err := unix.EpollCtl(p.epfd, op, c.fd, pollEvent(c)); err != nil && !c.isClosed() {
 		p.forget(c)
 		c.terminate("epoll: " + err.Error())
+	}
+}
+
+// lingerTime is how long a connection that just sent something keeps its
+// reader goroutine: a busy client is read like with a goroutine of its own
+// (the Go runtime's poller, no epoll_ctl per message), an idle one goes
+// back to epoll and holds nothing.
+const lingerTime = 100 * time.Millisecond
+
+// linger reads c with a blocking read while it keeps sending, until it has
+// been quiet for lingerTime. It reports false when the connection ended.
+func (p *netpoll) linger(c *conn, buf []byte) bool {
+	// The deadline is moved once per lingerTime, not per read: a timer
+	// change per message would cost more than the read.
+	last := time.Now()
+	_ = c.nc.SetReadDeadline(last.Add(lingerTime))
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			last = time.Now()
+			if !p.handle(c, buf[:n]) {
+				return false
+			}
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			if quiet := time.Since(last); quiet < lingerTime {
+				_ = c.nc.SetReadDeadline(last.Add(lingerTime))
+				continue
+			}
+			_ = c.nc.SetReadDeadline(time.Time{})
+			return true
+		}
+		if err != nil {
+			c.readFailed(err)
+			return false
+		}
 	}
 }
 
