@@ -38,6 +38,8 @@ func freePort(t *testing.T) int {
 func TestStartRunsEverything(t *testing.T) {
 	natsPort, wsPort := freePort(t), freePort(t)
 	t.Setenv("SB_WORKER_PROCESSES", "0") // the test binary cannot be a worker child
+	// Flags beat the environment: this listener must not be used.
+	t.Setenv("SB_GATEWAY_LISTEN", "ws://127.0.0.1:1")
 	t.Setenv("SB_PROCESS_PID_FILE", filepath.Join(t.TempDir(), "sb.pid"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
