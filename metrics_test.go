@@ -145,4 +145,7 @@ func TestAPIRoleOnTheGatewayPort(t *testing.T) {
 	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"count":0}` {
 		t.Fatalf("POST /api/client_count: %d %s", resp.StatusCode, b)
 	}
+	if page := scrape(t, "http://"+n.GatewayAddr().String()+"/admin/"); !strings.Contains(page, "Switchboard admin") {
+		t.Fatal("/admin/ does not serve the admin page")
+	}
 }

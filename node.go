@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-go/switchboard/admin"
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
@@ -247,6 +248,10 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		if api, err := n.apiHandler(); err == nil {
 			mux := http.NewServeMux()
 			mux.Handle("/api/", api)
+			if page, err := admin.Handler("/admin/"); err == nil {
+				mux.Handle("/admin/", page)
+				mux.Handle("/admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
+			}
 			if next != nil {
 				mux.Handle("/", next)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
 )
@@ -172,6 +173,15 @@ func Calls() map[string]call {
 		}},
 		"group_client_ids": {"", "The members of every group.", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
 			return value[map[string][]string]("groups")(api.GroupClientIDs(ctx))
+		}},
+		"gateways": {"", "The status of every live gateway.", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
+			return value[[]bus.GatewayStatus]("gateways")(api.Gateways(ctx))
+		}},
+		"workers": {"", "The status of every live worker (from their heartbeats).", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
+			return value[[]bus.WorkerStatus]("workers")(api.Workers(ctx, 300*time.Millisecond))
+		}},
+		"clients": {"", "Connected clients with uid and groups, optionally of a group or uid.", func(ctx context.Context, api *bus.Client, r Request) (any, error) {
+			return value[[]bus.ClientInfo]("clients")(api.Clients(ctx, bus.Filter{Group: r.Group, Uid: r.Uid}, bus.FieldUid, bus.FieldGroups))
 		}},
 	}
 }
