@@ -65,6 +65,8 @@ func (s *supervisor) spawn() (*child, error) {
 	cmd.Env = append(os.Environ(), envWorkerChild+"=1", envReadyFD+"=3")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{w}
+	// A worker child must not outlive its supervisor, even a killed one.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start worker process %s: %w", s.exe, err)
