@@ -14,6 +14,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -23,20 +24,10 @@ func (echoEvents) OnMessage(c *worker.Context, m worker.Message) error {
 	return c.SendToCurrentClient(m.Data)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestStartRunsEverything drives "start" as a user would: embedded NATS, a
 // gateway and a worker in one process, then a client echo, then stop.
 func TestStartRunsEverything(t *testing.T) {
-	natsPort, wsPort := freePort(t), freePort(t)
+	natsPort, wsPort := sbtest.FreePort(t), sbtest.FreePort(t)
 	t.Setenv("SB_WORKER_PROCESSES", "0") // the test binary cannot be a worker child
 	// Flags beat the environment: this listener must not be used.
 	t.Setenv("SB_GATEWAY_LISTEN", "ws://127.0.0.1:1")

@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-go/switchboard/examples/chat"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
 // cliEnv runs the stock binary as a user would, in its own directory and
@@ -73,7 +74,7 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	natsPort, wsPort := freePort(t), freePort(t)
+	natsPort, wsPort := sbtest.FreePort(t), sbtest.FreePort(t)
 	dir := t.TempDir()
 	e := cliEnv{t: t, bin: buildBinary(t), dir: dir, env: []string{
 		"SB_PROCESS_PID_FILE=" + filepath.Join(dir, "sb.pid"),

@@ -1,25 +1,14 @@
 package e2e
 
 import (
-	"net"
 	"testing"
 	"time"
 
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestBusBlink(t *testing.T) {
-	port := freePort(t)
+	port := sbtest.FreePort(t)
 	ns := sbtest.NATSOnPort(t, port)
 	url := ns.ClientURL()
 	cl := &cluster{url: url, w: &ctl{}}

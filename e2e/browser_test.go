@@ -130,7 +130,7 @@ func TestBrowserChatReconnectAndAdmin(t *testing.T) {
 	ns := sbtest.NATS(t)
 	url := ns.ClientURL()
 	sbtest.Worker(t, url, chat.Events{})
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", sbtest.FreePort(t))
 	g := demoGateway(t, url, addr)
 	shots, err := os.MkdirTemp("", "switchboard-screenshots-")
 	if err != nil {

@@ -274,3 +274,15 @@ func NATSCluster(t testing.TB, n int) []*server.Server {
 	})
 	return servers
 }
+
+// FreePort returns a loopback port that was free a moment ago (for tests
+// that must restart something on the same port).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
