@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/admin"
 	"github.com/switchboard-go/switchboard/bus"
+	jsclient "github.com/switchboard-go/switchboard/clients/js"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/worker"
@@ -242,8 +243,15 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 	case o.static != nil:
 		next = http.FileServerFS(o.static)
 	}
-	// The gateway's port also answers /metrics, /healthz and /readyz,
-	// and /api/ when the api role runs here without a port of its own.
+	// The gateway's port also serves the browser client at /switchboard.js,
+	// answers /metrics, /healthz and /readyz, and /api/ and /admin/ when
+	// the api role runs here without a port of its own.
+	site := http.NewServeMux()
+	site.Handle("/switchboard.js", jsclient.Handler())
+	if next != nil {
+		site.Handle("/", next)
+	}
+	next = site
 	if n.cfg.Has(RoleAPI) && n.cfg.API.Listen == "" {
 		if api, err := n.apiHandler(); err == nil {
 			mux := http.NewServeMux()

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-go/switchboard/admin"
+	jsclient "github.com/switchboard-go/switchboard/clients/js"
 	"github.com/switchboard-go/switchboard/examples/chat"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
@@ -36,6 +37,7 @@ func demoGateway(t *testing.T, url, addr string) *gateway.Gateway {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", httpapi.New(sbtest.Client(t, url), []httpapi.Token{{Token: adminToken, Calls: []string{"*"}}}, 0, sbtest.Logger()))
 	mux.Handle("/admin/", page)
+	mux.Handle("/switchboard.js", jsclient.Handler())
 	mux.Handle("/", http.FileServerFS(static))
 	g, err := gateway.New(sbtest.Conn(t, url), gateway.Listen("ws://"+addr), gateway.HTTPHandler(mux), gateway.Logger(sbtest.Logger()))
 	if err != nil {
