@@ -200,17 +200,22 @@ func TestBrowserChatReconnectAndAdmin(t *testing.T) {
 	// Exactly one tab lost its socket: wait until one shows it, then check
 	// the other did not.
 	one := `[...document.querySelectorAll("#status")].some(e => e.textContent.includes("reconnecting"))`
-	dropped := 0
+	var dropped []context.Context
+	var stayed context.Context
 	deadline := time.Now().Add(10 * time.Second)
-	for dropped == 0 && time.Now().Before(deadline) {
+	for len(dropped) == 0 && time.Now().Before(deadline) {
 		for _, c := range []context.Context{alice, bob} {
 			if v, err := chromedp.Run(c, chromedp.Evaluate[bool](one)); err == nil && v {
-				dropped++
+				dropped = append(dropped, c)
+			} else {
+				stayed = c
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if dropped != 1 {
-		t.Fatalf("%d tabs lost their socket after one kick, want 1", dropped)
+	if len(dropped) != 1 {
+		t.Fatalf("%d tabs lost their socket after one kick, want 1", len(dropped))
 	}
+	// The other user sees the leave notice.
+	run(t, stayed, "leave notice", until(`document.querySelectorAll('#messages .msg[data-type="leave"]').length > 0`))
 }
