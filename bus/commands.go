@@ -43,7 +43,7 @@ func ReplyError(m *nats.Msg) error {
 	switch m.Header.Get(HdrError) {
 	case CodeNotFound:
 		return ErrClientNotFound
-	case CodeInvalid:
+	case CodeBadName:
 		return fmt.Errorf("%w: %s", ErrInvalidName, m.Header.Get(HdrReason))
 	}
 	return fmt.Errorf("%w: %s", ErrRemote, m.Header.Get(HdrReason))

@@ -58,7 +58,8 @@ const (
 // Error codes carried in HdrError.
 const (
 	CodeNotFound = "not_found"
-	CodeInvalid  = "invalid"
+	CodeInvalid  = "invalid"      // a malformed command or body
+	CodeBadName  = "invalid_name" // a group or uid name that is not valid
 	CodeInternal = "internal"
 )
 

@@ -39,8 +39,11 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 	}
 	if err := g.apply(c, op, m); err != nil {
 		code := bus.CodeInvalid
-		if errors.Is(err, errClosed) {
+		switch {
+		case errors.Is(err, errClosed):
 			code = bus.CodeNotFound
+		case errors.Is(err, bus.ErrInvalidName):
+			code = bus.CodeBadName
 		}
 		respondError(m, code, err.Error())
 	}
