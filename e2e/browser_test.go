@@ -138,9 +138,8 @@ func TestBrowserChatReconnectAndAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Each user gets a browser of its own, as two people would.
-	alice, bob := tab(t, browser(t)), tab(t, browser(t))
 	b := browser(t)
+	alice, bob := tab(t, b), tab(t, b)
 	page := "http://" + addr + "/"
 	for _, u := range []struct {
 		ctx  context.Context
