@@ -65,8 +65,10 @@ func (s *supervisor) spawn() (*child, error) {
 	cmd.Env = append(os.Environ(), envWorkerChild+"=1", envReadyFD+"=3")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.ExtraFiles = []*os.File{w}
-	// A worker child must not outlive its supervisor, even a killed one.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// A worker child must not outlive its supervisor, even a killed one;
+	// in a process group of its own, a Ctrl-C at the terminal reaches only
+	// the supervisor, which stops the children in order (gateway first).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start worker process %s: %w", s.exe, err)
@@ -113,6 +115,12 @@ func (s *supervisor) watch(c *child) {
 	}
 	s.log.Error("worker process died, starting another", "pid", c.cmd.Process.Pid, "err", err)
 	time.Sleep(time.Second)
+	s.mu.Lock()
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping {
+		return
+	}
 	if _, err := s.spawn(); err != nil {
 		s.log.Error("restart worker process", "err", err)
 	}
