@@ -51,6 +51,8 @@ func run(scenario string, args []string) error {
 	rate := fs.Float64("rate", 0, "messages per second, open loop (broadcast; overrides -inflight)")
 	writes := fs.Int("writes", 200000, "writes (floor)")
 	pollers := fs.Int("pollers", 2, "epoll reader goroutines")
+	push := fs.String("push-nats", "", "broadcast: send through the Gateway API at this NATS URL instead of bcast from a client")
+	prefix := fs.String("prefix", "sb", "subject prefix for -push-nats")
 	_ = fs.Parse(args)
 
 	if err := loadtest.CheckTarget(*url, *allowRemote); err != nil && scenario != "floor" {
@@ -73,7 +75,7 @@ func run(scenario string, args []string) error {
 		result, err = loadtest.RunEcho(ctx, loadtest.EchoConfig{URL: *url, Conns: *c, Size: *size, Duration: *d, PIDs: pids, Pollers: *pollers, Progress: progress})
 	case "broadcast":
 		result, err = loadtest.RunBroadcast(ctx, loadtest.BroadcastConfig{URL: *url, Members: *n, Size: *size, Messages: *messages,
-			Inflight: *inflight, Rate: *rate, PIDs: pids, Pollers: *pollers, Progress: progress})
+			Inflight: *inflight, Rate: *rate, PIDs: pids, Pollers: *pollers, Progress: progress, PushNATS: *push, Prefix: *prefix})
 	default:
 		return fmt.Errorf("unknown scenario %q (floor, idle, echo, broadcast)", scenario)
 	}

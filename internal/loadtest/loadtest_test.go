@@ -17,10 +17,15 @@ import (
 // target starts a real gateway and bench worker in this process; the
 // process itself is the "server PID" (its CPU includes the tool's).
 func target(t *testing.T) (string, []int) {
+	url, pids, _ := targetWithNATS(t)
+	return url, pids
+}
+
+func targetWithNATS(t *testing.T) (string, []int, string) {
 	ns := sbtest.NATS(t)
 	g := sbtest.Gateway(t, ns.ClientURL(), gateway.SendBufferBytes(16<<20))
 	sbtest.Worker(t, ns.ClientURL(), bench.Events{})
-	return "ws://" + g.Addr().String() + "/", []int{os.Getpid()}
+	return "ws://" + g.Addr().String() + "/", []int{os.Getpid()}, ns.ClientURL()
 }
 
 func TestEcho(t *testing.T) {
@@ -46,10 +51,11 @@ func TestEcho(t *testing.T) {
 }
 
 func TestBroadcast(t *testing.T) {
-	url, pids := target(t)
+	url, pids, natsURL := targetWithNATS(t)
 	for _, cfg := range []loadtest.BroadcastConfig{
 		{URL: url, Members: 20, Messages: 50, Inflight: 1, PIDs: pids},
 		{URL: url, Members: 20, Messages: 100, Rate: 1000, PIDs: pids, Group: "flood"},
+		{URL: url, Members: 20, Messages: 200, Inflight: 50, PIDs: pids, Group: "pushed", PushNATS: natsURL},
 	} {
 		r, err := loadtest.RunBroadcast(context.Background(), cfg)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-go/switchboard/bus"
 )
 
 // BroadcastConfig is a group fan-out run: Members join Group, one more
@@ -21,6 +23,11 @@ type BroadcastConfig struct {
 	Inflight int
 	Rate     float64
 	Grace    time.Duration
+	// PushNATS, when set, sends with the Gateway API over NATS at this URL
+	// (a backend pushing) instead of "bcast" from a WebSocket client, whose
+	// messages pass one at a time through its own event pipeline.
+	PushNATS string
+	Prefix   string
 	PIDs     []int
 	Pollers  int
 	Progress func(string)
@@ -91,11 +98,26 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, er
 	if err := waitFor(ctx, 30*time.Second, func() bool { return joined.Load() == int64(cfg.Members) }); err != nil {
 		return BroadcastResult{}, fmt.Errorf("members joined: %d of %d: %w", joined.Load(), cfg.Members, err)
 	}
-	sender, err := f.dial(ctx, cfg.URL, func(*Conn, []byte) {})
-	if err != nil {
-		return BroadcastResult{}, err
-	}
 	pad := bytes.Repeat([]byte("x"), max(cfg.Size-8, 0))
+	var sendOne func(seq int) error
+	if cfg.PushNATS != "" {
+		api, err := bus.Connect(cfg.PushNATS, bus.WithPrefix(cfg.Prefix))
+		if err != nil {
+			return BroadcastResult{}, err
+		}
+		defer api.Close()
+		sendOne = func(seq int) error {
+			return api.SendToGroup(cfg.Group, append(fmt.Appendf(nil, "%08d", seq), pad...))
+		}
+	} else {
+		sender, err := f.dial(ctx, cfg.URL, func(*Conn, []byte) {})
+		if err != nil {
+			return BroadcastResult{}, err
+		}
+		sendOne = func(seq int) error {
+			return sender.Send(append(fmt.Appendf(nil, "bcast %s %08d", cfg.Group, seq), pad...))
+		}
+	}
 	m, err := startMeter(cfg.PIDs)
 	if err != nil {
 		return BroadcastResult{}, err
@@ -103,8 +125,7 @@ func RunBroadcast(ctx context.Context, cfg BroadcastConfig) (BroadcastResult, er
 	start := time.Now()
 	send := func(seq int) error {
 		sentAt[seq].Store(time.Now().UnixNano())
-		msg := fmt.Appendf(nil, "bcast %s %08d", cfg.Group, seq)
-		return sender.Send(append(msg, pad...))
+		return sendOne(seq)
 	}
 	done := 0
 	var tick <-chan time.Time
