@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-go/switchboard/examples/chat"
+	"github.com/switchboard-go/switchboard/examples/chat/chattest"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
@@ -69,70 +68,11 @@ func startNodeWorker(t *testing.T, url string) *strings.Builder {
 	return log
 }
 
-type chatClient struct {
-	t  *testing.T
-	ws *sbtest.WS
-}
-
-func (c chatClient) send(f chat.Frame) {
-	b, _ := json.Marshal(f)
-	c.ws.Send(string(b))
-}
-
-func (c chatClient) next(typ string) chat.Frame {
-	c.t.Helper()
-	for {
-		var f chat.Frame
-		if err := json.Unmarshal([]byte(c.ws.Read(5*time.Second)), &f); err != nil {
-			c.t.Fatal(err)
-		}
-		if f.Type == typ {
-			return f
-		}
-	}
-}
-
 // TestNodeWorkerChat runs the chat with the JavaScript worker instead of the
 // Go one: same behaviour, from docs/protocol.md alone.
 func TestNodeWorkerChat(t *testing.T) {
 	ns := sbtest.NATS(t)
 	g := sbtest.Gateway(t, ns.ClientURL())
 	startNodeWorker(t, ns.ClientURL())
-
-	alice := chatClient{t, sbtest.Dial(t, g, "/ws")}
-	bob := chatClient{t, sbtest.Dial(t, g, "/ws")}
-	alice.send(chat.Frame{Type: "say", Text: "too early"})
-	if e := alice.next("error"); e.Message != "login first" {
-		t.Fatalf("error = %q", e.Message)
-	}
-	alice.send(chat.Frame{Type: "login", Name: "alice"})
-	if w := alice.next("welcome"); w.Room != "lobby" || len(w.Users) != 1 {
-		t.Fatalf("welcome = %+v", w)
-	}
-	bob.send(chat.Frame{Type: "login", Name: "bob"})
-	if w := bob.next("welcome"); len(w.Users) != 2 {
-		t.Fatalf("bob's welcome lists %+v, want alice and bob", w.Users)
-	}
-	if j := alice.next("join"); j.Name != "bob" {
-		t.Fatalf("join = %+v", j)
-	}
-	bob.send(chat.Frame{Type: "say", Text: "hi alice"})
-	if s := alice.next("say"); s.Name != "bob" || s.Text != "hi alice" || s.Time.IsZero() {
-		t.Fatalf("alice got %+v", s)
-	}
-	bob.next("say")
-	bob.send(chat.Frame{Type: "room", Room: "kitchen"})
-	if l := alice.next("leave"); l.Name != "bob" || l.Room != "lobby" {
-		t.Fatalf("leave = %+v", l)
-	}
-	if w := bob.next("welcome"); w.Room != "kitchen" || len(w.Users) != 1 {
-		t.Fatalf("kitchen welcome = %+v", w)
-	}
-	alice.send(chat.Frame{Type: "room", Room: "kitchen"})
-	alice.next("welcome")
-	bob.next("join")
-	_ = alice.ws.Conn.Close()
-	if l := bob.next("leave"); l.Name != "alice" {
-		t.Fatalf("leave after close = %+v", l)
-	}
+	chattest.Scenario(t, g)
 }

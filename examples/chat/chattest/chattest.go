@@ -1,0 +1,90 @@
+// Package chattest is the chat demo's behaviour as a test, run against any
+// chat worker (the Go one in examples/chat, the JavaScript one in
+// examples/node-worker) behind a real gateway.
+package chattest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/switchboard-go/switchboard/examples/chat"
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
+)
+
+// Client is one chat user on a real WebSocket.
+type Client struct {
+	t  testing.TB
+	WS *sbtest.WS
+}
+
+// Dial connects a chat user to the gateway.
+func Dial(t testing.TB, g *gateway.Gateway) Client {
+	return Client{t: t, WS: sbtest.Dial(t, g, "/ws")}
+}
+
+// Send sends one chat frame.
+func (c Client) Send(f chat.Frame) {
+	b, _ := json.Marshal(f)
+	c.WS.Send(string(b))
+}
+
+// Next reads frames until one of type typ arrives.
+func (c Client) Next(typ string) chat.Frame {
+	c.t.Helper()
+	for {
+		var f chat.Frame
+		if err := json.Unmarshal([]byte(c.WS.Read(5*time.Second)), &f); err != nil {
+			c.t.Fatal(err)
+		}
+		if f.Type == typ {
+			return f
+		}
+	}
+}
+
+// Scenario checks the chat with two users: errors before login, welcome
+// with the room's users, join notice, messages to the room (the sender
+// included), room switch with leave notice and a new welcome, and the
+// leave notice when a user disconnects.
+func Scenario(t *testing.T, g *gateway.Gateway) {
+	t.Helper()
+	alice, bob := Dial(t, g), Dial(t, g)
+	alice.Send(chat.Frame{Type: "say", Text: "too early"})
+	if e := alice.Next("error"); e.Message != "login first" {
+		t.Fatalf("error = %q", e.Message)
+	}
+	alice.Send(chat.Frame{Type: "login", Name: "alice"})
+	if w := alice.Next("welcome"); w.Room != "lobby" || len(w.Users) != 1 || w.Users[0].Name != "alice" {
+		t.Fatalf("welcome = %+v", w)
+	}
+	bob.Send(chat.Frame{Type: "login", Name: "bob", Room: "lobby"})
+	if w := bob.Next("welcome"); len(w.Users) != 2 {
+		t.Fatalf("bob's welcome lists %+v, want alice and bob", w.Users)
+	}
+	if j := alice.Next("join"); j.Name != "bob" {
+		t.Fatalf("join = %+v", j)
+	}
+	bob.Send(chat.Frame{Type: "say", Text: "hi alice"})
+	if s := alice.Next("say"); s.Name != "bob" || s.Text != "hi alice" || s.Time.IsZero() {
+		t.Fatalf("alice got %+v", s)
+	}
+	if s := bob.Next("say"); s.Text != "hi alice" {
+		t.Fatalf("bob's own message: %+v", s)
+	}
+	bob.Send(chat.Frame{Type: "room", Room: "kitchen"})
+	if l := alice.Next("leave"); l.Name != "bob" || l.Room != "lobby" {
+		t.Fatalf("leave = %+v", l)
+	}
+	if w := bob.Next("welcome"); w.Room != "kitchen" || len(w.Users) != 1 {
+		t.Fatalf("kitchen welcome = %+v", w)
+	}
+	alice.Send(chat.Frame{Type: "room", Room: "kitchen"})
+	alice.Next("welcome")
+	bob.Next("join")
+	_ = alice.WS.Conn.Close()
+	if l := bob.Next("leave"); l.Name != "alice" {
+		t.Fatalf("leave after close = %+v", l)
+	}
+}
