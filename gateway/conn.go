@@ -22,7 +22,7 @@ type conn struct {
 	nc          net.Conn
 	br          *bufio.Reader // goroutine-per-connection readers only
 	fd          int           // socket descriptor, for netpoll
-	wsr         *wsReader     // netpoll: the frame parser state
+	wsr         wsReader      // netpoll: the frame parser state (no allocation of its own)
 	pending     []byte        // netpoll: bytes of a frame split across reads
 	readMu      sync.Mutex    // netpoll: held while a goroutine reads
 	remote      string

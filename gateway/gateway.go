@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -41,13 +42,15 @@ type Gateway struct {
 
 	listeners []listener
 	poll      *netpoll // nil: a reader goroutine per connection
-	tlsConfig *tls.Config
-	cert      atomic.Pointer[tls.Certificate]
-	httpLn    *chanListener
-	httpSrv   *http.Server
-	stop      chan struct{}
-	stopOnce  sync.Once
-	wg        sync.WaitGroup
+	// headReaders are the 8 KiB readers handshakes peek the request with.
+	headReaders sync.Pool
+	tlsConfig   *tls.Config
+	cert        atomic.Pointer[tls.Certificate]
+	httpLn      *chanListener
+	httpSrv     *http.Server
+	stop        chan struct{}
+	stopOnce    sync.Once
+	wg          sync.WaitGroup
 }
 
 // metrics are the gateway's counters.
@@ -128,6 +131,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		stop:   make(chan struct{}),
 	}
 	g.peers = peers{self: id, interval: o.heartbeatInterval, seen: map[string]time.Time{}}
+	g.headReaders.New = func() any { return bufio.NewReaderSize(nil, maxHeaderBytes) }
 	g.hub = newHub(g.subscribeInterest)
 	return g, nil
 }

@@ -57,7 +57,8 @@ func (g *Gateway) acceptLoop(l listener) {
 // small stack.
 func (g *Gateway) handshake(nc net.Conn) {
 	_ = nc.SetDeadline(time.Now().Add(g.opts.handshakeTimeout))
-	br := bufio.NewReaderSize(nc, maxHeaderBytes)
+	br := g.headReaders.Get().(*bufio.Reader)
+	br.Reset(nc)
 	head, err := peekHead(br)
 	if err != nil {
 		g.metrics.limits.hit(limitHandshakeTimeout)
@@ -67,6 +68,7 @@ func (g *Gateway) handshake(nc net.Conn) {
 		}
 		g.log.Debug("handshake dropped", "remote", nc.RemoteAddr().String(), "err", err)
 		_ = nc.Close()
+		g.putHeadReader(br)
 		return
 	}
 	if !isWebSocketUpgrade(head) {
@@ -110,6 +112,7 @@ func (g *Gateway) handshake(nc net.Conn) {
 			g.metrics.limits.hit(limitHandshakeTimeout)
 		}
 		_ = nc.Close()
+		g.putHeadReader(br)
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
@@ -118,14 +121,24 @@ func (g *Gateway) handshake(nc net.Conn) {
 			c.t = transportWSDeflate
 		}
 	}
-	g.register(c, br)
+	if !g.register(c, br) {
+		g.putHeadReader(br)
+	}
+}
+
+// putHeadReader returns a handshake's 8 KiB reader to the pool: thousands
+// of handshakes a second would otherwise each leave one to the collector.
+func (g *Gateway) putHeadReader(br *bufio.Reader) {
+	br.Reset(nil)
+	g.headReaders.Put(br)
 }
 
 // register makes a connected client known and starts reading it: plain
 // WebSocket connections through netpoll (no goroutine while idle), TLS and
 // TCP transports with a reader goroutine each. br holds what the handshake
 // read ahead.
-func (g *Gateway) register(c *conn, br *bufio.Reader) {
+// It reports whether the connection kept br.
+func (g *Gateway) register(c *conn, br *bufio.Reader) (keptReader bool) {
 	g.metrics.connects.Add(1)
 	g.hub.add(c)
 	c.enqueue(&pendingEvent{kind: bus.EventConnect}, true)
@@ -139,13 +152,13 @@ func (g *Gateway) register(c *conn, br *bufio.Reader) {
 				ahead = append([]byte(nil), ahead...)
 			}
 			if err := g.poll.add(c, ahead); err == nil {
-				return
+				return false
 			}
 			g.poll.forget(c)
 		}
 	}
 	if br.Buffered() > 0 {
-		c.br = br
+		c.br, keptReader = br, true
 	} else {
 		c.br = bufio.NewReaderSize(c.nc, readBufferSize)
 	}
@@ -154,6 +167,7 @@ func (g *Gateway) register(c *conn, br *bufio.Reader) {
 	} else {
 		go c.readTCP()
 	}
+	return keptReader
 }
 
 func rawFD(raw syscall.RawConn) (int, error) {

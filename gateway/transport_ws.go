@@ -87,8 +87,8 @@ func (c *conn) readLoop() {
 	}
 }
 
-func (c *conn) newWSReader() *wsReader {
-	return &wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
+func (c *conn) newWSReader() wsReader {
+	return wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
 }
 
 // handleWS acts on one message or control frame; false means the

@@ -51,6 +51,7 @@ func run(scenario string, args []string) error {
 	rate := fs.Float64("rate", 0, "messages per second, open loop (broadcast; overrides -inflight)")
 	writes := fs.Int("writes", 200000, "writes (floor)")
 	pollers := fs.Int("pollers", 2, "epoll reader goroutines")
+	sources := fs.Int("sources", 16, "idle: loopback source addresses to connect from (0: one)")
 	push := fs.String("push-nats", "", "broadcast: send through the Gateway API at this NATS URL instead of bcast from a client")
 	prefix := fs.String("prefix", "sb", "subject prefix for -push-nats")
 	_ = fs.Parse(args)
@@ -70,7 +71,7 @@ func run(scenario string, args []string) error {
 	case "floor":
 		result, err = loadtest.RunFloor(*writes)
 	case "idle":
-		result, err = loadtest.RunIdle(ctx, loadtest.IdleConfig{URL: *url, Conns: *n, Concurrency: *c, Hold: *hold, PIDs: pids, Pollers: *pollers})
+		result, err = loadtest.RunIdle(ctx, loadtest.IdleConfig{URL: *url, Conns: *n, Concurrency: *c, Hold: *hold, PIDs: pids, Pollers: *pollers, Sources: *sources})
 	case "echo":
 		result, err = loadtest.RunEcho(ctx, loadtest.EchoConfig{URL: *url, Conns: *c, Size: *size, Duration: *d, PIDs: pids, Pollers: *pollers, Progress: progress})
 	case "broadcast":

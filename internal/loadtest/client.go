@@ -109,8 +109,25 @@ func (c *Conn) Send(payload []byte) error {
 func (c *Conn) Close() error { return c.nc.Close() }
 
 // dial opens one WebSocket and registers it with p.
-func dial(ctx context.Context, target string, p *poller, onFrame func(*Conn, []byte)) (*Conn, error) {
-	nc, br, _, err := ws.Dial(ctx, target)
+func dial(ctx context.Context, target string, p *poller, onFrame func(*Conn, []byte), source net.IP) (*Conn, error) {
+	d := ws.Dialer{}
+	if source != nil {
+		// Spreading connections over several loopback source addresses
+		// keeps the kernel's search for a free ephemeral port short; with
+		// one source address it grows with every open connection.
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: source}, Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		d.NetDial = nd.DialContext
+	}
+	nc, br, _, err := d.Dial(ctx, target)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +147,10 @@ func dial(ctx context.Context, target string, p *poller, onFrame func(*Conn, []b
 	}
 	return c, nil
 }
+
+// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT: bind the source
+// address now, choose the port at connect time.
+const ipBindAddressNoPort = 24
 
 // CheckTarget refuses anything but loopback unless allowRemote.
 func CheckTarget(target string, allowRemote bool) error {

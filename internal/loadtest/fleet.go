@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"net"
 	"sync"
 )
 
@@ -13,6 +14,7 @@ type fleet struct {
 	mu      sync.Mutex
 	conns   []*Conn
 	next    int
+	sources int // loopback source addresses to spread over (0: the default)
 }
 
 func newFleet(pollers int) (*fleet, error) {
@@ -35,7 +37,11 @@ func (f *fleet) dial(ctx context.Context, target string, onFrame func(*Conn, []b
 	p := f.pollers[f.next%len(f.pollers)]
 	f.next++
 	f.mu.Unlock()
-	c, err := dial(ctx, target, p, onFrame)
+	var src net.IP
+	if f.sources > 0 {
+		src = net.IPv4(127, 0, byte(f.next/250%250), byte(2+f.next%f.sources))
+	}
+	c, err := dial(ctx, target, p, onFrame, src)
 	if err != nil {
 		return nil, err
 	}

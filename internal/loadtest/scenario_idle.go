@@ -12,8 +12,11 @@ type IdleConfig struct {
 	Conns       int
 	Concurrency int
 	Hold        time.Duration
-	PIDs        []int
-	Pollers     int
+	// Sources spreads the connections over this many loopback source
+	// addresses (127.0.x.y), which keeps connects fast past ~10,000.
+	Sources int
+	PIDs    []int
+	Pollers int
 }
 
 // IdleResult is what an idle run measured.
@@ -35,6 +38,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	if err != nil {
 		return IdleResult{}, err
 	}
+	f.sources = cfg.Sources
 	defer f.close()
 	m, err := startMeter(cfg.PIDs)
 	if err != nil {
