@@ -123,7 +123,7 @@ func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("a fast client missed messages: %v", err)
 	}
-	sbtest.Eventually(t, 10*time.Second, "OnClose of the slow client", func() bool {
+	sbtest.Eventually(t, 30*time.Second, "OnClose of the slow client", func() bool {
 		cc.mu.Lock()
 		defer cc.mu.Unlock()
 		return cc.closed[slowID] == 1
