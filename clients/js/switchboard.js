@@ -14,6 +14,16 @@
  * @property {(fn: () => void, ms: number) => any} [setTimeout] timer (tests inject one)
  */
 
+/** @typedef {"connecting"|"open"|"reconnecting"|"closed"} State */
+
+/**
+ * A WebSocket connection to a Switchboard gateway that stays up by itself.
+ *
+ * Events (`on(event, fn)`, or an `on<event>` property such as `onjson`):
+ * "open", "close" (CloseEvent), "message" (string or ArrayBuffer),
+ * "json" (each text message that parses as JSON), "reconnecting" (delay in
+ * ms), "drop" (a queued message pushed out of the full queue), "error".
+ */
 export class Switchboard {
   /**
    * @param {string} url  ws:// or wss:// URL of the gateway
@@ -24,28 +34,37 @@ export class Switchboard {
     this.opts = { minDelay: 500, maxDelay: 10000, maxQueue: 100, ...options };
     this.WS = this.opts.WebSocket || globalThis.WebSocket;
     this.timer = this.opts.setTimeout || ((fn, ms) => setTimeout(fn, ms));
+    /** @type {Map<string, Set<Function>>} */
     this.handlers = new Map();
     this.queue = [];
-    this.attempt = 0;
-    this.ws = null;
-    this.closed = false;
+    this.attempt = 0;    // failed connections since the last open
+    this.ws = null;      // the current socket
+    this.pending = null; // token of the scheduled reconnect
+    this.stopped = true; // true before connect() and after close()
     this._state = "closed";
   }
 
-  /** @returns {"connecting"|"open"|"reconnecting"|"closed"} */
+  /** @returns {State} "connecting", "open", "reconnecting" or "closed" */
   get state() { return this._state; }
 
-  /** Connects (and keeps reconnecting until close()). */
+  /**
+   * Connects, and keeps reconnecting until close(). Does nothing if
+   * already started.
+   * @returns {this}
+   */
   connect() {
-    this.closed = false;
+    if (!this.stopped) return this;
+    this.stopped = false;
+    this.attempt = 0;
     this._open();
     return this;
   }
 
   /**
-   * Registers a callback: "open", "close", "message" (text or ArrayBuffer),
-   * "json" (parsed JSON messages), "reconnecting" (delay ms), "drop"
-   * (a queued message dropped), "error".
+   * Registers a callback for an event.
+   * @param {string} event
+   * @param {Function} fn
+   * @returns {this}
    */
   on(event, fn) {
     if (!this.handlers.has(event)) this.handlers.set(event, new Set());
@@ -53,15 +72,25 @@ export class Switchboard {
     return this;
   }
 
-  /** Removes a callback. */
+  /**
+   * Removes a callback registered with on().
+   * @param {string} event
+   * @param {Function} fn
+   * @returns {this}
+   */
   off(event, fn) {
     this.handlers.get(event)?.delete(fn);
     return this;
   }
 
-  /** Sends text (or binary); queued while disconnected. */
+  /**
+   * Sends a text (or binary) message. While disconnected it waits in the
+   * queue and is sent, in order, once connected; beyond maxQueue the oldest
+   * queued message is dropped and reported with "drop".
+   * @param {string|ArrayBuffer|ArrayBufferView|Blob} data
+   */
   send(data) {
-    if (this.ws && this._state === "open") {
+    if (this._state === "open" && this.ws.readyState === this.WS.OPEN) {
       this.ws.send(data);
       return;
     }
@@ -69,20 +98,31 @@ export class Switchboard {
     while (this.queue.length > this.opts.maxQueue) this._emit("drop", this.queue.shift());
   }
 
-  /** Sends a value as JSON. */
+  /**
+   * Sends a value as a JSON text message (queued like send()).
+   * @param {unknown} value
+   */
   sendJSON(value) { this.send(JSON.stringify(value)); }
 
-  /** Closes the connection and stops reconnecting. */
+  /** Closes the connection and stops reconnecting; connect() starts again. */
   close() {
-    this.closed = true;
+    this.stopped = true;
+    this.pending = null;
     this._state = "closed";
     if (this.ws) this.ws.close(1000);
   }
 
   _emit(event, arg) {
-    for (const fn of this.handlers.get(event) || []) {
-      try { fn(arg); } catch (e) { if (event !== "error") this._emit("error", e); }
+    const prop = this["on" + event];
+    const fns = [...(this.handlers.get(event) || [])];
+    if (typeof prop === "function") fns.push(prop);
+    for (const fn of fns) {
+      try { fn.call(this, arg); } catch (e) { if (event !== "error") this._emit("error", e); }
     }
+  }
+
+  _wants(event) {
+    return this.handlers.get(event)?.size > 0 || typeof this["on" + event] === "function";
   }
 
   _open() {
@@ -91,24 +131,34 @@ export class Switchboard {
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onopen = () => {
+      if (this.ws !== ws) return;
       this.attempt = 0;
       this._state = "open";
+      // "open" handlers run first, so what they send (a login) goes
+      // ahead of the messages queued while disconnected.
       this._emit("open");
-      const pending = this.queue;
+      if (this.ws !== ws || this._state !== "open") return;
+      const queued = this.queue;
       this.queue = [];
-      for (const m of pending) ws.send(m);
+      for (const m of queued) this.send(m);
     };
-    ws.onmessage = (e) => this._message(e.data);
-    ws.onerror = (e) => this._emit("error", e);
+    ws.onmessage = (e) => { if (this.ws === ws) this._message(e.data); };
+    ws.onerror = (e) => { if (this.ws === ws && !this.stopped) this._emit("error", e); };
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      if (this.stopped) this._state = "closed";
+      else this._state = "reconnecting";
       this._emit("close", e);
-      if (this.closed) { this._state = "closed"; return; }
-      this._state = "reconnecting";
+      if (this.stopped) return;
       const delay = this._delay();
+      const token = (this.pending = {});
       this._emit("reconnecting", delay);
-      this.timer(() => { if (!this.closed) this._open(); }, delay);
+      this.timer(() => {
+        if (this.pending !== token || this.stopped) return;
+        this.pending = null;
+        this._open();
+      }, delay);
     };
   }
 
@@ -118,17 +168,17 @@ export class Switchboard {
       return;
     }
     this._emit("message", data);
-    if (typeof data === "string" && this.handlers.has("json")) {
-      let v;
-      try { v = JSON.parse(data); } catch { return; }
-      this._emit("json", v);
-    }
+    if (typeof data !== "string" || !this._wants("json")) return;
+    let value;
+    try { value = JSON.parse(data); } catch { return; }
+    this._emit("json", value);
   }
 
-  // Exponential backoff with full jitter between half and the whole step.
+  // Exponential backoff with "equal jitter": a random delay between half
+  // and all of min(maxDelay, minDelay * 2^attempt).
   _delay() {
     const step = Math.min(this.opts.maxDelay, this.opts.minDelay * 2 ** this.attempt);
     this.attempt++;
-    return Math.round(step / 2 + Math.random() * step / 2);
+    return Math.round(step / 2 + Math.random() * (step / 2));
   }
 }
