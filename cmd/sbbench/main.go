@@ -49,6 +49,8 @@ func run(scenario string, args []string) error {
 	messages := fs.Int("messages", 200, "messages (broadcast)")
 	inflight := fs.Int("inflight", 1, "messages in flight, closed loop (broadcast)")
 	rate := fs.Float64("rate", 0, "messages per second, open loop (broadcast; overrides -inflight)")
+	group := fs.String("group", "bench", "group name (broadcast)")
+	grace := fs.Duration("grace", 5*time.Second, "wait for late deliveries and for a stalled closed loop (broadcast)")
 	writes := fs.Int("writes", 200000, "writes (floor)")
 	pollers := fs.Int("pollers", 2, "epoll reader goroutines")
 	sources := fs.Int("sources", 16, "idle: loopback source addresses to connect from (0: one)")
@@ -65,23 +67,32 @@ func run(scenario string, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	progress := func(s string) { fmt.Fprintf(os.Stderr, "\r%s   ", s) }
+	progressed := false
+	progress := func(s string) {
+		progressed = true
+		fmt.Fprintf(os.Stderr, "\r%-78s", s)
+	}
 	var result any
 	switch scenario {
 	case "floor":
 		result, err = loadtest.RunFloor(*writes)
 	case "idle":
-		result, err = loadtest.RunIdle(ctx, loadtest.IdleConfig{URL: *url, Conns: *n, Concurrency: *c, Hold: *hold, PIDs: pids, Pollers: *pollers, Sources: *sources})
+		result, err = loadtest.RunIdle(ctx, loadtest.IdleConfig{URL: *url, Conns: *n, Concurrency: *c, Hold: *hold, PIDs: pids, Pollers: *pollers, Sources: *sources, Progress: progress})
 	case "echo":
 		result, err = loadtest.RunEcho(ctx, loadtest.EchoConfig{URL: *url, Conns: *c, Size: *size, Duration: *d, PIDs: pids, Pollers: *pollers, Progress: progress})
 	case "broadcast":
-		result, err = loadtest.RunBroadcast(ctx, loadtest.BroadcastConfig{URL: *url, Members: *n, Size: *size, Messages: *messages,
-			Inflight: *inflight, Rate: *rate, PIDs: pids, Pollers: *pollers, Progress: progress, PushNATS: *push, Prefix: *prefix})
+		result, err = loadtest.RunBroadcast(ctx, loadtest.BroadcastConfig{URL: *url, Members: *n, Size: *size, Group: *group, Messages: *messages,
+			Inflight: *inflight, Rate: *rate, Grace: *grace, PIDs: pids, Pollers: *pollers, Progress: progress, PushNATS: *push, Prefix: *prefix})
 	default:
 		return fmt.Errorf("unknown scenario %q (floor, idle, echo, broadcast)", scenario)
 	}
-	fmt.Fprint(os.Stderr, "\r")
+	if progressed { // progress runs on the scenario's goroutines, all stopped by now
+		fmt.Fprintln(os.Stderr)
+	}
 	if err != nil {
+		if r, ok := result.(loadtest.IdleResult); ok && r.Conns > 0 {
+			_ = loadtest.Report(os.Stdout, scenario, r, *asJSON) // what was measured before the failure
+		}
 		return err
 	}
 	return loadtest.Report(os.Stdout, scenario, result, *asJSON)

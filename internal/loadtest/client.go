@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,161 +13,212 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
-// Conn is one client WebSocket. Its frames are parsed by a poller; state
-// is a few fields and, only while a frame is split across reads, the
-// partial bytes.
-type Conn struct {
-	nc      net.Conn
+// maxFrame is the largest server frame a client accepts; it must fit the
+// poller's read buffer together with a partial frame before it.
+const maxFrame = 64 << 10
+
+// maxPayload is the largest payload a scenario sends.
+const maxPayload = 32 << 10
+
+// conn is one client WebSocket: a raw non-blocking socket read by one
+// poller. Its state is a few words; the bytes of a frame split across
+// reads are kept only until the rest arrives.
+type conn struct {
 	fd      int
-	partial []byte
-	onFrame func(c *Conn, payload []byte)
-	closed  atomic.Bool
-	// Scenario state.
-	sentAt  int64 // unix nanoseconds of the message in flight (echo)
-	id      int
-	counter atomic.Int64
+	partial []byte // poller-owned: start of a frame not complete yet
+	lastSeq int64  // poller-owned: last broadcast sequence seen
+	closed  bool   // poller-owned: the server closed it
+	sentAt  atomic.Int64
 }
 
-// consume parses server frames (unmasked) from data.
-func (c *Conn) consume(data []byte) {
-	if len(c.partial) > 0 {
-		data = append(c.partial, data...)
-		c.partial = nil
-	}
-	for {
-		hdr, n, ok := frameSize(data)
-		if !ok {
-			break
-		}
-		if op := ws.OpCode(data[0] & 0x0f); op == ws.OpText || op == ws.OpBinary {
-			c.onFrame(c, data[hdr:hdr+n])
-		}
-		data = data[hdr+n:]
-	}
-	if len(data) > 0 {
-		c.partial = append([]byte(nil), data...)
-	}
-}
-
-// frameSize returns the header and payload length of the frame at the
-// start of data, and whether all of it is there.
-func frameSize(data []byte) (hdr, n int, ok bool) {
-	if len(data) < 2 {
-		return 0, 0, false
-	}
-	switch l := int(data[1] & 0x7f); l {
-	case 126:
-		if len(data) < 4 {
-			return 0, 0, false
-		}
-		hdr, n = 4, int(binary.BigEndian.Uint16(data[2:]))
-	case 127:
-		if len(data) < 10 {
-			return 0, 0, false
-		}
-		hdr, n = 10, int(binary.BigEndian.Uint64(data[2:]))
-	default:
-		hdr, n = 2, l
-	}
-	return hdr, n, len(data) >= hdr+n
-}
-
-// Send writes one masked text frame with a single write when it can.
-func (c *Conn) Send(payload []byte) error {
-	buf := make([]byte, 0, len(payload)+14)
-	buf = append(buf, 0x81)
-	switch n := len(payload); {
-	case n < 126:
-		buf = append(buf, 0x80|byte(n))
-	case n <= 0xffff:
-		buf = append(buf, 0x80|126, byte(n>>8), byte(n))
-	default:
-		buf = append(buf, 0x80|127)
-		buf = binary.BigEndian.AppendUint64(buf, uint64(n))
-	}
-	mask := ws.NewMask()
-	buf = append(buf, mask[:]...)
-	start := len(buf)
-	buf = append(buf, payload...)
-	ws.Cipher(buf[start:], mask, 0)
-	for len(buf) > 0 {
-		n, err := syscall.Write(c.fd, buf)
-		if errors.Is(err, syscall.EAGAIN) {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			n, err = c.nc.Write(buf)
-		}
-		if err != nil {
-			return err
-		}
-		buf = buf[n:]
-	}
-	return nil
-}
-
-// Close closes the connection.
-func (c *Conn) Close() error { return c.nc.Close() }
-
-// dial opens one WebSocket and registers it with p.
-func dial(ctx context.Context, target string, p *poller, onFrame func(*Conn, []byte), source net.IP) (*Conn, error) {
-	d := ws.Dialer{}
+// dialFD opens one WebSocket to target and returns a non-blocking
+// descriptor of its socket that the Go runtime does not poll, and the
+// bytes the server sent after the handshake, if any.
+// A non-nil source is the local address to connect from.
+func dialFD(ctx context.Context, target string, timeout time.Duration, source net.IP) (int, []byte, error) {
+	d := ws.Dialer{Timeout: timeout}
 	if source != nil {
-		// Spreading connections over several loopback source addresses
-		// keeps the kernel's search for a free ephemeral port short; with
-		// one source address it grows with every open connection.
-		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: source}, Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		}}
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: source}, Control: bindNoPort}
 		d.NetDial = nd.DialContext
 	}
 	nc, br, _, err := d.Dial(ctx, target)
 	if err != nil {
-		return nil, err
+		return -1, nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	fd, err := rawFD(nc)
+	// The descriptor is duplicated and nc closed: the socket stays open
+	// through the duplicate, outside the runtime's poller, with no
+	// net.Conn or bufio buffers kept per connection.
+	defer nc.Close()
+	var pending []byte
+	if br != nil {
+		if n := br.Buffered(); n > 0 {
+			b, _ := br.Peek(n)
+			pending = bytes.Clone(b)
+		}
+		ws.PutReader(br)
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, nil, fmt.Errorf("dial %s: %T is not a socket", target, nc)
+	}
+	raw, err := sc.SyscallConn()
 	if err != nil {
-		nc.Close()
-		return nil, err
+		return -1, nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	c := &Conn{nc: nc, fd: fd, onFrame: onFrame}
-	if br != nil && br.Buffered() > 0 {
-		b, _ := br.Peek(br.Buffered())
-		c.consume(b)
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(f uintptr) {
+		fd, dupErr = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, nil, fmt.Errorf("dial %s: %w", target, err)
 	}
-	if err := p.add(c); err != nil {
-		nc.Close()
-		return nil, err
+	if dupErr != nil {
+		return -1, nil, fmt.Errorf("dial %s: dup: %w", target, dupErr)
 	}
-	return c, nil
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return -1, nil, fmt.Errorf("dial %s: %w", target, err)
+	}
+	return fd, pending, nil
 }
 
-// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT: bind the source
-// address now, choose the port at connect time.
-const ipBindAddressNoPort = 24
+// bindNoPort sets IP_BIND_ADDRESS_NO_PORT on a socket about to be bound
+// to a source address: the port is chosen at connect time, per
+// destination, instead of at bind time from the ports free on all.
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
 
-// CheckTarget refuses anything but loopback unless allowRemote.
+// sourceAddr returns the k-th loopback source address, 127.0.x.y from
+// 127.0.0.2 on.
+func sourceAddr(k int) net.IP { return net.IPv4(127, 0, byte(k/250), byte(2+k%250)) }
+
+// frameWriter builds masked client frames in a reused buffer. Each
+// goroutine that writes has its own.
+type frameWriter struct {
+	hdr [ws.MaxHeaderSize]byte
+	buf []byte
+}
+
+// Write appends to the frame being built (ws.WriteHeaderBuffer uses it).
+func (w *frameWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// frame returns a masked frame of the given opcode carrying payload; it is
+// valid until the next call.
+func (w *frameWriter) frame(op ws.OpCode, payload []byte) []byte {
+	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
+	w.buf = w.buf[:0]
+	_ = ws.WriteHeaderBuffer(w, h, w.hdr[:]) // cannot fail: the length is bounded
+	start := len(w.buf)
+	w.buf = append(w.buf, payload...)
+	ws.Cipher(w.buf[start:], h.Mask, 0)
+	return w.buf
+}
+
+// send writes one masked text frame to c. Only one goroutine writes to a
+// connection at a time (the scenarios make sure of it).
+func (w *frameWriter) send(c *conn, payload []byte) error {
+	return writeAll(c.fd, w.frame(ws.OpText, payload))
+}
+
+// writeAll writes b to a non-blocking socket, waiting (up to 10 s) for
+// room when the socket buffer is full.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		switch {
+		case err == nil:
+			b = b[n:]
+		case errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.EAGAIN):
+			if err := waitWritable(fd, 10*time.Second); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	return nil
+}
+
+func waitWritable(fd int, d time.Duration) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	n, err := unix.Poll(fds, int(d/time.Millisecond))
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		return fmt.Errorf("write: poll: %w", err)
+	}
+	if err == nil && n == 0 {
+		return fmt.Errorf("write: socket not writable for %v", d)
+	}
+	return nil
+}
+
+// parseHeader decodes the header of the server frame at the start of
+// data; ok is false until the whole header is there.
+func parseHeader(data []byte) (h ws.Header, size int, ok bool) {
+	if len(data) < 2 {
+		return h, 0, false
+	}
+	h.Fin = data[0]&0x80 != 0
+	h.OpCode = ws.OpCode(data[0] & 0x0f)
+	h.Masked = data[1]&0x80 != 0
+	size = 2
+	switch l := data[1] & 0x7f; l {
+	case 126:
+		if len(data) < 4 {
+			return h, 0, false
+		}
+		h.Length, size = int64(binary.BigEndian.Uint16(data[2:])), 4
+	case 127:
+		if len(data) < 10 {
+			return h, 0, false
+		}
+		h.Length, size = int64(binary.BigEndian.Uint64(data[2:])&(1<<63-1)), 10
+	default:
+		h.Length = int64(l)
+	}
+	if h.Masked {
+		if len(data) < size+4 {
+			return h, 0, false
+		}
+		copy(h.Mask[:], data[size:])
+		size += 4
+	}
+	return h, size, true
+}
+
+// CheckTarget returns an error unless target is a ws:// URL on a loopback
+// host (127.0.0.0/8, ::1 or localhost); any host is accepted when
+// allowRemote is set.
 func CheckTarget(target string, allowRemote bool) error {
 	u, err := url.Parse(target)
 	if err != nil {
-		return err
+		return fmt.Errorf("target %q: %w", target, err)
 	}
-	if allowRemote {
-		return nil
+	if u.Scheme != "ws" {
+		return fmt.Errorf("target %q: only ws:// URLs are supported", target)
 	}
 	host := u.Hostname()
-	if host == "localhost" {
+	if host == "" {
+		return fmt.Errorf("target %q: no host", target)
+	}
+	if allowRemote || host == "localhost" {
 		return nil
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("target %s is not loopback (127.0.0.0/8, ::1, localhost); use -allow-remote", host)
+	return fmt.Errorf("refusing target %s: not loopback (127.0.0.0/8, ::1, localhost); use -allow-remote to load a remote host", host)
 }

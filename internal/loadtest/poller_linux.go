@@ -1,105 +1,156 @@
 package loadtest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"net"
-	"sync"
-	"syscall"
+	"sync/atomic"
 
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
 
-// poller reads many client connections on one goroutine with epoll.
+// wakeData marks the fleet's stop eventfd in epoll events; connection
+// events carry the connection's index in the fleet.
+const wakeData = -1
+
+// poller reads its share of the fleet's connections on one goroutine with
+// level-triggered epoll and one read buffer.
 type poller struct {
-	epfd  int
-	mu    sync.Mutex
-	conns map[int32]*Conn
-	buf   []byte
+	id     int
+	f      *fleet
+	epfd   int
+	buf    []byte
+	events []unix.EpollEvent
+	w      frameWriter // replies written from this poller (echo, pong)
+
+	// Owned by the poller goroutine; read by others only after it stopped.
+	hist     histogram
+	lastTime int64 // fleet time of the last counted operation
+
+	// Readable while the poller runs.
+	ops    atomic.Int64 // operations counted by the scenario's handler
+	closed atomic.Int64 // connections the server closed (or broke)
 }
 
-func newPoller() (*poller, error) {
-	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+func newPoller(f *fleet, id int) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("epoll: %w", err)
+		return nil, fmt.Errorf("epoll_create: %w", err)
 	}
-	return &poller{epfd: fd, conns: map[int32]*Conn{}, buf: make([]byte, 256<<10)}, nil
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeData}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, f.wake, &ev); err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return &poller{id: id, f: f, epfd: epfd, buf: make([]byte, 2*maxFrame), events: make([]unix.EpollEvent, 256)}, nil
 }
 
-// add registers a connection; its frames go to c.onFrame.
-func (p *poller) add(c *Conn) error {
-	p.mu.Lock()
-	p.conns[int32(c.fd)] = c
-	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
-	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev)
+// add registers connection i of the fleet.
+func (p *poller) add(i int, c *conn) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(i)}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return nil
 }
 
-func (p *poller) remove(c *Conn) {
-	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	p.mu.Lock()
-	delete(p.conns, int32(c.fd))
-	p.mu.Unlock()
-}
-
-// run reads ready connections until stop is closed (checked every 50 ms).
-func (p *poller) run(stop <-chan struct{}) {
-	events := make([]unix.EpollEvent, 256)
+// run reads ready connections until the fleet's stop eventfd fires.
+func (p *poller) run() {
 	for {
-		select {
-		case <-stop:
-			return
-		default:
+		n, err := unix.EpollWait(p.epfd, p.events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return // only when epfd is broken; the fleet then stops anyway
 		}
-		n, err := unix.EpollWait(p.epfd, events, 50)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			return
-		}
-		for i := range n {
-			p.mu.Lock()
-			c := p.conns[events[i].Fd]
-			p.mu.Unlock()
-			if c != nil {
+		for _, ev := range p.events[:n] {
+			if ev.Fd == wakeData {
+				return
+			}
+			if c := p.f.conn(int(ev.Fd)); c != nil && !c.closed {
 				p.readReady(c)
 			}
 		}
 	}
 }
 
-// readReady reads what the socket holds and parses the frames in it.
-func (p *poller) readReady(c *Conn) {
+// readReady reads once from a ready connection (level-triggered epoll
+// reports it again if more is waiting) and handles the frames read.
+func (p *poller) readReady(c *conn) {
+	off := copy(p.buf, c.partial)
+	c.partial = nil
+	var n int
 	for {
-		n, err := syscall.Read(c.fd, p.buf)
-		if n > 0 {
-			c.consume(p.buf[:n])
+		var err error
+		n, err = unix.Read(c.fd, p.buf[off:])
+		if err == nil {
+			break
 		}
-		if errors.Is(err, syscall.EAGAIN) {
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if errors.Is(err, unix.EAGAIN) {
+			c.partial = bytes.Clone(p.buf[:off])
 			return
 		}
-		if n == 0 || err != nil {
-			p.remove(c)
-			c.closed.Store(true)
-			return
-		}
-		if n < len(p.buf) {
-			return
-		}
+		p.drop(c)
+		return
+	}
+	if n == 0 {
+		p.drop(c)
+		return
+	}
+	rest, ok := p.consume(c, p.buf[:off+n], p.f.now())
+	if !ok {
+		p.drop(c)
+		return
+	}
+	if len(rest) > 0 {
+		c.partial = bytes.Clone(rest)
 	}
 }
 
-func (p *poller) close() { _ = unix.Close(p.epfd) }
+// consume hands every complete frame in data to the fleet's handler and
+// returns the bytes of an incomplete last frame; ok is false when the
+// connection must be dropped (close frame, oversized frame, failed pong).
+func (p *poller) consume(c *conn, data []byte, now int64) (rest []byte, ok bool) {
+	for {
+		h, size, complete := parseHeader(data)
+		if !complete {
+			return data, true
+		}
+		if h.Length > maxFrame {
+			return nil, false
+		}
+		end := size + int(h.Length)
+		if len(data) < end {
+			return data, true
+		}
+		payload := data[size:end]
+		if h.Masked {
+			ws.Cipher(payload, h.Mask, 0)
+		}
+		switch h.OpCode {
+		case ws.OpText, ws.OpBinary, ws.OpContinuation:
+			p.f.onFrame(p, c, payload, now)
+		case ws.OpPing:
+			if writeAll(c.fd, p.w.frame(ws.OpPong, payload)) != nil {
+				return nil, false
+			}
+		case ws.OpClose:
+			return nil, false
+		}
+		data = data[end:]
+	}
+}
 
-// rawFD returns the descriptor of a TCP connection (kept open by conn).
-func rawFD(conn net.Conn) (int, error) {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return 0, errors.New("not a socket")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var fd int
-	err = raw.Control(func(f uintptr) { fd = int(f) })
-	return fd, err
+// drop stops reading a connection the server closed; its descriptor is
+// closed with the fleet.
+func (p *poller) drop(c *conn) {
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	c.closed = true
+	c.partial = nil
+	p.closed.Add(1)
 }

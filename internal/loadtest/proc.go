@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // clockTick is the unit of utime/stime in /proc/PID/stat on Linux.
@@ -19,7 +21,7 @@ func cpuOf(pid int) (time.Duration, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cpu of pid %d: %w", pid, err)
 	}
 	// Fields after the command name, which may contain spaces: ") S ppid ...".
 	s := string(b)
@@ -52,17 +54,21 @@ func cpuOfAll(pids []int) (time.Duration, error) {
 func rssOf(pid int) (int64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("rss of pid %d: %w", pid, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, err
+			if err != nil {
+				return 0, fmt.Errorf("pid %d: VmRSS: %w", pid, err)
+			}
+			return kb * 1024, nil
 		}
 	}
 	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
 }
 
+// rssOfAll sums rssOf over pids.
 func rssOfAll(pids []int) (int64, error) {
 	var total int64
 	for _, pid := range pids {
@@ -73,6 +79,27 @@ func rssOfAll(pids []int) (int64, error) {
 		total += r
 	}
 	return total, nil
+}
+
+// selfCPU returns the user+system CPU this process has used, at
+// microsecond resolution (getrusage) rather than the clock ticks of
+// /proc/self/stat.
+func selfCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// threadCPU returns the CPU the calling OS thread has used, in
+// nanoseconds; the caller locks its goroutine to the thread.
+func threadCPU() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0, fmt.Errorf("clock_gettime: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
 }
 
 // meter measures the CPU of the server processes and of this tool over a
@@ -88,19 +115,26 @@ func startMeter(pids []int) (*meter, error) {
 	if m.server0, err = cpuOfAll(pids); err != nil {
 		return nil, err
 	}
-	if m.self0, err = cpuOf(0); err != nil {
+	if m.self0, err = selfCPU(); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// perOp returns server and own CPU per operation, in microseconds.
-func (m *meter) perOp(ops int64) (server, self float64) {
-	if ops == 0 {
-		return 0, 0
+// perOp returns server and own CPU per operation since startMeter, in
+// microseconds; server is 0 without pids.
+func (m *meter) perOp(ops int64) (server, self float64, err error) {
+	if ops <= 0 {
+		return 0, 0, nil
 	}
-	s, _ := cpuOfAll(m.pids)
-	me, _ := cpuOf(0)
-	return float64(s-m.server0) / float64(time.Microsecond) / float64(ops),
-		float64(me-m.self0) / float64(time.Microsecond) / float64(ops)
+	s, err := cpuOfAll(m.pids)
+	if err != nil {
+		return 0, 0, err
+	}
+	me, err := selfCPU()
+	if err != nil {
+		return 0, 0, err
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(ops) }
+	return us(s - m.server0), us(me - m.self0), nil
 }

@@ -4,21 +4,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 )
 
-// Report prints a result as a two-column table, or as JSON.
+// Report prints a scenario's result (one of the Run functions' results)
+// to w as a two-column table of its JSON fields, sorted by name, or as one
+// JSON object {"scenario": name, "result": {...}} when asJSON is set.
 func Report(w io.Writer, name string, result any, asJSON bool) error {
 	if asJSON {
-		return json.NewEncoder(w).Encode(map[string]any{"scenario": name, "result": result})
+		if err := json.NewEncoder(w).Encode(map[string]any{"scenario": name, "result": result}); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		return nil
 	}
 	b, err := json.Marshal(result)
 	if err != nil {
-		return err
+		return fmt.Errorf("report: %w", err)
 	}
 	var fields map[string]any
 	if err := json.Unmarshal(b, &fields); err != nil {
-		return err
+		return fmt.Errorf("report: %w", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\t%s\n", name)
@@ -45,15 +52,4 @@ func format(v any) any {
 	return v
 }
 
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
-}
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }

@@ -2,66 +2,84 @@ package loadtest
 
 import (
 	"context"
-	"runtime"
+	"fmt"
 	"time"
 )
 
-// IdleConfig opens Conns connections and holds them.
+// IdleConfig opens Conns connections, Concurrency handshakes at a time,
+// and holds them for Hold before reading the servers' memory.
 type IdleConfig struct {
-	URL         string
-	Conns       int
-	Concurrency int
-	Hold        time.Duration
-	// Sources spreads the connections over this many loopback source
-	// addresses (127.0.x.y), which keeps connects fast past ~10,000.
-	Sources int
-	PIDs    []int
-	Pollers int
+	URL         string        // ws:// URL of a bench-protocol server
+	Conns       int           // connections (default 1)
+	Concurrency int           // handshakes at once (default 1)
+	Hold        time.Duration // how long the connections are held before RSS is read
+	Sources     int           // loopback source addresses (127.0.x.y) to connect from; 0: the kernel's choice
+	PIDs        []int         // server processes whose RSS and CPU are measured
+	Pollers     int           // epoll reader goroutines (default 2)
+	Progress    func(string)  // called once a second with a progress line; may be nil
 }
 
-// IdleResult is what an idle run measured.
+// IdleResult is what an idle run measured. RSS is the sum over the PIDs;
+// per connection it is (after - before) / Conns.
 type IdleResult struct {
 	Conns          int     `json:"conns"`
 	ConnectPerSec  float64 `json:"connects_per_sec"`
+	ServerRSSStart int64   `json:"server_rss_before_bytes"`
 	ServerRSSBytes int64   `json:"server_rss_bytes"`
 	RSSPerConnKB   float64 `json:"server_rss_per_conn_kb"`
 	ServerCPUus    float64 `json:"server_cpu_us_per_connect"`
+	ClientCPUus    float64 `json:"client_cpu_us_per_connect"`
+	ClosedByServer int64   `json:"closed_by_server"`
+	HoldSecs       float64 `json:"hold_s"`
 }
 
-// RunIdle runs the idle scenario.
+// RunIdle runs the idle scenario against cfg.URL. When some connections
+// fail it returns the error and what was measured up to then.
 func RunIdle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
+	cfg.Conns = max(cfg.Conns, 1)
 	before, err := rssOfAll(cfg.PIDs)
 	if err != nil {
-		return IdleResult{}, err
+		return IdleResult{}, fmt.Errorf("idle: %w", err)
 	}
-	f, err := newFleet(cfg.Pollers)
+	f, err := newFleet(cfg.Pollers, cfg.Conns, func(*poller, *conn, []byte, int64) {})
 	if err != nil {
-		return IdleResult{}, err
+		return IdleResult{}, fmt.Errorf("idle: %w", err)
 	}
-	f.sources = cfg.Sources
 	defer f.close()
+	f.sources = cfg.Sources
 	m, err := startMeter(cfg.PIDs)
 	if err != nil {
-		return IdleResult{}, err
+		return IdleResult{}, fmt.Errorf("idle: %w", err)
 	}
 	start := time.Now()
-	if err := f.dialMany(ctx, cfg.URL, cfg.Conns, max(cfg.Concurrency, 1), func(*Conn, []byte) {}); err != nil {
-		return IdleResult{}, err
-	}
+	stopProgress := startProgress(cfg.Progress, func() string {
+		return fmt.Sprintf("idle: connected %d of %d", f.count(), cfg.Conns)
+	})
+	dialErr := f.dialMany(ctx, cfg.URL, cfg.Conns, cfg.Concurrency)
 	elapsed := time.Since(start)
-	server, _ := m.perOp(int64(cfg.Conns))
-	runtime.GC()
-	select {
-	case <-time.After(cfg.Hold):
-	case <-ctx.Done():
-	}
-	after, err := rssOfAll(cfg.PIDs)
+	stopProgress()
+	r := IdleResult{Conns: f.count(), ConnectPerSec: float64(f.count()) / elapsed.Seconds(), ServerRSSStart: before}
+	r.ServerCPUus, r.ClientCPUus, err = m.perOp(int64(r.Conns))
 	if err != nil {
-		return IdleResult{}, err
+		return r, fmt.Errorf("idle: %w", err)
 	}
-	r := IdleResult{Conns: cfg.Conns, ConnectPerSec: float64(cfg.Conns) / elapsed.Seconds(), ServerRSSBytes: after, ServerCPUus: server}
-	if cfg.Conns > 0 && len(cfg.PIDs) > 0 {
-		r.RSSPerConnKB = float64(after-before) / float64(cfg.Conns) / 1024
+	if dialErr != nil {
+		return r, fmt.Errorf("idle: %w", dialErr)
+	}
+	holdStart := time.Now()
+	stopProgress = startProgress(cfg.Progress, func() string {
+		return fmt.Sprintf("idle: holding %d connections, %.0fs of %v, %d closed by the server",
+			r.Conns, time.Since(holdStart).Seconds(), cfg.Hold, f.closedByServer())
+	})
+	sleep(ctx, cfg.Hold)
+	stopProgress()
+	r.HoldSecs = time.Since(holdStart).Seconds()
+	r.ClosedByServer = f.closedByServer()
+	if r.ServerRSSBytes, err = rssOfAll(cfg.PIDs); err != nil {
+		return r, fmt.Errorf("idle: %w", err)
+	}
+	if len(cfg.PIDs) > 0 {
+		r.RSSPerConnKB = float64(r.ServerRSSBytes-before) / float64(r.Conns) / 1024
 	}
 	return r, nil
 }
