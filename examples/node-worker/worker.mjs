@@ -1,149 +1,278 @@
-// The Switchboard chat demo's worker in JavaScript. It speaks only what
-// docs/protocol.md specifies: events from the "workers" queue group, replies
-// with frames and session changes, group commands to the client's gateway,
-// group messages on the group subject, and a cluster query for the room's
-// users. Run: NATS_URL=nats://127.0.0.1:4222 node worker.mjs
-import { connect, headers, createInbox, StringCodec } from "nats";
+// The Switchboard chat demo's worker in JavaScript: the same chat as
+// examples/chat/chat.go, speaking only what docs/protocol.md specifies.
+// Events come from the "workers" queue group (§3, §5); each is answered with
+// frames and a session patch (§5.2); group changes are requests to the
+// client's gateway (§6); room messages go to the group subject (§7); the
+// room's users come from a scatter-gather query (§8).
+//
+// Run: NATS_URL=nats://127.0.0.1:4222 SB_PREFIX=sb node worker.mjs
+import { connect, headers, createInbox } from "nats";
 
 const prefix = process.env.SB_PREFIX || "sb";
-const nc = await connect({ servers: process.env.NATS_URL || "nats://127.0.0.1:4222", name: "node-worker" });
-const sc = StringCodec();
-const enc = new TextEncoder();
+const servers = process.env.NATS_URL || "nats://127.0.0.1:4222";
+const TIMEOUT = 5000; // ms, like bus.DefaultTimeout
+const MAX_NAME = 32, MAX_TEXT = 2000; // bytes, as in chat.go
 
-// Name tokens (protocol.md, "Names and ids").
-const plain = (s) => s.length > 0 && s.length <= 128 && /^[A-Za-z0-9_-]+$/.test(s);
-const token = (name) => (plain(name) ? name : "~" + Buffer.from(name, "utf8").toString("base64url"));
-const gatewayOf = (clientId) => clientId.split("-")[0];
-const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+const enc = new TextEncoder(), dec = new TextDecoder();
+const bytes = (s) => Buffer.byteLength(s, "utf8");
+const log = (...a) => console.error("node worker:", ...a);
+
+// ---- protocol helpers (docs/protocol.md) ----------------------------------
+
+// §2 Name tokens: plain names as they are, anything else "~" + base64url.
+const PLAIN = /^[A-Za-z0-9_-]{1,128}$/;
+const token = (name) => (PLAIN.test(name) ? name : "~" + Buffer.from(name, "utf8").toString("base64url"));
+
+// §2 Client ids: "<gw>-<seq>", split at the first "-".
+const gatewayOf = (clientId) => clientId.slice(0, clientId.indexOf("-"));
 
 function hdrs(fields) {
   const h = headers();
-  for (const [k, v] of Object.entries(fields)) h.set(k, v);
+  for (const [k, v] of Object.entries(fields)) h.set(k, v); // exact case (§4)
   return h;
 }
 
-// A request to the client's gateway; throws on an error answer.
-async function command(clientId, op, extra = {}, data = new Uint8Array()) {
-  const m = await nc.request(`${prefix}.gw.${gatewayOf(clientId)}.c`, data, {
-    timeout: 5000,
+// §6 A command request to the client's gateway. No responders (the gateway is
+// gone) rejects, like an error answer.
+async function command(clientId, op, extra = {}) {
+  const m = await nc.request(`${prefix}.gw.${gatewayOf(clientId)}.c`, new Uint8Array(), {
+    timeout: TIMEOUT,
     headers: hdrs({ "Sb-Op": op, "Sb-Client": clientId, ...extra }),
   });
-  if (m.headers?.get("Sb-Status") === "error") throw new Error(`${op}: ${m.headers.get("Sb-Reason")}`);
-  return m;
+  if (m.headers?.get("Sb-Status") === "error") {
+    throw new Error(`${op}: ${m.headers.get("Sb-Error")}: ${m.headers.get("Sb-Reason")}`);
+  }
 }
 
-const sendToGroup = (group, obj) => nc.publish(`${prefix}.grp.${token(group)}`, enc.encode(JSON.stringify(obj)));
+const joinGroup = (clientId, group) => command(clientId, "join", { "Sb-Group": token(group) });
+const leaveGroup = (clientId, group) => command(clientId, "leave", { "Sb-Group": token(group) });
 
-// Scatter-gather over <p>.q: wait until every gateway named in any answer's
-// Sb-Gateways has answered (protocol.md, "Queries").
-async function roomSessions(room) {
+// §7 A group send is a plain publish to <p>.grp.<token>.
+const sendToGroup = (group, frame) => nc.publish(`${prefix}.grp.${token(group)}`, encodeFrame(frame));
+
+// §8 Scatter-gather: publish a list query with our own inbox and collect
+// answers until every gateway named in any Sb-Gateway/Sb-Gateways answered.
+// A deadline fails the query (never a partial result); no responders means
+// no gateway, an empty answer. Returns [{id, session}] for the group.
+async function groupSessions(group) {
   const inbox = createInbox();
   const sub = nc.subscribe(inbox);
-  nc.publish(`${prefix}.q`, new Uint8Array(), {
-    reply: inbox,
-    headers: hdrs({ "Sb-Query": "list", "Sb-Group": token(room), "Sb-Fields": "session" }),
-  });
-  const expected = new Set(), answered = new Set(), clients = [];
-  const timer = setTimeout(() => sub.unsubscribe(), 2000);
-  for await (const m of sub) {
-    if (m.headers?.code === 503) break; // no responders: no gateway
-    const gw = m.headers.get("Sb-Gateway");
-    answered.add(gw);
-    expected.add(gw);
-    for (const id of (m.headers.get("Sb-Gateways") || "").split(",")) if (id) expected.add(id);
-    clients.push(...JSON.parse(sc.decode(m.data)).clients);
-    if ([...expected].every((id) => answered.has(id))) break;
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; sub.unsubscribe(); }, TIMEOUT);
+  const expected = new Set(), answers = new Map();
+  try {
+    nc.publish(`${prefix}.q`, new Uint8Array(), {
+      reply: inbox,
+      headers: hdrs({ "Sb-Query": "list", "Sb-Group": token(group), "Sb-Fields": "session" }),
+    });
+    for await (const m of sub) {
+      if (m.headers?.code === 503) return []; // no responders: no gateway runs
+      const gw = m.headers?.get("Sb-Gateway") || "";
+      if (m.headers?.get("Sb-Status") !== "ok") {
+        throw new Error(`query list: gateway ${gw}: ${m.headers?.get("Sb-Error")}: ${m.headers?.get("Sb-Reason")}`);
+      }
+      answers.set(gw, JSON.parse(dec.decode(m.data)).clients || []);
+      expected.add(gw);
+      for (const id of (m.headers.get("Sb-Gateways") || "").split(",")) if (id) expected.add(id);
+      if ([...expected].every((id) => answers.has(id))) {
+        return [...answers.values()].flat().map((c) => ({ id: c.id, session: c.session || {} }));
+      }
+    }
+    const missing = [...expected].filter((id) => !answers.has(id)).sort();
+    throw new Error(`query list: ${answers.size} answers, missing [${missing.join(" ")}]: ${timedOut ? "timeout" : "closed"}`);
+  } finally {
+    clearTimeout(timer);
+    sub.unsubscribe();
   }
-  clearTimeout(timer);
-  sub.unsubscribe();
-  return clients;
 }
 
-// The handler of one event. `ctx` collects the reply.
-async function onMessage(ctx, text) {
-  let msg;
-  try { msg = JSON.parse(text); } catch { return ctx.reply({ type: "error", message: "malformed message" }); }
+// ---- the chat protocol (examples/chat/chat.go) ----------------------------
+
+// decodeFrame parses a client message the way Go's json.Unmarshal fills
+// chat.Frame: null is an empty frame, keys match case-insensitively, and a
+// non-object or a field of the wrong type is malformed (returns null).
+const FIELDS = { type: "string", client_id: "string", name: "string", room: "string", text: "string", message: "string", time: "time", users: "array" };
+function decodeFrame(text) {
+  let v;
+  try { v = JSON.parse(text); } catch { return null; }
+  if (v === null) return {};
+  if (typeof v !== "object" || Array.isArray(v)) return null;
+  const out = {};
+  for (const [k, val] of Object.entries(v)) {
+    const field = Object.keys(FIELDS).find((f) => f === k) || Object.keys(FIELDS).find((f) => f === k.toLowerCase());
+    if (!field || val === null) continue;
+    const want = FIELDS[field];
+    if (want === "array" ? !Array.isArray(val) : typeof val !== "string") return null;
+    if (want === "time" && Number.isNaN(Date.parse(val))) return null;
+    out[field] = val;
+  }
+  return out;
+}
+
+// encodeFrame drops empty fields, like the Go struct's omitempty tags.
+const encodeFrame = (f) =>
+  enc.encode(JSON.stringify(Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined && v !== ""))));
+
+// Go's strings.TrimSpace (unicode.IsSpace) and byte-wise truncation.
+const trimSpace = (s) => s.replace(/^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g, "");
+// truncateBytes is Go's s[:n] of chat.go: it may split the last character,
+// and json.Marshal then writes one U+FFFD for each stray byte.
+function truncateBytes(s, n) {
+  const b = Buffer.from(s, "utf8");
+  if (b.length <= n) return s;
+  let i = n - 1; // find the lead byte of the character that holds byte n-1
+  while (i > 0 && (b[i] & 0xc0) === 0x80) i--;
+  const len = b[i] >= 0xf0 ? 4 : b[i] >= 0xe0 ? 3 : b[i] >= 0xc0 ? 2 : 1;
+  if (i + len <= n) return b.subarray(0, n).toString("utf8");
+  return b.subarray(0, i).toString("utf8") + "\ufffd".repeat(n - i);
+}
+
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z"); // UTC, whole seconds
+const roomOrLobby = (room) => {
+  room = trimSpace(room || "");
+  return room === "" || bytes(room) > MAX_NAME ? "lobby" : room;
+};
+const byteOrder = (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)); // strings.Compare
+
+// OnMessage: one chat frame. ctx.session is the session, ctx.reply(frame)
+// sends to the current client.
+async function onMessage(ctx, data) {
+  const inp = decodeFrame(dec.decode(data));
+  if (!inp) return ctx.reply({ type: "error", message: "malformed message" });
   const s = ctx.session;
-  switch (msg.type) {
-    case "login": {
-      const name = (msg.name || "").trim();
-      if (!name || name.length > 32) return ctx.reply({ type: "error", message: "name required (1-32 characters)" });
-      if (s.room) await leave(ctx, s.name, s.room);
-      return enter(ctx, name, roomOrLobby(msg.room));
-    }
+  let name = typeof s.name === "string" ? s.name : "";
+  const room = typeof s.room === "string" ? s.room : "";
+  switch (inp.type || "") {
+    case "login":
+      name = trimSpace(inp.name || "");
+      if (name === "" || bytes(name) > MAX_NAME) return ctx.reply({ type: "error", message: "name required (1-32 characters)" });
+      if (room !== "") await leave(ctx, name, room); // chat.go announces the new name here
+      return enter(ctx, name, roomOrLobby(inp.room));
     case "room":
-      if (!s.name) return ctx.reply({ type: "error", message: "login first" });
-      await leave(ctx, s.name, s.room);
-      return enter(ctx, s.name, roomOrLobby(msg.room));
+      if (name === "") return ctx.reply({ type: "error", message: "login first" });
+      await leave(ctx, name, room);
+      return enter(ctx, name, roomOrLobby(inp.room));
     case "say":
-      if (!s.name) return ctx.reply({ type: "error", message: "login first" });
-      return sendToGroup(s.room, { type: "say", client_id: ctx.clientId, name: s.name, room: s.room, text: String(msg.text || "").slice(0, 2000), time: now() });
+      if (name === "") return ctx.reply({ type: "error", message: "login first" });
+      return sendToGroup(room, { type: "say", client_id: ctx.clientId, name, room, text: truncateBytes(inp.text || "", MAX_TEXT), time: now() });
     case "pong":
       return;
     default:
-      return ctx.reply({ type: "error", message: `unknown type "${msg.type}"` });
+      return ctx.reply({ type: "error", message: `unknown type ${JSON.stringify(inp.type || "")}` });
   }
 }
 
-function roomOrLobby(room) {
-  room = (room || "").trim();
-  return room && room.length <= 32 ? room : "lobby";
+// OnClose: tell the room that the user left.
+function onClose(ctx) {
+  const { name, room } = ctx.session;
+  if (typeof name !== "string" || typeof room !== "string" || name === "" || room === "") return;
+  sendToGroup(room, { type: "leave", client_id: ctx.clientId, name, room, time: now() });
 }
 
 async function enter(ctx, name, room) {
-  ctx.set({ name, room });
+  ctx.session.name = name;
+  ctx.session.room = room;
   const users = [{ client_id: ctx.clientId, name }];
-  for (const c of await roomSessions(room)) {
-    if (c.id !== ctx.clientId && c.session?.name) users.push({ client_id: c.id, name: c.session.name });
+  for (const c of await groupSessions(room)) {
+    const n = c.session.name;
+    if (typeof n === "string" && n !== "" && c.id !== ctx.clientId) users.push({ client_id: c.id, name: n });
   }
-  users.sort((a, b) => a.name.localeCompare(b.name));
+  users.sort((a, b) => byteOrder(a.name, b.name));
   sendToGroup(room, { type: "join", client_id: ctx.clientId, name, room, time: now() });
-  await command(ctx.clientId, "join", { "Sb-Group": token(room) });
+  await joinGroup(ctx.clientId, room);
   ctx.reply({ type: "welcome", client_id: ctx.clientId, name, room, users });
 }
 
 async function leave(ctx, name, room) {
-  if (!room) return;
-  await command(ctx.clientId, "leave", { "Sb-Group": token(room) });
+  if (room === "") return;
+  await leaveGroup(ctx.clientId, room);
   sendToGroup(room, { type: "leave", client_id: ctx.clientId, name, room, time: now() });
 }
 
-// handle runs one event and always answers it: the client's next event
-// waits for this reply.
+// ---- events (§5) ----------------------------------------------------------
+
+// handle runs one event and always answers it (§5.2): the client's next
+// event waits for this reply. Like the Go worker, a failed handler still
+// sends the frames and session changes it made before failing.
 async function handle(kind, m) {
-  const ctx = {
-    clientId: m.headers.get("Sb-Client"),
-    session: JSON.parse(m.headers.get("Sb-Session") || "{}"),
-    frames: [], changes: null,
-    reply(obj) { this.frames.push(enc.encode(JSON.stringify(obj))); },
-    set(kv) { Object.assign(this.session, kv); this.changes = { ...(this.changes || {}), ...kv }; },
-  };
+  const ctx = { clientId: m.headers?.get("Sb-Client") || "", session: {}, frames: [] };
+  ctx.reply = (frame) => ctx.frames.push(encodeFrame(frame));
+  let original = {};
   try {
-    if (kind === "message") await onMessage(ctx, sc.decode(m.data));
-    if (kind === "close" && ctx.session.name && ctx.session.room) {
-      sendToGroup(ctx.session.room, { type: "leave", client_id: ctx.clientId, name: ctx.session.name, room: ctx.session.room, time: now() });
+    const raw = m.headers?.get("Sb-Session");
+    if (raw) {
+      const s = JSON.parse(raw);
+      if (s && typeof s === "object" && !Array.isArray(s)) original = s;
     }
+    ctx.session = structuredClone(original);
+    if (kind === "message") await onMessage(ctx, m.data);
+    if (kind === "close") onClose(ctx);
   } catch (err) {
-    console.error(`worker: ${kind} of ${ctx.clientId}:`, err.message);
+    log(`${kind} of ${ctx.clientId} failed:`, err?.message || err);
   }
   const h = hdrs({ "Sb-Status": "ok" });
   if (ctx.frames.length) h.set("Sb-Frames", ctx.frames.map((f) => f.length).join(","));
-  if (ctx.changes) h.set("Sb-Session-Update", JSON.stringify(ctx.changes));
-  const body = new Uint8Array(ctx.frames.reduce((n, f) => n + f.length, 0));
-  let off = 0;
-  for (const f of ctx.frames) { body.set(f, off); off += f.length; }
-  m.respond(body, { headers: h });
+  const patch = sessionPatch(original, ctx.session);
+  if (patch) h.set("Sb-Session-Update", JSON.stringify(patch));
+  try {
+    m.respond(Buffer.concat(ctx.frames), { headers: h });
+  } catch (err) {
+    log(`reply to ${kind} of ${ctx.clientId}:`, err?.message || err);
+  }
 }
 
-for (const kind of ["connect", "message", "close"]) {
+// sessionPatch: only the keys that changed, null for removed ones (§4
+// "Sessions"); null when nothing changed.
+function sessionPatch(before, after) {
+  const patch = {};
+  for (const [k, v] of Object.entries(after)) if (JSON.stringify(before[k]) !== JSON.stringify(v)) patch[k] = v;
+  for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
+  return Object.keys(patch).length ? patch : null;
+}
+
+// ---- main -----------------------------------------------------------------
+
+const nc = await connect({ servers, name: "switchboard-node-worker", maxReconnectAttempts: -1 });
+(async () => { for await (const s of nc.status()) if (s.type === "disconnect" || s.type === "reconnect") log(s.type, s.data); })();
+
+const inflight = new Set();
+const subs = ["connect", "message", "close"].map((kind) => {
   const sub = nc.subscribe(`${prefix}.ev.${kind}`, { queue: "workers" });
-  (async () => { for await (const m of sub) handle(kind, m); })();
-}
-await nc.flush();
-console.error(`node worker ready on ${prefix}.ev.* (queue "workers")`);
+  const loop = (async () => {
+    for await (const m of sub) {
+      const p = handle(kind, m);
+      inflight.add(p);
+      p.finally(() => inflight.delete(p));
+    }
+  })();
+  return { sub, loop };
+});
+await nc.flush(); // the server has the subscriptions
+log(`ready on ${prefix}.ev.{connect,message,close} (queue "workers"), ${servers}`);
 
-// SIGTERM drains: no new events, the ones in hand are answered.
+// SIGTERM drains (§5.6, §10 checklist 6): leave the queue group, answer every
+// event already held (handlers may still send commands), then close.
+let stopping = false;
 for (const sig of ["SIGTERM", "SIGINT"]) {
-  process.on(sig, async () => { await nc.drain(); process.exit(0); });
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: draining`);
+    try {
+      await Promise.all(subs.map(({ sub, loop }) => sub.drain().then(() => loop)));
+      await Promise.allSettled([...inflight]);
+      await nc.drain();
+    } catch (err) {
+      log("drain:", err?.message || err);
+      process.exit(1);
+    }
+  });
 }
-await nc.closed();
+
+const err = await nc.closed();
+if (err) {
+  log("connection closed:", err.message);
+  process.exit(1);
+}
+log("stopped");
+process.exit(0);
