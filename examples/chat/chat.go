@@ -46,16 +46,16 @@ func (Events) OnMessage(c *worker.Context, m worker.Message) error {
 	room, _ := s["room"].(string)
 	switch in.Type {
 	case "login":
-		name = strings.TrimSpace(in.Name)
-		if name == "" || len(name) > maxName {
+		newName := strings.TrimSpace(in.Name)
+		if newName == "" || len(newName) > maxName {
 			return reply(c, Frame{Type: "error", Message: "name required (1-32 characters)"})
 		}
-		if room != "" {
+		if room != "" { // logging in again: the old room hears the old name leave
 			if err := leave(c, name, room); err != nil {
 				return err
 			}
 		}
-		return enter(c, name, roomOrLobby(in.Room))
+		return enter(c, newName, roomOrLobby(in.Room))
 	case "room":
 		if name == "" {
 			return reply(c, Frame{Type: "error", Message: "login first"})

@@ -143,11 +143,12 @@ async function onMessage(ctx, data) {
   let name = typeof s.name === "string" ? s.name : "";
   const room = typeof s.room === "string" ? s.room : "";
   switch (inp.type || "") {
-    case "login":
-      name = trimSpace(inp.name || "");
-      if (name === "" || bytes(name) > MAX_NAME) return ctx.reply({ type: "error", message: "name required (1-32 characters)" });
-      if (room !== "") await leave(ctx, name, room); // chat.go announces the new name here
-      return enter(ctx, name, roomOrLobby(inp.room));
+    case "login": {
+      const newName = trimSpace(inp.name || "");
+      if (newName === "" || bytes(newName) > MAX_NAME) return ctx.reply({ type: "error", message: "name required (1-32 characters)" });
+      if (room !== "") await leave(ctx, name, room); // logging in again: the old room hears the old name leave
+      return enter(ctx, newName, roomOrLobby(inp.room));
+    }
     case "room":
       if (name === "") return ctx.reply({ type: "error", message: "login first" });
       await leave(ctx, name, room);

@@ -83,8 +83,18 @@ func Scenario(t *testing.T, g *gateway.Gateway) {
 	alice.Send(chat.Frame{Type: "room", Room: "kitchen"})
 	alice.Next("welcome")
 	bob.Next("join")
-	_ = alice.WS.Conn.Close()
+	// Logging in again under a new name: the room hears the old name leave
+	// and the new one join.
+	alice.Send(chat.Frame{Type: "login", Name: "alicia", Room: "kitchen"})
 	if l := bob.Next("leave"); l.Name != "alice" {
+		t.Fatalf("leave on a new login = %+v, want the old name", l)
+	}
+	if j := bob.Next("join"); j.Name != "alicia" {
+		t.Fatalf("join on a new login = %+v", j)
+	}
+	alice.Next("welcome")
+	_ = alice.WS.Conn.Close()
+	if l := bob.Next("leave"); l.Name != "alicia" {
 		t.Fatalf("leave after close = %+v", l)
 	}
 }
