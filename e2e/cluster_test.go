@@ -82,12 +82,12 @@ func TestNamespacesDoNotSeeEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Expect("for a")
-	b.ExpectNothing(quiet)
+	b.ExpectNothingFrom(apiB)
 	if err := apiA.SendToAll([]byte("all of a")); err != nil {
 		t.Fatal(err)
 	}
 	a.Expect("all of a")
-	b.ExpectNothing(quiet)
+	b.ExpectNothingFrom(apiB)
 	for name, api := range map[string]*bus.Client{"a": apiA, "b": apiB} {
 		n, err := api.ClientCount(ctx(t))
 		if err != nil || n != 1 {

@@ -123,7 +123,9 @@ func TestEventWaitsForAWorkerToAppear(t *testing.T) {
 	g := sbtest.Gateway(t, ns.ClientURL())
 	c := sbtest.Dial(t, g, "/ws")
 	c.Send("early") // no worker: "no responders", the gateway retries
-	time.Sleep(100 * time.Millisecond)
+	// The connect event has been retried at least once, so the message is
+	// queued behind it with no worker anywhere.
+	sbtest.Eventually(t, 5*time.Second, "a retried event", func() bool { return g.Stats().EventsOut >= 2 })
 	sbtest.Worker(t, ns.ClientURL(), marker{})
 	c.Expect("early redelivered=false")
 }

@@ -84,7 +84,7 @@ func TestEveryCall(t *testing.T) {
 	e.ok("bind_uid", map[string]any{"client_id": a.ID, "uid": "ann"})
 	e.ok("send_to_group", map[string]any{"group": "room", "data": "to room", "exclude": []string{b.ID}})
 	a.Expect("to room")
-	b.ExpectNothing(100 * time.Millisecond)
+	b.ExpectNothingFrom(api)
 	e.ok("send_to_uid", map[string]any{"uid": "ann", "data": "to ann"})
 	a.Expect("to ann")
 	e.ok("send_to_client", map[string]any{"client_id": b.ID, "data": base64.StdEncoding.EncodeToString([]byte{1, 2}), "binary": true})
@@ -94,7 +94,7 @@ func TestEveryCall(t *testing.T) {
 	}
 	e.ok("send_to_all", map[string]any{"data": "all", "client_ids": []string{a.ID}})
 	a.Expect("all")
-	b.ExpectNothing(100 * time.Millisecond)
+	b.ExpectNothingFrom(api)
 	e.ok("update_session", map[string]any{"client_id": a.ID, "session": map[string]any{"k": "v"}})
 	if s := e.ok("get_session", map[string]any{"client_id": a.ID}); s["session"].(map[string]any)["k"] != "v" {
 		t.Fatalf("get_session = %v", s)
@@ -195,7 +195,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 			t.Errorf("%s with token %q: %d %v, want %d %s", tc.call, tc.token, status, out, tc.status, tc.code)
 		}
 	}
-	c.ExpectNothing(200 * time.Millisecond)
+	c.ExpectNothingFrom(api)
 	if n := e.ok("client_count_by_group", map[string]any{"group": "room"}); n["count"] != 1.0 {
 		t.Fatalf("a refused call changed membership: %v", n)
 	}

@@ -109,7 +109,7 @@ func (c *Context) UpdateSession(s bus.Session) {
 // with the reply to the gateway (no extra message) unless the handler uses
 // Gateway() afterwards, which sends them first to keep their order.
 func (c *Context) SendToCurrentClient(data []byte, opts ...bus.SendOption) error {
-	f := bus.Frame{Data: data, Binary: isBinary(opts)}
+	f := bus.Frame{Data: data, Binary: bus.IsBinary(opts)}
 	c.spec = bus.AppendFrameSpec(c.spec, f)
 	c.frames = append(c.frames, data...)
 	return nil
@@ -218,8 +218,4 @@ func encodeOrEmpty(log *slog.Logger, s bus.Session) string {
 		return "{}"
 	}
 	return string(b)
-}
-
-func isBinary(opts []bus.SendOption) bool {
-	return bus.IsBinary(opts)
 }

@@ -5,13 +5,12 @@ package sbtest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
-	"strings"
+	"strconv"
 	"testing"
 	"time"
 
@@ -219,6 +218,22 @@ func (c *WS) ExpectNothing(d time.Duration) {
 	}
 }
 
+// ExpectNothingFrom proves the client got nothing from what api sent so
+// far: it sends a marker after it, and the marker must be the next
+// message. A gateway handles one publisher's messages in order, so this
+// needs no waiting window that a late message could slip past. c.ID must
+// be set.
+func (c *WS) ExpectNothingFrom(api *bus.Client) {
+	c.t.Helper()
+	marker := "marker-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := api.SendToClient(c.ID, []byte(marker)); err != nil {
+		c.t.Fatalf("send marker: %v", err)
+	}
+	if got := c.Read(5 * time.Second); got != marker {
+		c.t.Fatalf("unexpected message %q (before the marker)", got)
+	}
+}
+
 // Eventually polls cond until it is true or timeout passes.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -230,12 +245,6 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-// Fields splits a space-separated message.
-func Fields(s string) []string { return strings.Fields(s) }
-
-// Errorf is fmt.Errorf, for brevity in handler code of tests.
-func Errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
 
 // NATSCluster starts n embedded NATS servers clustered over loopback
 // routes and waits until every server routes to every other.
