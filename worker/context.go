@@ -1,11 +1,10 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
-	"maps"
-	"reflect"
 
 	"github.com/nats-io/nats.go"
 
@@ -25,9 +24,9 @@ type Context struct {
 	log         *slog.Logger
 
 	rawSession []byte
-	original   bus.Session // as received, to compute the change
-	session    bus.Session // what handlers read and write
-	replaced   bool        // SetSession was called
+	original   map[string]json.RawMessage // each key as received, to compute the change
+	session    bus.Session                // what handlers read and write
+	replaced   bool                       // SetSession was called
 
 	spec   []byte // HdrFrames of the frames queued for the current client
 	frames []byte
@@ -77,7 +76,9 @@ func (c *Context) Session() bus.Session {
 			c.log.Warn("unreadable session replaced by an empty one", "err", err)
 			s = bus.Session{}
 		}
-		c.original = s.Clone()
+		// The encoded values, not a clone: a clone would share nested maps
+		// with the session and miss changes made inside them.
+		_ = json.Unmarshal(c.rawSession, &c.original)
 		c.session = s
 	}
 	return c.session
@@ -177,35 +178,24 @@ func (c *Context) reply() *nats.Msg {
 	return m
 }
 
-// sessionPatch returns the keys that changed from before to after, with
-// nil for removed keys: the merge that turns before into after.
-func sessionPatch(before, after bus.Session) map[string]any {
+// sessionPatch returns the keys whose encoding changed from before to
+// after, with nil for removed keys: the merge that turns before into after.
+// Comparing encodings needs one Marshal per key and treats an int and the
+// float64 it was decoded as alike.
+func sessionPatch(before map[string]json.RawMessage, after bus.Session) map[string]any {
 	patch := map[string]any{}
 	for k, v := range after {
-		if old, ok := before[k]; !ok || !reflect.DeepEqual(old, normalize(v)) {
+		b, err := json.Marshal(v)
+		if old, ok := before[k]; !ok || err != nil || !bytes.Equal(old, b) {
 			patch[k] = v
 		}
 	}
-	for k := range maps.Keys(before) {
+	for k := range before {
 		if _, ok := after[k]; !ok {
 			patch[k] = nil
 		}
 	}
 	return patch
-}
-
-// normalize gives v the shape it has after a JSON round trip, so that an
-// unchanged int compares equal to the float64 it was decoded as.
-func normalize(v any) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	var out any
-	if json.Unmarshal(b, &out) != nil {
-		return v
-	}
-	return out
 }
 
 func encodeOrEmpty(log *slog.Logger, s bus.Session) string {
