@@ -120,15 +120,8 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 		g.log.Debug("stale reply dropped", "client_id", c.id, "subject", m.Subject)
 		return
 	}
-	if m.Header.Get("Status") == "503" && g.closing.Load() {
-		// Shutting down with no worker left: nobody will take it.
-		ev.done = true
-		c.evMu.Unlock()
-		g.log.Info("event dropped at shutdown, no worker", "client_id", c.id, "event", ev.kind)
-		c.advance()
-		return
-	}
 	if m.Header.Get("Status") == "503" {
+		// At shutdown the scanner drops it at once (scanEvents).
 		ev.noWorker = true
 		ev.deadline = time.Now().Add(g.retryBackoff())
 		c.evMu.Unlock()
