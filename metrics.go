@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 )
 
@@ -19,7 +20,15 @@ type metrics struct {
 	reg           *prometheus.Registry
 	handled       *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
+	kinds         map[string]*kindMetrics // the known event kinds, resolved once
 	slowConsumers atomic.Uint64
+}
+
+// kindMetrics are one event kind's series, looked up once instead of by
+// label values on every event.
+type kindMetrics struct {
+	ok, failed prometheus.Counter
+	latency    prometheus.Observer
 }
 
 func newMetrics() *metrics {
@@ -33,18 +42,34 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10),
 		}, []string{"kind"}),
 	}
+	m.kinds = map[string]*kindMetrics{}
+	for _, kind := range []string{bus.EventWebSocketConnect, bus.EventConnect, bus.EventMessage, bus.EventClose} {
+		m.kinds[kind] = m.series(kind)
+	}
 	m.reg.MustRegister(m.handled, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // observe is the worker's Observe hook.
 func (m *metrics) observe(kind string, d time.Duration, err error) {
-	result := "ok"
-	if err != nil {
-		result = "error"
+	k := m.kinds[kind]
+	if k == nil {
+		k = m.series(kind)
 	}
-	m.handled.WithLabelValues(kind, result).Inc()
-	m.latency.WithLabelValues(kind).Observe(d.Seconds())
+	if err != nil {
+		k.failed.Inc()
+	} else {
+		k.ok.Inc()
+	}
+	k.latency.Observe(d.Seconds())
+}
+
+func (m *metrics) series(kind string) *kindMetrics {
+	return &kindMetrics{
+		ok:      m.handled.WithLabelValues(kind, "ok"),
+		failed:  m.handled.WithLabelValues(kind, "error"),
+		latency: m.latency.WithLabelValues(kind),
+	}
 }
 
 // watchNATS exports the reconnects of the role's connection and the slow

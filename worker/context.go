@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -21,9 +22,9 @@ type Context struct {
 	gatewayID   string
 	remote      string
 	redelivered bool
-	log         *slog.Logger
+	log         atomic.Pointer[slog.Logger] // made on first use: most events never log
 
-	rawSession []byte
+	rawSession string
 	original   map[string]json.RawMessage // each key as received, to compute the change
 	session    bus.Session                // what handlers read and write
 	replaced   bool                       // SetSession was called
@@ -31,6 +32,9 @@ type Context struct {
 	spec   []byte // HdrFrames of the frames queued for the current client
 	frames []byte
 	close  bool
+
+	out    nats.Msg     // the reply, see reply
+	values [4][1]string // its header values: status, frames, close, session
 }
 
 func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
@@ -41,9 +45,8 @@ func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
 		gatewayID:   m.Header.Get(bus.HdrGateway),
 		remote:      m.Header.Get(bus.HdrRemote),
 		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
-		rawSession:  []byte(m.Header.Get(bus.HdrSession)),
+		rawSession:  m.Header.Get(bus.HdrSession),
 	}
-	c.log = w.log.With("client_id", c.clientID)
 	return c
 }
 
@@ -61,7 +64,13 @@ func (c *Context) RemoteAddr() string { return c.remote }
 func (c *Context) Redelivered() bool { return c.redelivered }
 
 // Logger returns a logger with the client id attached.
-func (c *Context) Logger() *slog.Logger { return c.log }
+func (c *Context) Logger() *slog.Logger {
+	if l := c.log.Load(); l != nil {
+		return l
+	}
+	c.log.CompareAndSwap(nil, c.w.log.With("client_id", c.clientID))
+	return c.log.Load()
+}
 
 // Worker returns the worker running the handler.
 func (c *Context) Worker() *Worker { return c.w }
@@ -71,14 +80,14 @@ func (c *Context) Worker() *Worker { return c.w }
 // client's next event is handled.
 func (c *Context) Session() bus.Session {
 	if c.session == nil {
-		s, err := bus.DecodeSession(c.rawSession)
+		s, err := bus.DecodeSession([]byte(c.rawSession))
 		if err != nil {
-			c.log.Warn("unreadable session replaced by an empty one", "err", err)
+			c.Logger().Warn("unreadable session replaced by an empty one", "err", err)
 			s = bus.Session{}
 		}
 		// The encoded values, not a clone: a clone would share nested maps
 		// with the session and miss changes made inside them.
-		_ = json.Unmarshal(c.rawSession, &c.original)
+		_ = json.Unmarshal([]byte(c.rawSession), &c.original)
 		c.session = s
 	}
 	return c.session
@@ -144,38 +153,59 @@ func (c *Context) flushFrames() {
 			opts = append(opts, bus.Binary())
 		}
 		if err := c.w.client.SendToClient(c.clientID, f.Data, opts...); err != nil {
-			c.log.Warn("send to current client", "err", err)
+			c.Logger().Warn("send to current client", "err", err)
 		}
 	})
 	if err != nil {
-		c.log.Error("queued frames", "err", err)
+		c.Logger().Error("queued frames", "err", err)
 	}
 	c.spec, c.frames = nil, nil
 }
 
 // reply builds the answer to the gateway: frames, session change, close.
+// It lives in the Context, with a header map from the worker's pool, so
+// that an answer costs no allocation of its own; release returns the map.
 func (c *Context) reply() *nats.Msg {
-	m := &nats.Msg{Header: nats.Header{bus.HdrStatus: []string{bus.StatusOK}}, Data: c.frames}
+	c.out = nats.Msg{Header: c.w.headers.Get().(nats.Header), Data: c.frames}
+	c.setHeader(bus.HdrStatus, bus.StatusOK)
 	if len(c.spec) > 0 {
-		m.Header.Set(bus.HdrFrames, string(c.spec))
+		c.setHeader(bus.HdrFrames, string(c.spec))
 	}
 	if c.close {
-		m.Header.Set(bus.HdrClose, "1")
+		c.setHeader(bus.HdrClose, "1")
 	}
 	switch {
 	case c.replaced:
-		m.Header.Set(bus.HdrSessionSet, encodeOrEmpty(c.log, c.session))
+		c.setHeader(bus.HdrSessionSet, encodeOrEmpty(c.Logger(), c.session))
 	case c.session != nil:
 		if patch := sessionPatch(c.original, c.session); len(patch) > 0 {
 			b, err := json.Marshal(patch)
 			if err != nil {
-				c.log.Error("session change not saved", "err", err)
+				c.Logger().Error("session change not saved", "err", err)
 				break
 			}
-			m.Header.Set(bus.HdrSessionUpd, string(b))
+			c.setHeader(bus.HdrSessionUpd, string(b))
 		}
 	}
-	return m
+	return &c.out
+}
+
+// setHeader sets one header of the reply, its value slice taken from the
+// Context instead of allocated: each key is set at most once.
+func (c *Context) setHeader(key, value string) {
+	v := c.values[len(c.out.Header)][:]
+	v[0] = value
+	c.out.Header[key] = v
+}
+
+// release gives the reply's header map back once it has been published
+// (nats.go encodes headers during PublishMsg and keeps nothing).
+func (c *Context) release(m *nats.Msg) {
+	if m == &c.out && m.Header != nil {
+		clear(m.Header)
+		c.w.headers.Put(m.Header)
+		c.out.Header = nil
+	}
 }
 
 // sessionPatch returns the keys whose encoding changed from before to

@@ -29,6 +29,7 @@ type Worker struct {
 	log    *slog.Logger
 
 	sem      chan struct{}
+	headers  sync.Pool // nats.Header maps for replies, see Context.reply
 	subs     []*nats.Subscription
 	handlers sync.WaitGroup
 	ctx      context.Context
@@ -94,14 +95,15 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 	}
 	id := bus.NewGatewayID()
 	return &Worker{
-		id:     id,
-		nc:     nc,
-		client: client,
-		subj:   client.Subjects(),
-		events: events,
-		opts:   o,
-		log:    o.log.With("worker_id", id),
-		sem:    make(chan struct{}, o.concurrency),
+		id:      id,
+		nc:      nc,
+		client:  client,
+		subj:    client.Subjects(),
+		events:  events,
+		opts:    o,
+		log:     o.log.With("worker_id", id),
+		sem:     make(chan struct{}, o.concurrency),
+		headers: sync.Pool{New: func() any { return nats.Header{} }},
 	}, nil
 }
 
@@ -232,7 +234,7 @@ func (w *Worker) handle(m *nats.Msg) {
 		w.opts.observe(kind, time.Since(start), err)
 	}
 	if err != nil {
-		c.log.Error("handler failed", "event", kind, "err", err)
+		c.Logger().Error("handler failed", "event", kind, "err", err)
 	}
 	w.handled.Add(1)
 	if m.Reply == "" {
@@ -242,8 +244,9 @@ func (w *Worker) handle(m *nats.Msg) {
 		reply = rejection(err)
 	}
 	if err := m.RespondMsg(reply); err != nil {
-		c.log.Warn("reply to gateway", "event", kind, "err", err)
+		c.Logger().Warn("reply to gateway", "event", kind, "err", err)
 	}
+	c.release(reply)
 }
 
 // call runs the handler of one event kind, turning a panic into an error:
