@@ -42,6 +42,9 @@ func newFrameMsg(subject string, data []byte, o sendOptions) *nats.Msg {
 }
 
 func applySend(opts []SendOption) sendOptions {
+	if len(opts) == 0 {
+		return sendOptions{} // the usual call; o below escapes to the options
+	}
 	var o sendOptions
 	for _, opt := range opts {
 		opt(&o)
