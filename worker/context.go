@@ -35,6 +35,11 @@ type Context struct {
 
 	out    nats.Msg     // the reply, see reply
 	values [4][1]string // its header values: status, frames, close, session
+
+	// Room for the usual reply (one short frame) inside the Context, which
+	// is allocated anyway: spec and frames start here and grow if needed.
+	specBuf  [16]byte
+	frameBuf [128]byte
 }
 
 func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
@@ -47,6 +52,7 @@ func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
 		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
 		rawSession:  m.Header.Get(bus.HdrSession),
 	}
+	c.spec, c.frames = c.specBuf[:0], c.frameBuf[:0]
 	return c
 }
 
@@ -159,7 +165,7 @@ func (c *Context) flushFrames() {
 	if err != nil {
 		c.Logger().Error("queued frames", "err", err)
 	}
-	c.spec, c.frames = nil, nil
+	c.spec, c.frames = c.specBuf[:0], c.frameBuf[:0]
 }
 
 // reply builds the answer to the gateway: frames, session change, close.
