@@ -1,0 +1,93 @@
+package worker_test
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+// echoEvents answers every message to its sender, like the bench worker.
+type echoEvents struct{}
+
+func (echoEvents) OnMessage(c *worker.Context, m worker.Message) error {
+	return c.SendToCurrentClient(m.Data)
+}
+
+// BenchmarkWorkerEcho measures one message event through an embedded NATS
+// server (in-process connections) to a worker and its reply back, with 200
+// events in flight as at 200 echoing clients. It stands in for the
+// gateway: the events carry the headers a gateway sends.
+func BenchmarkWorkerEcho(b *testing.B) {
+	const inflight = 200
+	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown()
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return nc
+	}
+	wnc, gnc := connect(), connect()
+	defer wnc.Close()
+	defer gnc.Close()
+	w, err := worker.New(wnc, echoEvents{}, worker.Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = w.Stop(context.Background()) }()
+
+	subj, _ := bus.NewSubjects("sb")
+	replies := make(chan *nats.Msg, inflight)
+	sub, err := gnc.ChanSubscribe(subj.GatewayReplies("gwbench0001"), replies)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := gnc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	publish := func(i int) {
+		m := &nats.Msg{
+			Subject: subj.Event(bus.EventMessage),
+			Reply:   subj.GatewayReply("gwbench0001", strconv.Itoa(i%inflight), strconv.Itoa(i)),
+			Header: nats.Header{
+				bus.HdrClient:  {"gwbench0001-" + strconv.Itoa(i%inflight)},
+				bus.HdrGateway: {"gwbench0001"},
+				bus.HdrRemote:  {"127.0.0.1:40000"},
+			},
+			Data: make([]byte, 64),
+		}
+		if err := gnc.PublishMsg(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	sent := 0
+	for ; sent < min(inflight, b.N); sent++ {
+		publish(sent)
+	}
+	for range b.N {
+		r := <-replies
+		if r.Header.Get(bus.HdrFrames) != "64" {
+			b.Fatalf("reply headers %v", r.Header)
+		}
+		if sent < b.N {
+			publish(sent)
+			sent++
+		}
+	}
+}
