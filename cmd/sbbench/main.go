@@ -5,20 +5,32 @@
 //	sbbench idle      -url ws://127.0.0.1:8282/ -n 19000 -pids 1234
 //	sbbench echo      -url ws://127.0.0.1:8282/ -c 200 -size 64 -d 10s -pids 1234
 //	sbbench broadcast -url ws://127.0.0.1:8282/ -n 10000 -messages 200 -pids 1234
+//	sbbench rawserver -listen 127.0.0.1:8383 -pid-file /tmp/rawserver.pid
 //
 // Server CPU per operation is read from /proc/PID/stat for -pids, so give
 // every server process (gateway, NATS, worker). Only loopback targets are
 // allowed unless -allow-remote.
+//
+// rawserver is not a load: it serves the bench protocol itself, with no
+// bus, writing each broadcast frame to each member with one write(2), until
+// interrupted (SIGINT or SIGTERM). Load it like any server to measure the
+// kernel floor of a scenario with the same client and the same member count:
+//
+//	sbbench broadcast -url ws://127.0.0.1:8383/ -n 10000 -messages 200 -inflight 1 -pids $(cat /tmp/rawserver.pid)
+//
+// It listens only on loopback unless -allow-remote.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/switchboard-go/switchboard/internal/loadtest"
@@ -26,7 +38,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sbbench floor|idle|echo|broadcast [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sbbench floor|idle|echo|broadcast|rawserver [flags]")
 		os.Exit(2)
 	}
 	if err := run(os.Args[1], os.Args[2:]); err != nil {
@@ -36,6 +48,11 @@ func main() {
 }
 
 func run(scenario string, args []string) error {
+	if scenario == "rawserver" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runRawServer(ctx, args, nil)
+	}
 	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
 	url := fs.String("url", "ws://127.0.0.1:8282/", "server WebSocket URL")
 	pidList := fs.String("pids", "", "comma-separated server PIDs to measure")
@@ -84,7 +101,7 @@ func run(scenario string, args []string) error {
 		result, err = loadtest.RunBroadcast(ctx, loadtest.BroadcastConfig{URL: *url, Members: *n, Size: *size, Group: *group, Messages: *messages,
 			Inflight: *inflight, Rate: *rate, Grace: *grace, PIDs: pids, Pollers: *pollers, Progress: progress, PushNATS: *push, Prefix: *prefix})
 	default:
-		return fmt.Errorf("unknown scenario %q (floor, idle, echo, broadcast)", scenario)
+		return fmt.Errorf("unknown scenario %q (floor, idle, echo, broadcast, rawserver)", scenario)
 	}
 	if progressed { // progress runs on the scenario's goroutines, all stopped by now
 		fmt.Fprintln(os.Stderr)
@@ -96,6 +113,39 @@ func run(scenario string, args []string) error {
 		return err
 	}
 	return loadtest.Report(os.Stdout, scenario, result, *asJSON)
+}
+
+// runRawServer serves the bench protocol until ctx is done; ready, if not
+// nil, is called once it listens.
+func runRawServer(ctx context.Context, args []string, ready func(net.Addr)) error {
+	fs := flag.NewFlagSet("rawserver", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:8383", "address to listen on")
+	pidFile := fs.String("pid-file", "", "write this process's PID to the file while serving")
+	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback listen address")
+	_ = fs.Parse(args)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("rawserver: unexpected arguments %q", fs.Args())
+	}
+	if err := loadtest.CheckListen(*listen, *allowRemote); err != nil {
+		return err
+	}
+	s, err := loadtest.StartRawServer(*listen)
+	if err != nil {
+		return err
+	}
+	if *pidFile != "" { // written once the server listens, so that it tells it is ready
+		if err := os.WriteFile(*pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			_ = s.Close()
+			return fmt.Errorf("rawserver: %w", err)
+		}
+		defer os.Remove(*pidFile)
+	}
+	fmt.Fprintf(os.Stderr, "rawserver: listening on ws://%s/ (pid %d)\n", s.Addr(), os.Getpid())
+	if ready != nil {
+		ready(s.Addr())
+	}
+	<-ctx.Done()
+	return s.Close()
 }
 
 func parsePIDs(s string) ([]int, error) {

@@ -214,10 +214,7 @@ func CheckTarget(target string, allowRemote bool) error {
 	if host == "" {
 		return fmt.Errorf("target %q: no host", target)
 	}
-	if allowRemote || host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if allowRemote || isLoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("refusing target %s: not loopback (127.0.0.0/8, ::1, localhost); use -allow-remote to load a remote host", host)
