@@ -27,29 +27,67 @@ func AppendFrameSpec(spec []byte, f Frame) []byte {
 // EachFrame splits a multi-frame body described by spec (an HdrFrames
 // value) and calls fn for each frame in order. The frames alias body.
 func EachFrame(spec string, body []byte, fn func(Frame)) error {
-	if spec == "" {
-		return nil
+	s := NewFrameScanner(spec, body)
+	for s.Scan() {
+		fn(s.Frame())
 	}
-	off := 0
-	for len(spec) > 0 {
-		item, rest, _ := strings.Cut(spec, ",")
-		spec = rest
-		bin := strings.HasPrefix(item, "b")
-		if bin {
-			item = item[1:]
-		}
-		n, err := strconv.Atoi(item)
-		if err != nil || n < 0 || off+n > len(body) {
-			return fmt.Errorf("frame list %q does not match a %d-byte body", item, len(body))
-		}
-		fn(Frame{Data: body[off : off+n : off+n], Binary: bin})
-		off += n
-	}
-	if off != len(body) {
-		return fmt.Errorf("frame list covers %d of %d body bytes", off, len(body))
-	}
-	return nil
+	return s.Err()
 }
+
+// FrameScanner splits a multi-frame body described by spec (an HdrFrames
+// value) one frame at a time, like bufio.Scanner: a loop over Scan needs
+// no callback, so a hot path that walks a reply's frames allocates nothing.
+// The frames alias body.
+type FrameScanner struct {
+	spec  string // entries not yet scanned
+	body  []byte
+	off   int // where the next frame starts in body
+	frame Frame
+	done  bool
+	err   error
+}
+
+// NewFrameScanner returns a scanner over the frames of body. An empty spec
+// means no frames, whatever body holds.
+func NewFrameScanner(spec string, body []byte) FrameScanner {
+	return FrameScanner{spec: spec, body: body, done: spec == ""}
+}
+
+// Scan advances to the next frame. It returns false at the end of the list
+// or at the first entry that does not fit the body; Err tells which.
+func (s *FrameScanner) Scan() bool {
+	if s.done {
+		return false
+	}
+	if s.spec == "" {
+		s.done = true
+		if s.off != len(s.body) {
+			s.err = fmt.Errorf("frame list covers %d of %d body bytes", s.off, len(s.body))
+		}
+		return false
+	}
+	item, rest, _ := strings.Cut(s.spec, ",")
+	s.spec = rest
+	bin := strings.HasPrefix(item, "b")
+	if bin {
+		item = item[1:]
+	}
+	n, err := strconv.Atoi(item)
+	if err != nil || n < 0 || s.off+n > len(s.body) {
+		s.err = fmt.Errorf("frame list %q does not match a %d-byte body", item, len(s.body))
+		s.done = true
+		return false
+	}
+	s.frame = Frame{Data: s.body[s.off : s.off+n : s.off+n], Binary: bin}
+	s.off += n
+	return true
+}
+
+// Frame returns the frame the last successful Scan found.
+func (s *FrameScanner) Frame() Frame { return s.frame }
+
+// Err returns the first mismatch between the list and the body, or nil.
+func (s *FrameScanner) Err() error { return s.err }
 
 // JoinIDs joins client ids for a list header.
 func JoinIDs(ids []string) string { return strings.Join(ids, ",") }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -51,6 +52,14 @@ func (s Subjects) Prefix() string { return s.prefix }
 // Event is the subject of one kind of client event: <prefix>.ev.<kind>.
 func (s Subjects) Event(kind string) string { return s.prefix + ".ev." + kind }
 
+// AppendEvent appends Event(kind) to b: a gateway builds the subject of
+// every event it publishes into a reused buffer.
+func (s Subjects) AppendEvent(b []byte, kind string) []byte {
+	b = append(b, s.prefix...)
+	b = append(b, ".ev."...)
+	return append(b, kind...)
+}
+
 // Gateway is the command subject of one gateway: <prefix>.gw.<id>.c.
 func (s Subjects) Gateway(gatewayID string) string { return s.prefix + ".gw." + gatewayID + ".c" }
 
@@ -62,6 +71,18 @@ func (s Subjects) GatewayReplies(gatewayID string) string {
 // GatewayReply is the reply subject of one event of one client.
 func (s Subjects) GatewayReply(gatewayID, clientSeq, eventSeq string) string {
 	return s.prefix + ".gw." + gatewayID + ".r." + clientSeq + "." + eventSeq
+}
+
+// AppendGatewayReply appends GatewayReply(gatewayID, clientSeq, e) to b,
+// where e is eventSeq in base 36 (the gateway parses it back that way).
+func (s Subjects) AppendGatewayReply(b []byte, gatewayID, clientSeq string, eventSeq uint64) []byte {
+	b = append(b, s.prefix...)
+	b = append(b, ".gw."...)
+	b = append(b, gatewayID...)
+	b = append(b, ".r."...)
+	b = append(b, clientSeq...)
+	b = append(b, '.')
+	return strconv.AppendUint(b, eventSeq, 36)
 }
 
 // Group is the subject of a group: <prefix>.grp.<token>.

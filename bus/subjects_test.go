@@ -48,6 +48,12 @@ func TestSubjects(t *testing.T) {
 			t.Errorf("Classify(%q) = %q %q %v, want %v", subject, kind, tok, ok, want)
 		}
 	}
+	if got := string(s.AppendEvent([]byte("x"), EventMessage)); got != "x"+s.Event(EventMessage) {
+		t.Errorf("AppendEvent = %q", got)
+	}
+	if got := string(s.AppendGatewayReply(nil, "gw", "k3", 12345)); got != s.GatewayReply("gw", "k3", "9ix") {
+		t.Errorf("AppendGatewayReply = %q", got)
+	}
 	for _, bad := range []string{"a..b", "a.*", "a b", ">"} {
 		if _, err := NewSubjects(bad); err == nil {
 			t.Errorf("NewSubjects(%q) accepted", bad)
@@ -90,10 +96,32 @@ func TestFrames(t *testing.T) {
 	if len(got) != 3 || string(got[0].Data) != "hello" || !got[1].Binary || len(got[2].Data) != 0 {
 		t.Fatalf("frames = %+v", got)
 	}
-	for _, bad := range []struct{ spec, body string }{{"9", "short"}, {"2", "long"}, {"x", "a"}, {"-1", ""}} {
+	for _, bad := range []struct{ spec, body string }{{"9", "short"}, {"2", "long"}, {"x", "a"}, {"-1", ""}, {"0", "a"}, {"1,", "ab"}} {
 		if err := EachFrame(bad.spec, []byte(bad.body), func(Frame) {}); err == nil {
 			t.Errorf("EachFrame(%q, %q) accepted", bad.spec, bad.body)
 		}
+	}
+	if err := EachFrame("", []byte("ignored"), func(Frame) { t.Error("a frame from an empty list") }); err != nil {
+		t.Errorf("an empty list: %v", err)
+	}
+}
+
+// TestFrameScannerAllocatesNothing: walking a reply's frames is on the
+// gateway's reply → write path.
+func TestFrameScannerAllocatesNothing(t *testing.T) {
+	body := []byte("hello\x01\x02")
+	n := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		s := NewFrameScanner("5,b2,0", body)
+		for s.Scan() {
+			n += len(s.Frame().Data)
+		}
+		if s.Err() != nil {
+			t.Fatal(s.Err())
+		}
+	})
+	if allocs != 0 || n == 0 {
+		t.Fatalf("%.1f allocations per scan", allocs)
 	}
 }
 

@@ -5,10 +5,20 @@ package gateway
 // receives them with one writev instead of one write each. With one
 // message at a time it writes at once, as before; the more messages pile
 // up, the more each system call carries.
+//
+// Frames made for one client only (a worker's reply to its event) are
+// encoded into the batch's arena, which is reused after the flush, so that
+// a reply costs no allocation. Frames shared by many clients (group
+// messages) are not: they live as long as any member's queue holds them.
 type batch struct {
 	frames map[*conn][][]byte
 	order  []*conn
+	arena  []byte
 }
+
+// maxArenaBytes bounds the arena a batch keeps between flushes: a rare huge
+// reply should not stay allocated for the gateway's lifetime.
+const maxArenaBytes = 64 << 10
 
 func newBatch() *batch { return &batch{frames: map[*conn][][]byte{}} }
 
@@ -21,13 +31,36 @@ func (b *batch) add(c *conn, frame []byte) {
 	b.frames[c] = append(fs, frame)
 }
 
+// addFrames encodes the frames of a multi-frame body for c alone into the
+// arena and queues them. On an error nothing is queued.
+func (b *batch) addFrames(c *conn, spec string, body []byte) error {
+	start := len(b.arena)
+	out, err := c.t.appendFrames(b.arena, spec, body)
+	if err != nil {
+		b.arena = b.arena[:start]
+		return err
+	}
+	b.arena = out
+	if len(out) > start {
+		// The full slice expression keeps a later append to the arena
+		// from reaching into this frame. If appending moved the arena,
+		// frames queued before stay in the old array, which is never
+		// reused: only the current array is.
+		b.add(c, out[start:len(out):len(out)])
+	}
+	return nil
+}
+
 // flush writes every client's frames, in the order they were added. The
 // per-client slices are kept for the next batch (no allocation in steady
 // state) until the map holds many clients that no longer get anything.
 func (b *batch) flush() {
+	retained := false
 	for _, c := range b.order {
 		fs := b.frames[c]
-		c.sendv(fs)
+		if c.sendv(fs) {
+			retained = true
+		}
 		clear(fs)
 		b.frames[c] = fs[:0]
 	}
@@ -36,4 +69,17 @@ func (b *batch) flush() {
 	}
 	clear(b.order)
 	b.order = b.order[:0]
+	b.resetArena(retained)
+}
+
+// resetArena makes the arena ready for the next batch. When a client's
+// send queue kept frames (its socket was full, or TLS, which always writes
+// through the queue) they may point into the arena, so a used arena is
+// left to them and the next batch starts a new one.
+func (b *batch) resetArena(retained bool) {
+	if retained && len(b.arena) > 0 || cap(b.arena) > maxArenaBytes {
+		b.arena = nil
+		return
+	}
+	b.arena = b.arena[:0]
 }

@@ -33,14 +33,14 @@ type conn struct {
 
 	// mu guards the GatewayWorker state.
 	mu      sync.Mutex
-	session []byte // JSON object, nil when empty
+	session []byte // JSON object, nil when empty; replaced, never modified
 	uid     string
 	groups  map[string]struct{} // group tokens
 
 	// evMu guards the event pipeline (events.go).
 	evMu       sync.Mutex
 	evCond     sync.Cond
-	queue      []*pendingEvent
+	queue      eventQueue
 	inflight   *pendingEvent
 	evSeq      uint64
 	registered bool // the connect event was queued: a close event must follow
@@ -123,7 +123,7 @@ func (c *conn) terminate(reason string) {
 		c.evCond.Broadcast()
 		c.evMu.Unlock()
 		if registered {
-			c.enqueue(&pendingEvent{kind: bus.EventClose}, true)
+			c.enqueue(newEvent(bus.EventClose), true)
 		} else {
 			c.g.hub.remove(c)
 		}

@@ -27,19 +27,68 @@ type pendingEvent struct {
 	redeliveries int
 	noWorker     bool // the last attempt found no worker; retry at deadline
 	done         bool // the reply arrived and is being applied
+
+	// Events are pooled (pool.go). An event goes back to the pool once it
+	// left the pipeline (finished) and no publish of it is under way:
+	// the scanner may still be resending it when a reply to an earlier
+	// attempt finishes it. Both fields are guarded by the client's evMu.
+	publishing int
+	finished   bool
 }
 
-// enqueue adds an event to the client's pipeline. Unless force is set it
-// blocks while the client already has max_pending_events waiting, which
-// stops the reader and so pushes back on the client through TCP. It reports
-// false when the connection closed while waiting.
+// eventQueue holds a client's events waiting behind the one in flight.
+// Taking from the front moves head instead of reslicing, so the array is
+// reused and a busy client's pipeline allocates nothing per event.
+type eventQueue struct {
+	items []*pendingEvent // items[head:] are queued
+	head  int
+}
+
+func (q *eventQueue) len() int { return len(q.items) - q.head }
+
+// push appends ev. When the array is full and at least half of it has been
+// taken, the queued events move to its front instead of growing it.
+func (q *eventQueue) push(ev *pendingEvent) {
+	if len(q.items) == cap(q.items) && q.head > 0 && q.head >= q.len() {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, ev)
+}
+
+// pop takes the oldest event, or returns nil. A drained queue keeps a
+// small array for the next burst and gives a big one back, so an idle
+// client holds little.
+func (q *eventQueue) pop() *pendingEvent {
+	if q.len() == 0 {
+		return nil
+	}
+	ev := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.len() == 0 {
+		q.items, q.head = q.items[:0], 0
+		if cap(q.items) > 8 {
+			q.items = nil
+		}
+	}
+	return ev
+}
+
+// enqueue adds an event to the client's pipeline and takes ownership of
+// it (from newEvent). Unless force is set it blocks while the client
+// already has max_pending_events waiting, which stops the reader and so
+// pushes back on the client through TCP. It reports false when the
+// connection closed while waiting.
 func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Lock()
-	for !force && !c.closed && len(c.queue) >= c.g.opts.maxPendingEvents {
+	for !force && !c.closed && c.queue.len() >= c.g.opts.maxPendingEvents {
 		c.evCond.Wait()
 	}
 	if c.closed && !force {
 		c.evMu.Unlock()
+		ev.release()
 		return false
 	}
 	if ev.kind == bus.EventConnect {
@@ -48,50 +97,56 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evSeq++
 	ev.seq = c.evSeq
 	if c.inflight != nil {
-		c.queue = append(c.queue, ev)
+		c.queue.push(ev)
 		c.evMu.Unlock()
 		return true
 	}
-	c.inflight = ev
-	now := time.Now()
-	ev.firstSent, ev.deadline = now, now.Add(c.g.opts.eventTimeout)
+	c.startLocked(ev)
 	c.evMu.Unlock()
 	c.g.publishEvent(c, ev, false)
 	return true
 }
 
+// startLocked makes ev the event in flight, about to be published.
+func (c *conn) startLocked(ev *pendingEvent) {
+	c.inflight = ev
+	now := time.Now()
+	ev.firstSent, ev.deadline = now, now.Add(c.g.opts.eventTimeout)
+	ev.publishing++
+}
+
 // publishEvent sends ev to the worker queue group as a request whose reply
-// comes back on this gateway's reply subject.
+// comes back on this gateway's reply subject. The caller counted the
+// publish in ev.publishing, under c.evMu; publishDone ends it.
 func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
-	m := &nats.Msg{
-		Subject: g.subj.Event(ev.kind),
-		Reply:   g.subj.GatewayReply(g.id, c.seqToken, strconv.FormatUint(ev.seq, 36)),
-		Header: nats.Header{
-			bus.HdrClient:  []string{c.id},
-			bus.HdrGateway: []string{g.id},
-			bus.HdrRemote:  []string{c.remote},
-		},
-		Data: ev.data,
-	}
-	if s := c.getSession(); s != nil {
-		m.Header[bus.HdrSession] = []string{string(s)}
-	}
-	if ev.binary {
-		m.Header[bus.HdrBinary] = []string{"1"}
-	}
-	if redelivered {
-		m.Header[bus.HdrRedelivered] = []string{"1"}
-	}
-	if err := g.nc.PublishMsg(m); err != nil {
-		// The connection is closed or its reconnect buffer is full: treat
-		// as "no worker" and let the scanner try again.
+	e := eventMsgPool.Get().(*eventMsg)
+	e.fill(g, c, ev, redelivered)
+	err := g.nc.PublishMsg(&e.msg)
+	e.reset()
+	eventMsgPool.Put(e)
+	if err != nil {
 		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "err", err)
-		c.evMu.Lock()
-		ev.noWorker = true
-		ev.deadline = time.Now().Add(g.retryBackoff())
-		c.evMu.Unlock()
 	}
 	g.metrics.eventsOut.Add(1)
+	c.publishDone(ev, err != nil)
+}
+
+// publishDone ends one publish of ev. A failed publish (the connection is
+// closed or its reconnect buffer is full) counts as "no worker": the
+// scanner tries again. If a reply finished ev meanwhile, the last publish
+// to end gives it back to the pool.
+func (c *conn) publishDone(ev *pendingEvent, failed bool) {
+	c.evMu.Lock()
+	ev.publishing--
+	if failed && !ev.done {
+		ev.noWorker = true
+		ev.deadline = time.Now().Add(c.g.retryBackoff())
+	}
+	free := ev.finished && ev.publishing == 0
+	c.evMu.Unlock()
+	if free {
+		ev.release()
+	}
 }
 
 // onReply handles a worker's reply (or the server's "no responders") to the
@@ -124,8 +179,9 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 		// At shutdown the scanner drops it at once (scanEvents).
 		ev.noWorker = true
 		ev.deadline = time.Now().Add(g.retryBackoff())
+		kind := ev.kind // once unlocked, the scanner may drop and recycle ev
 		c.evMu.Unlock()
-		g.log.Debug("no worker for event, will retry", "client_id", c.id, "event", ev.kind)
+		g.log.Debug("no worker for event, will retry", "client_id", c.id, "event", kind)
 		return
 	}
 	ev.done = true
@@ -161,11 +217,9 @@ func lastDot(s string) int {
 func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 	g.applySession(c, m)
 	if spec := m.Header.Get(bus.HdrFrames); spec != "" {
-		out, err := c.t.appendFrames(nil, spec, m.Data)
-		if err != nil {
+		if err := b.addFrames(c, spec, m.Data); err != nil {
 			g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
 		} else {
-			b.add(c, out)
 			g.metrics.msgsOut.Add(uint64(strings.Count(spec, ",") + 1))
 		}
 	}
@@ -192,23 +246,30 @@ func (g *Gateway) applySession(c *conn, m *nats.Msg) {
 	}
 }
 
-// advance moves the pipeline to the client's next event.
+// advance moves the pipeline to the client's next event. The caller is the
+// one that marked the event in flight done (a reply, or the scanner
+// dropping it); the event goes back to the pool here, or when the last
+// publish of it still under way ends.
 func (c *conn) advance() {
 	c.evMu.Lock()
 	finished := c.inflight
 	c.inflight = nil
-	var next *pendingEvent
-	if len(c.queue) > 0 {
-		next = c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
-		c.inflight = next
-		now := time.Now()
-		next.firstSent, next.deadline = now, now.Add(c.g.opts.eventTimeout)
+	next := c.queue.pop()
+	if next != nil {
+		c.startLocked(next)
+	}
+	closed, free := false, false
+	if finished != nil {
+		closed = finished.kind == bus.EventClose
+		finished.finished = true
+		free = finished.publishing == 0
 	}
 	c.evCond.Signal()
 	c.evMu.Unlock()
-	if finished != nil && finished.kind == bus.EventClose {
+	if free {
+		finished.release()
+	}
+	if closed {
 		c.g.hub.remove(c)
 		return
 	}
@@ -249,7 +310,9 @@ func (g *Gateway) scanEvents(now time.Time) {
 			ev.deadline = now.Add(g.opts.eventTimeout)
 		}
 		if drop {
-			ev.done = true
+			ev.done = true // from here only this scan may finish ev
+		} else {
+			ev.publishing++
 		}
 		redelivered := ev.redeliveries > 0
 		c.evMu.Unlock()

@@ -26,7 +26,7 @@ func FuzzTCPFramers(f *testing.F) {
 			br := bufio.NewReaderSize(bytes.NewReader(data), 64)
 			total := 0
 			for {
-				msg, err := readTCPMessage(br, tr, fuzzLimit)
+				msg, err := readTCPMessage(br, tr, fuzzLimit, nil)
 				if err != nil {
 					break
 				}
@@ -61,10 +61,12 @@ func FuzzWebSocketReader(f *testing.F) {
 		r := wsReader{limit: fuzzLimit, deflate: deflate}
 		in := bytes.NewReader(data)
 		for {
-			op, msg, err := r.next(in)
+			op, ev, err := r.next(in)
 			if err != nil {
 				return
 			}
+			msg := ev.data
+			defer ev.release()
 			if op.IsData() && len(msg) > fuzzLimit {
 				t.Fatalf("message of %d bytes over the %d limit", len(msg), fuzzLimit)
 			}

@@ -21,11 +21,19 @@ type netpoll struct {
 	epfd  int
 	mu    sync.Mutex
 	conns map[int32]*conn
-	bufs  sync.Pool
+	bufs  sync.Pool // *pollBuf
 	g     *Gateway
 }
 
 const netpollReadSize = 4 << 10
+
+// pollBuf is what a reading goroutine borrows: the buffer it reads into
+// and the reader the frames are parsed from (a bytes.Reader made per read
+// would be one allocation per message).
+type pollBuf struct {
+	b  []byte
+	rd bytes.Reader
+}
 
 func newNetpoll(g *Gateway) (*netpoll, error) {
 	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -33,7 +41,7 @@ func newNetpoll(g *Gateway) (*netpoll, error) {
 		return nil, err
 	}
 	p := &netpoll{epfd: fd, conns: map[int32]*conn{}, g: g}
-	p.bufs.New = func() any { b := make([]byte, netpollReadSize); return &b }
+	p.bufs.New = func() any { return &pollBuf{b: make([]byte, netpollReadSize)} }
 	return p, nil
 }
 
@@ -104,10 +112,10 @@ func (p *netpoll) readable(c *conn, registered bool) {
 	// uncontended.
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	bp := p.bufs.Get().(*[]byte)
-	defer p.bufs.Put(bp)
+	pb := p.bufs.Get().(*pollBuf)
+	defer p.bufs.Put(pb)
 	for {
-		n, err := syscall.Read(c.fd, *bp)
+		n, err := syscall.Read(c.fd, pb.b)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -122,19 +130,19 @@ func (p *netpoll) readable(c *conn, registered bool) {
 			c.readFailed(err)
 			return
 		}
-		if !p.handle(c, (*bp)[:n]) {
+		if !p.handle(c, pb, pb.b[:n]) {
 			p.forget(c)
 			return
 		}
-		if n < len(*bp) {
+		if n < len(pb.b) {
 			break
 		}
 	}
-	if len(c.pending) > 0 && !registered && !p.handle(c, nil) {
+	if len(c.pending) > 0 && !registered && !p.handle(c, pb, nil) {
 		p.forget(c)
 		return
 	}
-	if !p.linger(c, *bp) {
+	if !p.linger(c, pb) {
 		p.forget(c)
 		return
 	}
@@ -159,16 +167,16 @@ const lingerTime = 100 * time.Millisecond
 
 // linger reads c with a blocking read while it keeps sending, until it has
 // been quiet for lingerTime. It reports false when the connection ended.
-func (p *netpoll) linger(c *conn, buf []byte) bool {
+func (p *netpoll) linger(c *conn, pb *pollBuf) bool {
 	// The deadline is moved once per lingerTime, not per read: a timer
 	// change per message would cost more than the read.
 	last := time.Now()
 	_ = c.nc.SetReadDeadline(last.Add(lingerTime))
 	for {
-		n, err := c.nc.Read(buf)
+		n, err := c.nc.Read(pb.b)
 		if n > 0 {
 			last = time.Now()
-			if !p.handle(c, buf[:n]) {
+			if !p.handle(c, pb, pb.b[:n]) {
 				return false
 			}
 		}
@@ -188,19 +196,21 @@ func (p *netpoll) linger(c *conn, buf []byte) bool {
 	}
 }
 
-// handle parses the complete frames of c.pending+data; the bytes of an
-// incomplete frame stay in c.pending. It reports false when the
-// connection ends.
-func (p *netpoll) handle(c *conn, data []byte) bool {
+// handle parses the complete frames of c.pending+data with pb's reader;
+// the bytes of an incomplete frame stay in c.pending. It reports false
+// when the connection ends.
+func (p *netpoll) handle(c *conn, pb *pollBuf, data []byte) bool {
 	buf := data
 	if len(c.pending) > 0 {
 		buf = append(c.pending, data...)
 		c.pending = nil
 	}
-	rd := bytes.NewReader(buf)
+	rd := &pb.rd
+	rd.Reset(buf)
+	defer rd.Reset(nil) // the pooled reader must not keep the bytes alive
 	for rd.Len() > 0 {
 		start := len(buf) - rd.Len()
-		op, payload, err := c.wsr.next(rd)
+		op, ev, err := c.wsr.next(rd)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			c.pending = append([]byte(nil), buf[start:]...)
 			return true
@@ -209,7 +219,7 @@ func (p *netpoll) handle(c *conn, data []byte) bool {
 			c.readFailed(err)
 			return false
 		}
-		if !c.handleWS(op, payload) {
+		if !c.handleWS(op, ev) {
 			return false
 		}
 	}

@@ -106,8 +106,14 @@ func (e *encodedFrame) of(t transport) []byte {
 	return e.enc[t]
 }
 
-// appendFrames appends the frames of a multi-frame body in t's framing.
+// appendFrames appends the frames of a multi-frame body in t's framing. On
+// an error b may hold some of the frames; callers discard it.
 func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, error) {
-	err := bus.EachFrame(spec, body, func(f bus.Frame) { b = t.appendFrame(b, f) })
-	return b, err
+	// A scanner rather than bus.EachFrame: a callback appending to b would
+	// move b to the heap on every call.
+	s := bus.NewFrameScanner(spec, body)
+	for s.Scan() {
+		b = t.appendFrame(b, s.Frame())
+	}
+	return b, s.Err()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -16,7 +17,7 @@ import (
 // connection ends. A message over max_message_bytes closes the connection.
 func (c *conn) readTCP() {
 	for {
-		msg, err := readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes)
+		ev, err := c.nextTCPMessage()
 		if err != nil {
 			if errors.Is(err, bus.ErrMessageTooLarge) {
 				c.g.metrics.limits.hit(limitMessageTooLarge)
@@ -29,46 +30,71 @@ func (c *conn) readTCP() {
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		c.g.metrics.msgsIn.Add(1)
-		c.g.metrics.bytesIn.Add(uint64(len(msg)))
+		c.g.metrics.bytesIn.Add(uint64(len(ev.data)))
 		if !c.allowMessage(time.Now()) {
+			ev.release()
 			c.g.log.Info("client over its message rate, closing", "client_id", c.id)
 			c.g.metrics.limits.hit(limitRate)
 			c.terminate("rate limit")
 			return
 		}
-		if !c.enqueue(&pendingEvent{kind: bus.EventMessage, data: msg}, false) {
+		if !c.enqueue(ev, false) {
 			return
 		}
 	}
 }
 
-// readTCPMessage reads one message in t's framing, at most limit bytes.
-func readTCPMessage(br *bufio.Reader, t transport, limit int) ([]byte, error) {
+// nextTCPMessage reads the next message straight into a pooled event's
+// buffer. The event is taken once the message starts arriving, so an idle
+// client's reader holds none.
+func (c *conn) nextTCPMessage() (*pendingEvent, error) {
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, err
+	}
+	ev := newEvent(bus.EventMessage)
+	var err error
+	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes, ev.data)
+	if err != nil {
+		ev.release()
+		return nil, err
+	}
+	return ev, nil
+}
+
+// readTCPMessage reads one message in t's framing, at most limit bytes,
+// into buf's array (reused when it has room).
+func readTCPMessage(br *bufio.Reader, t transport, limit int, buf []byte) ([]byte, error) {
 	if t == transportTCPFrame {
-		var hdr [4]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return nil, err
+		// Peek, not ReadFull into a local array: that would escape to the
+		// heap through the io.Reader call.
+		hdr, err := br.Peek(4)
+		if err != nil {
+			if len(hdr) > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return buf[:0], err
 		}
-		n := binary.BigEndian.Uint32(hdr[:])
+		n := binary.BigEndian.Uint32(hdr)
 		if int64(n) > int64(limit) {
-			return nil, fmt.Errorf("message of %d bytes: %w", n, bus.ErrMessageTooLarge)
+			return buf[:0], fmt.Errorf("message of %d bytes: %w", n, bus.ErrMessageTooLarge)
 		}
-		msg := make([]byte, n)
-		_, err := io.ReadFull(br, msg)
+		_, _ = br.Discard(4)
+		msg := slices.Grow(buf[:0], int(n))[:n]
+		_, err = io.ReadFull(br, msg)
 		return msg, err
 	}
-	var msg []byte
+	msg := buf[:0]
 	for {
 		chunk, err := br.ReadSlice('\n')
 		if len(msg)+len(chunk) > limit+1 {
-			return nil, fmt.Errorf("line over %d bytes: %w", limit, bus.ErrMessageTooLarge)
+			return msg[:0], fmt.Errorf("line over %d bytes: %w", limit, bus.ErrMessageTooLarge)
 		}
 		msg = append(msg, chunk...)
 		if err == nil {
 			return bytes.TrimSuffix(bytes.TrimSuffix(msg, []byte("\n")), []byte("\r")), nil
 		}
 		if err != bufio.ErrBufferFull {
-			return nil, err
+			return msg[:0], err
 		}
 	}
 }

@@ -21,67 +21,89 @@ func (e *protocolError) Error() string { return e.reason }
 
 // wsReader turns client frames into messages: it checks every header
 // against RFC 6455 and the size limit, unmasks, reassembles fragments,
-// inflates permessage-deflate messages and checks text is UTF-8.
+// inflates permessage-deflate messages and checks text is UTF-8. Payloads
+// are read straight into pooled events, so a message allocates nothing.
 type wsReader struct {
 	limit   int
-	deflate bool // permessage-deflate was negotiated
-	msg     []byte
+	msg     *pendingEvent // the message being reassembled, nil if none
+	hdr     [ws.MaxHeaderSize - 2]byte
+	deflate bool      // permessage-deflate was negotiated
 	op      ws.OpCode // opcode of the message being reassembled, 0 if none
 	rsv1    bool      // the message being reassembled is compressed
 }
 
 // next reads until it has a complete data message or a control frame and
-// returns its opcode and payload.
-func (r *wsReader) next(br io.Reader) (ws.OpCode, []byte, error) {
+// returns its opcode and an event (from the pool) holding its payload in
+// data. The caller owns the event: it enqueues or releases it.
+func (r *wsReader) next(br io.Reader) (ws.OpCode, *pendingEvent, error) {
 	for {
-		h, err := ws.ReadHeader(br)
+		// r.hdr rather than ws.ReadHeader, which allocates its buffer.
+		h, err := ws.ReadHeaderBuffer(br, r.hdr[:])
 		if err != nil {
 			return 0, nil, err
 		}
 		if err := r.check(h); err != nil {
 			return 0, nil, err
 		}
-		payload := make([]byte, h.Length)
-		if _, err := io.ReadFull(br, payload); err != nil {
+		// fr receives this frame's payload: the message being reassembled
+		// for a continuation, a new event for anything else.
+		fr := r.msg
+		if h.OpCode != ws.OpContinuation {
+			fr = newEvent(bus.EventMessage)
+		}
+		start := len(fr.data)
+		if err := fr.readData(br, int(h.Length)); err != nil {
+			if fr != r.msg {
+				fr.release()
+			}
 			return 0, nil, err
 		}
-		ws.Cipher(payload, h.Mask, 0)
+		ws.Cipher(fr.data[start:], h.Mask, 0)
 		switch h.OpCode {
 		case ws.OpPing, ws.OpPong, ws.OpClose:
-			return h.OpCode, payload, nil
+			return h.OpCode, fr, nil
 		case ws.OpText, ws.OpBinary:
-			r.op, r.msg, r.rsv1 = h.OpCode, payload, h.Rsv1()
-		case ws.OpContinuation:
-			r.msg = append(r.msg, payload...)
+			r.op, r.msg, r.rsv1 = h.OpCode, fr, h.Rsv1()
 		}
 		if !h.Fin {
 			continue
 		}
 		op, msg, compressed := r.op, r.msg, r.rsv1
 		r.op, r.msg, r.rsv1 = 0, nil, false
-		if compressed {
-			if msg, err = inflate(msg, r.limit); err != nil {
-				return 0, nil, err
-			}
-		}
-		if op == ws.OpText && !utf8.Valid(msg) {
-			return 0, nil, &protocolError{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in text message"}
+		if err := finishMessage(op, msg, compressed, r.limit); err != nil {
+			msg.release()
+			return 0, nil, err
 		}
 		return op, msg, nil
 	}
 }
 
+// finishMessage inflates a compressed message and checks text is UTF-8.
+func finishMessage(op ws.OpCode, msg *pendingEvent, compressed bool, limit int) error {
+	if compressed {
+		data, err := inflate(msg.data, limit)
+		if err != nil {
+			return err
+		}
+		msg.data = data
+	}
+	if op == ws.OpText && !utf8.Valid(msg.data) {
+		return &protocolError{ws.StatusInvalidFramePayloadData, "invalid UTF-8 in text message"}
+	}
+	return nil
+}
+
 // readLoop reads messages until the connection ends. Messages become
 // events; ping is answered with pong; close is answered and ends the loop.
 func (c *conn) readLoop() {
-	r := c.newWSReader()
+	c.wsr = c.newWSReader()
 	for {
-		op, payload, err := r.next(c.br)
+		op, ev, err := c.wsr.next(c.br)
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		if !c.handleWS(op, payload) {
+		if !c.handleWS(op, ev) {
 			return
 		}
 	}
@@ -91,28 +113,37 @@ func (c *conn) newWSReader() wsReader {
 	return wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
 }
 
-// handleWS acts on one message or control frame; false means the
-// connection is ending and reading must stop.
-func (c *conn) handleWS(op ws.OpCode, payload []byte) bool {
+// handleWS acts on one message or control frame, read into ev (which it
+// takes over); false means the connection is ending and reading must stop.
+func (c *conn) handleWS(op ws.OpCode, ev *pendingEvent) bool {
 	now := time.Now()
 	c.lastActive.Store(now.UnixNano())
+	if op.IsControl() {
+		ok := c.handleControl(op, ev.data)
+		ev.release()
+		return ok
+	}
+	c.g.metrics.msgsIn.Add(1)
+	c.g.metrics.bytesIn.Add(uint64(len(ev.data)))
+	if !c.allowMessage(now) {
+		ev.release()
+		c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
+		return false
+	}
+	ev.binary = op == ws.OpBinary
+	return c.enqueue(ev, false)
+}
+
+// handleControl answers ping with pong and close with close.
+func (c *conn) handleControl(op ws.OpCode, payload []byte) bool {
 	switch op {
 	case ws.OpPing:
 		c.send(appendWSFrame(nil, ws.OpPong, payload))
-		return true
-	case ws.OpPong:
-		return true
 	case ws.OpClose:
 		c.closeGracefully(appendWSFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
 		return false
 	}
-	c.g.metrics.msgsIn.Add(1)
-	c.g.metrics.bytesIn.Add(uint64(len(payload)))
-	if !c.allowMessage(now) {
-		c.readFailed(&protocolError{ws.StatusPolicyViolation, "message rate limit exceeded"})
-		return false
-	}
-	return c.enqueue(&pendingEvent{kind: bus.EventMessage, data: payload, binary: op == ws.OpBinary}, false)
+	return true
 }
 
 // check enforces RFC 6455, the negotiated extensions and the size limit.
@@ -135,10 +166,18 @@ func (r *wsReader) check(h ws.Header) error {
 		return &protocolError{ws.StatusProtocolError, "continuation without a message"}
 	case h.OpCode.IsData() && h.OpCode != ws.OpContinuation && fragmented:
 		return &protocolError{ws.StatusProtocolError, "new message inside a fragmented one"}
-	case h.Length < 0 || h.Length > int64(r.limit-len(r.msg)):
+	case h.Length < 0 || h.Length > int64(r.limit-r.msgLen()):
 		return &protocolError{ws.StatusMessageTooBig, "message too large"}
 	}
 	return nil
+}
+
+// msgLen is the length of the message being reassembled.
+func (r *wsReader) msgLen() int {
+	if r.msg == nil {
+		return 0
+	}
+	return len(r.msg.data)
 }
 
 // readFailed ends the connection after a read error: protocol errors get a

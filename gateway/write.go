@@ -23,12 +23,14 @@ func (c *conn) send(frame []byte) {
 }
 
 // sendv queues several frames, written with one writev when the socket is
-// free. The frames must not be modified afterwards.
-func (c *conn) sendv(frames [][]byte) {
+// free. It reports whether it kept any of them in the send queue: until the
+// queue is written, such frames must not be modified, and the others may
+// be reused as soon as it returns.
+func (c *conn) sendv(frames [][]byte) (kept bool) {
 	c.wmu.Lock()
 	if c.wclosed || c.closing {
 		c.wmu.Unlock()
-		return
+		return false
 	}
 	total := 0
 	for _, f := range frames {
@@ -40,16 +42,17 @@ func (c *conn) sendv(frames [][]byte) {
 			c.enqueueLocked(f)
 		}
 		c.wmu.Unlock()
-		return
+		return true
 	}
 	n, err := c.tryWritev(frames)
 	if err != nil {
 		c.wclosed = true
 		c.wmu.Unlock()
 		c.terminate("write: " + err.Error())
-		return
+		return false
 	}
-	if n < total {
+	kept = n < total
+	if kept {
 		for _, f := range frames {
 			if n >= len(f) {
 				n -= len(f)
@@ -64,6 +67,7 @@ func (c *conn) sendv(frames [][]byte) {
 		}
 	}
 	c.wmu.Unlock()
+	return kept
 }
 
 // tryWritev writes what the socket takes now, one system call.
