@@ -5,7 +5,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -21,7 +20,7 @@ type conn struct {
 	seqToken    string // seq in base 36, the reply-subject token
 	nc          net.Conn
 	br          *bufio.Reader // goroutine-per-connection readers only
-	fd          int           // socket descriptor, for netpoll
+	fd          int           // socket descriptor (netpoll reads, sendv writes); -1 for TLS
 	wsr         wsReader      // netpoll: the frame parser state (no allocation of its own)
 	pending     []byte        // netpoll: bytes of a frame split across reads
 	readMu      sync.Mutex    // netpoll: held while a goroutine reads
@@ -55,11 +54,6 @@ type conn struct {
 	closing         bool
 	closeAfterFlush bool
 	closeReason     string
-	raw             syscall.RawConn
-	rawWriteFn      func(fd uintptr) bool
-	rawBuf          []byte
-	rawN            int
-	rawErr          error
 
 	terminateOnce sync.Once
 }
@@ -76,12 +70,7 @@ func newConn(g *Gateway, t transport, nc net.Conn, seq uint64) *conn {
 	}
 	c.seqToken = c.id[len(g.id)+1:]
 	c.evCond.L = &c.evMu
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-			c.rawWriteFn = c.rawWrite
-		}
-	}
+	c.fd = socketFD(nc)
 	c.lastActive.Store(c.connectedAt.UnixNano())
 	c.tokens, c.tokensAt = float64(g.opts.rateBurst), c.connectedAt
 	return c

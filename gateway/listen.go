@@ -143,19 +143,16 @@ func (g *Gateway) register(c *conn, br *bufio.Reader) (keptReader bool) {
 	g.hub.add(c)
 	c.enqueue(newEvent(bus.EventConnect), true)
 	ws := c.t == transportWS || c.t == transportWSDeflate
-	if ws && g.poll != nil && c.raw != nil {
-		if fd, err := rawFD(c.raw); err == nil {
-			c.fd = fd
-			var ahead []byte
-			if br.Buffered() > 0 {
-				ahead, _ = br.Peek(br.Buffered())
-				ahead = append([]byte(nil), ahead...)
-			}
-			if err := g.poll.add(c, ahead); err == nil {
-				return false
-			}
-			g.poll.forget(c)
+	if ws && g.poll != nil && c.fd >= 0 {
+		var ahead []byte
+		if br.Buffered() > 0 {
+			ahead, _ = br.Peek(br.Buffered())
+			ahead = append([]byte(nil), ahead...)
 		}
+		if err := g.poll.add(c, ahead); err == nil {
+			return false
+		}
+		g.poll.forget(c)
 	}
 	if br.Buffered() > 0 {
 		c.br, keptReader = br, true
@@ -170,10 +167,22 @@ func (g *Gateway) register(c *conn, br *bufio.Reader) (keptReader bool) {
 	return keptReader
 }
 
-func rawFD(raw syscall.RawConn) (int, error) {
+// socketFD returns the descriptor of a plain socket, -1 for anything else
+// (TLS). The socket stays owned by nc, which closes it.
+func socketFD(nc net.Conn) int {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
 	fd := -1
-	err := raw.Control(func(f uintptr) { fd = int(f) })
-	return fd, err
+	if raw.Control(func(f uintptr) { fd = int(f) }) != nil {
+		return -1
+	}
+	return fd
 }
 
 // acceptTCP admits a plain TCP client: no handshake, so no
