@@ -45,6 +45,8 @@ type conn struct {
 	registered bool // the connect event was queued: a close event must follow
 	closed     bool
 
+	batched [][]byte // frames a batch holds for this client (batch.go; fan-out goroutine only)
+
 	// wmu guards the send queue (write.go).
 	wmu             sync.Mutex
 	wq              net.Buffers

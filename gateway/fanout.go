@@ -98,13 +98,15 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 	}
 	frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
 	exclude := m.Header.Get(bus.HdrExclude)
+	sent := 0
 	for _, c := range members {
 		if exclude != "" && listed(exclude, c.id) {
 			continue
 		}
 		b.add(c, frame.of(c.t))
-		g.metrics.msgsOut.Add(1)
+		sent++
 	}
+	g.metrics.msgsOut.Add(uint64(sent))
 	clear(members)
 	return members
 }
