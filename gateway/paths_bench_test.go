@@ -310,31 +310,25 @@ func TestReadersAllocateNothing(t *testing.T) {
 // the embedded nats-server, in this process, allocates 1 per delivered
 // message (processMsgResults' subject buffer escapes). So 3 allocs/op is
 // the floor; TestMessagePathsAllocate checks we add none to it.
-func BenchmarkEventPublish(b *testing.B) {
-	f := newPathFixture(b, 1)
-	f.discardEvents(b)
-	p := newPipeline(b, f)
-	p.publishOnly(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		p.publishOnly(b)
-	}
-}
+func BenchmarkEventPublish(b *testing.B) { benchPipeline(b, (*pipeline).publishOnly) }
 
 // BenchmarkFrameToEvent measures a client message's round trip through
 // the gateway: frame → pooled event → publish → the worker's reply
 // (one frame) applied and written → advance. Its floor is the same as
 // BenchmarkEventPublish's: the reply side allocates nothing.
-func BenchmarkFrameToEvent(b *testing.B) {
+func BenchmarkFrameToEvent(b *testing.B) { benchPipeline(b, (*pipeline).message) }
+
+// benchPipeline measures step on one client whose events a stand-in worker
+// discards, after one warm-up step.
+func benchPipeline(b *testing.B, step func(*pipeline, testing.TB)) {
 	f := newPathFixture(b, 1)
 	f.discardEvents(b)
 	p := newPipeline(b, f)
-	p.message(b)
+	step(p, b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		p.message(b)
+		step(p, b)
 	}
 }
 

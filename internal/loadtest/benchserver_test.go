@@ -169,17 +169,7 @@ func TestBenchServerBroadcast(t *testing.T) {
 		{URL: url, Members: 20, Messages: 50, Inflight: 8, Group: "window", Size: 200, Pollers: 3},
 		{URL: url, Members: 7, Messages: 100, Rate: 2000, Group: "rate"},
 	} {
-		cfg.PIDs = []int{os.Getpid()}
-		r, err := loadtest.RunBroadcast(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Messages != cfg.Messages || r.Deliveries != int64(cfg.Members*cfg.Messages) || r.Lost != 0 || r.OutOfOrder != 0 || r.Stalled {
-			t.Fatalf("%+v: %+v", cfg, r)
-		}
-		if l := r.Latency; !(l.P50 <= l.P99 && l.P99 <= l.Max && l.Max > 0) || r.PerSecond <= 0 {
-			t.Fatalf("%+v: %+v", cfg, r)
-		}
+		r := runBroadcastComplete(t, cfg)
 		var out bytes.Buffer
 		if err := loadtest.Report(&out, "broadcast", r, true); err != nil {
 			t.Fatal(err)
@@ -229,4 +219,22 @@ func TestFloorValues(t *testing.T) {
 	if r.Writes != 5000 || r.WriteCPUus <= 0 || r.WriteSyscallUs <= 0 || r.ReadCPUus <= 0 || r.WriteReadCPU <= 0 {
 		t.Fatalf("floor: %+v", r)
 	}
+}
+
+// runBroadcastComplete runs one broadcast measured against this process and
+// fails unless every member got every message, in order, with sane latencies.
+func runBroadcastComplete(t *testing.T, cfg loadtest.BroadcastConfig) loadtest.BroadcastResult {
+	t.Helper()
+	cfg.PIDs = []int{os.Getpid()}
+	r, err := loadtest.RunBroadcast(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Messages != cfg.Messages || r.Deliveries != int64(cfg.Members*cfg.Messages) || r.Lost != 0 || r.OutOfOrder != 0 || r.Stalled {
+		t.Fatalf("%+v: %+v", cfg, r)
+	}
+	if l := r.Latency; !(l.P50 <= l.P99 && l.P99 <= l.Max && l.Max > 0) || r.PerSecond <= 0 {
+		t.Fatalf("%+v: %+v", cfg, r)
+	}
+	return r
 }

@@ -47,17 +47,7 @@ func TestRawServerBroadcast(t *testing.T) {
 		{URL: url, Members: 200, Messages: 30, Inflight: 8, Group: "window", Size: 300, Pollers: 3},
 		{URL: url, Members: 50, Messages: 40, Rate: 2000, Group: "rate"},
 	} {
-		cfg.PIDs = []int{os.Getpid()}
-		r, err := loadtest.RunBroadcast(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Messages != cfg.Messages || r.Deliveries != int64(cfg.Members*cfg.Messages) || r.Lost != 0 || r.OutOfOrder != 0 || r.Stalled {
-			t.Fatalf("%+v: %+v", cfg, r)
-		}
-		if r.PerSecond <= 0 || r.Latency.Max <= 0 {
-			t.Fatalf("%+v: %+v", cfg, r)
-		}
+		runBroadcastComplete(t, cfg)
 	}
 }
 
