@@ -29,17 +29,35 @@ type Context struct {
 	session    bus.Session                // what handlers read and write
 	replaced   bool                       // SetSession was called
 
-	spec   []byte // HdrFrames of the frames queued for the current client
+	out   *reply // frames queued for the current client and the answer; nil until needed
+	close bool
+}
+
+// reply is the answer to one event while it is built: the frames queued
+// for the current client and the message that carries them. Replies come
+// from the worker's pool and go back once published (nats.go copies
+// subject, headers and data into its buffer during PublishMsg), so
+// answering allocates nothing of its own. A reply never reaches user code.
+type reply struct {
+	msg    nats.Msg
+	values [4][1]string // header values: status, frames, close, session
+	spec   []byte       // HdrFrames of the queued frames
 	frames []byte
-	close  bool
+}
 
-	out    nats.Msg     // the reply, see reply
-	values [4][1]string // its header values: status, frames, close, session
+// maxKeptReply bounds the frame buffer a pooled reply keeps.
+const maxKeptReply = 64 << 10
 
-	// Room for the usual reply (one short frame) inside the Context, which
-	// is allocated anyway: spec and frames start here and grow if needed.
-	specBuf  [16]byte
-	frameBuf [128]byte
+func newReply() any {
+	return &reply{msg: nats.Msg{Header: nats.Header{}}, spec: make([]byte, 0, 16), frames: make([]byte, 0, 256)}
+}
+
+// queued returns the reply being built, taking one from the pool first.
+func (c *Context) queued() *reply {
+	if c.out == nil {
+		c.out = c.w.replies.Get().(*reply)
+	}
+	return c.out
 }
 
 func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
@@ -52,7 +70,6 @@ func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
 		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
 		rawSession:  m.Header.Get(bus.HdrSession),
 	}
-	c.spec, c.frames = c.specBuf[:0], c.frameBuf[:0]
 	return c
 }
 
@@ -126,8 +143,9 @@ func (c *Context) UpdateSession(s bus.Session) {
 // Gateway() afterwards, which sends them first to keep their order.
 func (c *Context) SendToCurrentClient(data []byte, opts ...bus.SendOption) error {
 	f := bus.Frame{Data: data, Binary: bus.IsBinary(opts)}
-	c.spec = bus.AppendFrameSpec(c.spec, f)
-	c.frames = append(c.frames, data...)
+	r := c.queued()
+	r.spec = bus.AppendFrameSpec(r.spec, f)
+	r.frames = append(r.frames, data...)
 	return nil
 }
 
@@ -150,10 +168,11 @@ func (c *Context) Gateway() *bus.Client {
 }
 
 func (c *Context) flushFrames() {
-	if len(c.spec) == 0 {
+	r := c.out
+	if r == nil || len(r.spec) == 0 {
 		return
 	}
-	err := bus.EachFrame(string(c.spec), c.frames, func(f bus.Frame) {
+	err := bus.EachFrame(string(r.spec), r.frames, func(f bus.Frame) {
 		var opts []bus.SendOption
 		if f.Binary {
 			opts = append(opts, bus.Binary())
@@ -165,17 +184,17 @@ func (c *Context) flushFrames() {
 	if err != nil {
 		c.Logger().Error("queued frames", "err", err)
 	}
-	c.spec, c.frames = c.specBuf[:0], c.frameBuf[:0]
+	r.spec, r.frames = r.spec[:0], r.frames[:0]
 }
 
 // reply builds the answer to the gateway: frames, session change, close.
-// It lives in the Context, with a header map from the worker's pool, so
-// that an answer costs no allocation of its own; release returns the map.
 func (c *Context) reply() *nats.Msg {
-	c.out = nats.Msg{Header: c.w.headers.Get().(nats.Header), Data: c.frames}
+	r := c.queued()
+	clear(r.msg.Header) // built again after a panic inside a first attempt
+	r.msg.Data = r.frames
 	c.setHeader(bus.HdrStatus, bus.StatusOK)
-	if len(c.spec) > 0 {
-		c.setHeader(bus.HdrFrames, string(c.spec))
+	if len(r.spec) > 0 {
+		c.setHeader(bus.HdrFrames, string(r.spec))
 	}
 	if c.close {
 		c.setHeader(bus.HdrClose, "1")
@@ -193,25 +212,33 @@ func (c *Context) reply() *nats.Msg {
 			c.setHeader(bus.HdrSessionUpd, string(b))
 		}
 	}
-	return &c.out
+	return &r.msg
 }
 
 // setHeader sets one header of the reply, its value slice taken from the
-// Context instead of allocated: each key is set at most once.
+// reply instead of allocated: each key is set at most once.
 func (c *Context) setHeader(key, value string) {
-	v := c.values[len(c.out.Header)][:]
+	r := c.out
+	v := r.values[len(r.msg.Header)][:]
 	v[0] = value
-	c.out.Header[key] = v
+	r.msg.Header[key] = v
 }
 
-// release gives the reply's header map back once it has been published
-// (nats.go encodes headers during PublishMsg and keeps nothing).
-func (c *Context) release(m *nats.Msg) {
-	if m == &c.out && m.Header != nil {
-		clear(m.Header)
-		c.w.headers.Put(m.Header)
-		c.out.Header = nil
+// release gives the reply back to the pool once it has been published.
+func (c *Context) release() {
+	r := c.out
+	if r == nil {
+		return
 	}
+	c.out = nil
+	clear(r.msg.Header)
+	r.values = [4][1]string{}
+	r.msg = nats.Msg{Header: r.msg.Header}
+	if cap(r.frames) > maxKeptReply {
+		r.frames = make([]byte, 0, 256)
+	}
+	r.spec, r.frames = r.spec[:0], r.frames[:0]
+	c.w.replies.Put(r)
 }
 
 // sessionPatch returns the keys whose encoding changed from before to

@@ -29,7 +29,7 @@ type Worker struct {
 	log    *slog.Logger
 
 	sem      chan struct{}
-	headers  sync.Pool // nats.Header maps for replies, see Context.reply
+	replies  sync.Pool // *reply, see Context.reply
 	subs     []*nats.Subscription
 	handlers sync.WaitGroup
 	ctx      context.Context
@@ -103,7 +103,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		opts:    o,
 		log:     o.log.With("worker_id", id),
 		sem:     make(chan struct{}, o.concurrency),
-		headers: sync.Pool{New: func() any { return nats.Header{} }},
+		replies: sync.Pool{New: newReply},
 	}, nil
 }
 
@@ -227,6 +227,7 @@ func (w *Worker) dispatch(m *nats.Msg) {
 
 func (w *Worker) handle(m *nats.Msg) {
 	c := newContext(w.ctx, w, m)
+	defer c.release()
 	kind := m.Subject[len(w.subj.Event("")):]
 	start := time.Now()
 	reply, err := w.call(c, kind, m)
@@ -246,7 +247,6 @@ func (w *Worker) handle(m *nats.Msg) {
 	if err := m.RespondMsg(reply); err != nil {
 		c.Logger().Warn("reply to gateway", "event", kind, "err", err)
 	}
-	c.release(reply)
 }
 
 // call runs the handler of one event kind, turning a panic into an error:
