@@ -114,7 +114,7 @@ func (c *conn) terminate(reason string) {
 		c.evCond.Broadcast()
 		c.evMu.Unlock()
 		if registered {
-			c.enqueue(newEvent(bus.EventClose), true)
+			c.enqueue(c.g.pools.event(bus.EventClose), true)
 		} else {
 			c.g.hub.remove(c)
 		}

@@ -34,6 +34,7 @@ type pendingEvent struct {
 	// attempt finishes it. Both fields are guarded by the client's evMu.
 	publishing int
 	finished   bool
+	pool       *eventPools // where release returns it
 }
 
 // eventQueue holds a client's events waiting behind the one in flight.
@@ -119,11 +120,11 @@ func (c *conn) startLocked(ev *pendingEvent) {
 // comes back on this gateway's reply subject. The caller counted the
 // publish in ev.publishing, under c.evMu; publishDone ends it.
 func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
-	e := eventMsgPool.Get().(*eventMsg)
+	e := g.pools.msgs.Get().(*eventMsg)
 	e.fill(g, c, ev, redelivered)
 	err := g.nc.PublishMsg(&e.msg)
 	e.reset()
-	eventMsgPool.Put(e)
+	g.pools.msgs.Put(e)
 	if err != nil {
 		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "err", err)
 	}

@@ -55,7 +55,7 @@ func TestEventNotRecycledWhilePublished(t *testing.T) {
 	f := newPathFixture(t, 1)
 	f.discardEvents(t)
 	c := f.conns[0]
-	ev := newEvent(bus.EventMessage)
+	ev := f.g.pools.event(bus.EventMessage)
 	ev.data = append(ev.data, "hello"...)
 	c.enqueue(ev, false)
 

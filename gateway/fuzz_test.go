@@ -59,9 +59,10 @@ func FuzzWebSocketReader(f *testing.F) {
 	f.Add(frame(ws.Frame{Header: ws.Header{Fin: true, Rsv: 4, OpCode: ws.OpText, Length: 3}, Payload: []byte{0x4b, 0x04, 0x00}}), true)
 	f.Fuzz(func(t *testing.T, data []byte, deflate bool) {
 		r := wsReader{limit: fuzzLimit, deflate: deflate}
+		pools := newEventPools()
 		in := bytes.NewReader(data)
 		for {
-			op, ev, err := r.next(in)
+			op, ev, err := r.next(in, pools)
 			if err != nil {
 				return
 			}

@@ -44,6 +44,7 @@ type Gateway struct {
 	poll      *netpoll // nil: a reader goroutine per connection
 	// headReaders are the 8 KiB readers handshakes peek the request with.
 	headReaders sync.Pool
+	pools       *eventPools // events and their NATS messages (pool.go)
 	tlsConfig   *tls.Config
 	cert        atomic.Pointer[tls.Certificate]
 	httpLn      *chanListener
@@ -132,6 +133,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	}
 	g.peers = peers{self: id, interval: o.heartbeatInterval, seen: map[string]time.Time{}}
 	g.headReaders.New = func() any { return bufio.NewReaderSize(nil, maxHeaderBytes) }
+	g.pools = newEventPools()
 	g.hub = newHub(g.subscribeInterest)
 	return g, nil
 }

@@ -210,7 +210,7 @@ func (p *netpoll) handle(c *conn, pb *pollBuf, data []byte) bool {
 	defer rd.Reset(nil) // the pooled reader must not keep the bytes alive
 	for rd.Len() > 0 {
 		start := len(buf) - rd.Len()
-		op, ev, err := c.wsr.next(rd)
+		op, ev, err := c.wsr.next(rd, c.g.pools)
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			c.pending = append([]byte(nil), buf[start:]...)
 			return true

@@ -264,10 +264,11 @@ func TestReadersAllocateNothing(t *testing.T) {
 	var frame bytes.Buffer
 	_ = ws.WriteFrame(&frame, ws.MaskFrameInPlace(ws.NewBinaryFrame(make([]byte, 100))))
 	r := wsReader{limit: 1 << 20}
+	pools := newEventPools()
 	in := bytes.NewReader(nil)
 	readWS := func() {
 		in.Reset(frame.Bytes())
-		op, ev, err := r.next(in)
+		op, ev, err := r.next(in, pools)
 		if err != nil || op != ws.OpBinary || len(ev.data) != 100 {
 			t.Fatalf("next = %v, %v", op, err)
 		}
@@ -287,7 +288,7 @@ func TestReadersAllocateNothing(t *testing.T) {
 	readTCP := func() {
 		src.Reset(msg)
 		br.Reset(src)
-		ev := newEvent(bus.EventMessage)
+		ev := pools.event(bus.EventMessage)
 		data, err := readTCPMessage(br, transportTCPFrame, 1<<20, ev.data)
 		if err != nil || len(data) != 100 {
 			t.Fatalf("readTCPMessage = %d bytes, %v", len(data), err)

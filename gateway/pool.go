@@ -20,12 +20,26 @@ import (
 // message) leaves the buffer to the collector rather than keep it pooled.
 const maxPooledEventBytes = 64 << 10
 
-var eventPool = sync.Pool{New: func() any { return new(pendingEvent) }}
+// eventPools recycles one gateway's events and event messages (the
+// gateway owns them: no package-level state).
+type eventPools struct {
+	events sync.Pool // *pendingEvent
+	msgs   sync.Pool // *eventMsg
+}
 
-// newEvent returns an event of the given kind from the pool. Its data is
+func newEventPools() *eventPools {
+	p := &eventPools{}
+	p.events.New = func() any { return &pendingEvent{pool: p} }
+	p.msgs.New = func() any {
+		return &eventMsg{msg: nats.Msg{Header: make(nats.Header, numEventHeaders)}}
+	}
+	return p
+}
+
+// event returns an event of the given kind from the pool. Its data is
 // empty but may have capacity left from an earlier message.
-func newEvent(kind string) *pendingEvent {
-	ev := eventPool.Get().(*pendingEvent)
+func (p *eventPools) event(kind string) *pendingEvent {
+	ev := p.events.Get().(*pendingEvent)
 	ev.kind = kind
 	return ev
 }
@@ -38,8 +52,9 @@ func (ev *pendingEvent) release() {
 	if cap(data) > maxPooledEventBytes {
 		data = nil
 	}
-	*ev = pendingEvent{data: data}
-	eventPool.Put(ev)
+	pool := ev.pool
+	*ev = pendingEvent{data: data, pool: pool}
+	pool.events.Put(ev)
 }
 
 // readData appends the next n bytes of r to ev.data. On an error ev.data
@@ -78,10 +93,6 @@ type eventMsg struct {
 	vals     [numEventHeaders][1]string
 	subjects []byte
 }
-
-var eventMsgPool = sync.Pool{New: func() any {
-	return &eventMsg{msg: nats.Msg{Header: make(nats.Header, numEventHeaders)}}
-}}
 
 // setHeader sets header i to v; setOptional sets it only when on and
 // removes it otherwise. Neither allocates: the value slice is e's own and

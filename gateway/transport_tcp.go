@@ -51,7 +51,7 @@ func (c *conn) nextTCPMessage() (*pendingEvent, error) {
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, err
 	}
-	ev := newEvent(bus.EventMessage)
+	ev := c.g.pools.event(bus.EventMessage)
 	var err error
 	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes, ev.data)
 	if err != nil {

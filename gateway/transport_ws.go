@@ -35,7 +35,7 @@ type wsReader struct {
 // next reads until it has a complete data message or a control frame and
 // returns its opcode and an event (from the pool) holding its payload in
 // data. The caller owns the event: it enqueues or releases it.
-func (r *wsReader) next(br io.Reader) (ws.OpCode, *pendingEvent, error) {
+func (r *wsReader) next(br io.Reader, pools *eventPools) (ws.OpCode, *pendingEvent, error) {
 	for {
 		// r.hdr rather than ws.ReadHeader, which allocates its buffer.
 		h, err := ws.ReadHeaderBuffer(br, r.hdr[:])
@@ -49,7 +49,7 @@ func (r *wsReader) next(br io.Reader) (ws.OpCode, *pendingEvent, error) {
 		// for a continuation, a new event for anything else.
 		fr := r.msg
 		if h.OpCode != ws.OpContinuation {
-			fr = newEvent(bus.EventMessage)
+			fr = pools.event(bus.EventMessage)
 		}
 		start := len(fr.data)
 		if err := fr.readData(br, int(h.Length)); err != nil {
@@ -98,7 +98,7 @@ func finishMessage(op ws.OpCode, msg *pendingEvent, compressed bool, limit int) 
 func (c *conn) readLoop() {
 	c.wsr = c.newWSReader()
 	for {
-		op, ev, err := c.wsr.next(c.br)
+		op, ev, err := c.wsr.next(c.br, c.g.pools)
 		if err != nil {
 			c.readFailed(err)
 			return
