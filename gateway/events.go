@@ -77,10 +77,10 @@ func (q *eventQueue) pop() *pendingEvent {
 	return ev
 }
 
-// enqueue adds an event to the client's pipeline and takes ownership of
-// it (from newEvent). Unless force is set it blocks while the client
-// already has max_pending_events waiting, which stops the reader and so
-// pushes back on the client through TCP. It reports false when the
+// enqueue adds an event (from the gateway's pool) to the client's pipeline
+// and takes ownership of it. Unless force is set it blocks while the
+// client already has max_pending_events waiting, which stops the reader
+// and so pushes back on the client through TCP. It reports false when the
 // connection closed while waiting.
 func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Lock()
