@@ -15,6 +15,9 @@ import (
 // Context is one event of one client. It is a context.Context (cancelled
 // when the worker is forced to stop) and gives the client's id and session,
 // sends to the current client, and the whole Gateway API through Gateway.
+// A Context belongs to its handler call: keep what a goroutine started by
+// the handler needs (ClientID, the *bus.Client from Gateway) rather than
+// the Context, whose queued frames go out when the handler returns.
 type Context struct {
 	context.Context
 	w           *Worker
