@@ -222,9 +222,8 @@ func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
 	m := &nats.Msg{
 		Subject: g.subj.Event(bus.EventWebSocketConnect),
 		Header: nats.Header{
-			bus.HdrClient:  []string{c.id},
-			bus.HdrGateway: []string{g.id},
-			bus.HdrRemote:  []string{c.remote},
+			bus.HdrClient: []string{c.id},
+			bus.HdrRemote: []string{c.remote},
 		},
 		Data: body,
 	}

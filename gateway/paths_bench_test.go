@@ -212,7 +212,7 @@ func (p *pipeline) barePublish(tb testing.TB) func() {
 	m := &nats.Msg{
 		Subject: g.subj.Event(bus.EventMessage),
 		Reply:   g.subj.GatewayReply(g.id, c.seqToken, "1"),
-		Header:  nats.Header{bus.HdrClient: {c.id}, bus.HdrGateway: {g.id}, bus.HdrRemote: {c.remote}},
+		Header:  nats.Header{bus.HdrClient: {c.id}, bus.HdrRemote: {c.remote}},
 		Data:    make([]byte, 64),
 	}
 	return func() {

@@ -72,7 +72,6 @@ func (ev *pendingEvent) readData(r io.Reader, n int) error {
 // three are set only when they apply.
 const (
 	hdrClient = iota
-	hdrGateway
 	hdrRemote
 	hdrSession
 	hdrBinary
@@ -81,7 +80,7 @@ const (
 )
 
 var eventHeaderKeys = [numEventHeaders]string{
-	bus.HdrClient, bus.HdrGateway, bus.HdrRemote, bus.HdrSession, bus.HdrBinary, bus.HdrRedelivered,
+	bus.HdrClient, bus.HdrRemote, bus.HdrSession, bus.HdrBinary, bus.HdrRedelivered,
 }
 
 // eventMsg is the NATS message an event is published as. Its header map
@@ -113,8 +112,8 @@ func (e *eventMsg) setOptional(i int, v string, on bool) {
 // fill makes e the message of one publish of ev, an event of c.
 func (e *eventMsg) fill(g *Gateway, c *conn, ev *pendingEvent, redelivered bool) {
 	e.setSubjects(g, c, ev)
+	// No Sb-Gateway: the client id names its gateway (protocol.md §5.1).
 	e.setHeader(hdrClient, c.id)
-	e.setHeader(hdrGateway, g.id)
 	e.setHeader(hdrRemote, c.remote)
 	// A stored session is replaced, never modified (conn.session), so the
 	// header can alias it instead of copying it.

@@ -22,7 +22,6 @@ type Context struct {
 	context.Context
 	w           *Worker
 	clientID    string
-	gatewayID   string
 	remote      string
 	redelivered bool
 	log         atomic.Pointer[slog.Logger] // made on first use: most events never log
@@ -43,7 +42,7 @@ type Context struct {
 // answering allocates nothing of its own. A reply never reaches user code.
 type reply struct {
 	msg    nats.Msg
-	values [4][1]string // header values: status, frames, close, session
+	values [3][1]string // header values: frames, close, session
 	spec   []byte       // HdrFrames of the queued frames
 	frames []byte
 }
@@ -68,7 +67,6 @@ func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
 		Context:     ctx,
 		w:           w,
 		clientID:    m.Header.Get(bus.HdrClient),
-		gatewayID:   m.Header.Get(bus.HdrGateway),
 		remote:      m.Header.Get(bus.HdrRemote),
 		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
 		rawSession:  m.Header.Get(bus.HdrSession),
@@ -79,8 +77,12 @@ func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
 // ClientID returns the current client's id.
 func (c *Context) ClientID() string { return c.clientID }
 
-// GatewayID returns the id of the gateway holding the current client.
-func (c *Context) GatewayID() string { return c.gatewayID }
+// GatewayID returns the id of the gateway holding the current client: the
+// part of its client id before the "-".
+func (c *Context) GatewayID() string {
+	gw, _, _ := bus.ParseClientID(c.clientID)
+	return gw
+}
 
 // RemoteAddr returns the client's address as the gateway sees it.
 func (c *Context) RemoteAddr() string { return c.remote }
@@ -192,10 +194,11 @@ func (c *Context) flushFrames() {
 
 // reply builds the answer to the gateway: frames, session change, close.
 func (c *Context) reply() *nats.Msg {
+	// No Sb-Status: ok: gateways read a reply's status only for a
+	// rejected handshake (protocol.md §5.2), so success costs no header.
 	r := c.queued()
 	clear(r.msg.Header) // built again after a panic inside a first attempt
 	r.msg.Data = r.frames
-	c.setHeader(bus.HdrStatus, bus.StatusOK)
 	if len(r.spec) > 0 {
 		c.setHeader(bus.HdrFrames, string(r.spec))
 	}
@@ -235,7 +238,7 @@ func (c *Context) release() {
 	}
 	c.out = nil
 	clear(r.msg.Header)
-	r.values = [4][1]string{}
+	r.values = [3][1]string{}
 	r.msg = nats.Msg{Header: r.msg.Header}
 	if cap(r.frames) > maxKeptReply {
 		r.frames = make([]byte, 0, 256)

@@ -64,9 +64,8 @@ func BenchmarkWorkerEcho(b *testing.B) {
 			Subject: subj.Event(bus.EventMessage),
 			Reply:   subj.GatewayReply("gwbench0001", strconv.Itoa(i%inflight), strconv.Itoa(i)),
 			Header: nats.Header{
-				bus.HdrClient:  {"gwbench0001-" + strconv.Itoa(i%inflight)},
-				bus.HdrGateway: {"gwbench0001"},
-				bus.HdrRemote:  {"127.0.0.1:40000"},
+				bus.HdrClient: {"gwbench0001-" + strconv.Itoa(i%inflight)},
+				bus.HdrRemote: {"127.0.0.1:40000"},
 			},
 			Data: make([]byte, 64),
 		}
