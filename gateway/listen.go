@@ -141,7 +141,7 @@ func (g *Gateway) putHeadReader(br *bufio.Reader) {
 func (g *Gateway) register(c *conn, br *bufio.Reader) (keptReader bool) {
 	g.metrics.connects.Add(1)
 	g.hub.add(c)
-	c.enqueue(c.g.pools.event(bus.EventConnect), true)
+	c.enqueue(g.pools.event(bus.EventConnect), true)
 	ws := c.t == transportWS || c.t == transportWSDeflate
 	if ws && g.poll != nil && c.fd >= 0 {
 		var ahead []byte

@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,7 +123,7 @@ func BenchmarkFanoutPerMember(b *testing.B) {
 // gets. Without a subscriber every event would bring a "no responders"
 // reply back into the gateway; with a nats.go subscriber, nats.go's
 // receive path would be measured too. It returns the bytes received.
-func (f *pathFixture) discardEvents(tb testing.TB) *atomic.Int64 {
+func (f *pathFixture) discardEvents(tb testing.TB) <-chan struct{} {
 	tb.Helper()
 	raw, err := net.Dial("tcp", strings.TrimPrefix(f.g.nc.ConnectedUrl(), "nats://"))
 	if err != nil {
@@ -141,14 +141,22 @@ func (f *pathFixture) discardEvents(tb testing.TB) *atomic.Int64 {
 	if line, err := br.ReadString('\n'); err != nil || line != "PONG\r\n" {
 		tb.Fatalf("stand-in worker: %q %v", line, err)
 	}
-	var n countingWriter
-	go func() { _, _ = io.Copy(&n, br) }()
-	return &n.n
+	w := &discarder{got: make(chan struct{})}
+	go func() { _, _ = io.Copy(w, br) }()
+	return w.got
 }
 
-type countingWriter struct{ n atomic.Int64 }
+// discarder throws away what the stand-in worker receives, closing got at
+// the first bytes.
+type discarder struct {
+	got  chan struct{}
+	once sync.Once
+}
 
-func (w *countingWriter) Write(b []byte) (int, error) { w.n.Add(int64(len(b))); return len(b), nil }
+func (w *discarder) Write(b []byte) (int, error) {
+	w.once.Do(func() { close(w.got) })
+	return len(b), nil
+}
 
 // pipeline drives client messages through one connection the way the
 // gateway does: a masked 64-byte WebSocket text frame parsed by the
@@ -236,10 +244,10 @@ func TestMessagePathsAllocate(t *testing.T) {
 	if p.c.inflight != nil || p.c.queue.len() != 0 {
 		t.Fatalf("pipeline not advanced: in flight %v, %d queued", p.c.inflight, p.c.queue.len())
 	}
-	for deadline := time.Now().Add(5 * time.Second); received.Load() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stand-in worker received no event")
-		}
+	select {
+	case <-received:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stand-in worker received no event")
 	}
 
 	reply := func() { f.g.applyReply(p.c, &p.reply, p.b); p.b.flush() }

@@ -108,14 +108,15 @@ func (c *Context) Worker() *Worker { return c.w }
 // client's next event is handled.
 func (c *Context) Session() bus.Session {
 	if c.session == nil {
-		s, err := bus.DecodeSession([]byte(c.rawSession))
+		raw := []byte(c.rawSession)
+		s, err := bus.DecodeSession(raw)
 		if err != nil {
 			c.Logger().Warn("unreadable session replaced by an empty one", "err", err)
 			s = bus.Session{}
 		}
 		// The encoded values, not a clone: a clone would share nested maps
 		// with the session and miss changes made inside them.
-		_ = json.Unmarshal([]byte(c.rawSession), &c.original)
+		_ = json.Unmarshal(raw, &c.original)
 		c.session = s
 	}
 	return c.session

@@ -102,8 +102,9 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 // 127.0.0.2 on.
 func sourceAddr(k int) net.IP { return net.IPv4(127, 0, byte(k/250), byte(2+k%250)) }
 
-// frameWriter builds masked client frames in a reused buffer. Each
-// goroutine that writes has its own.
+// frameWriter builds frames in a reused buffer: masked ones for the load
+// client, plain ones for the raw server. Each goroutine that writes has
+// its own.
 type frameWriter struct {
 	hdr [ws.MaxHeaderSize]byte
 	buf []byte
@@ -118,12 +119,25 @@ func (w *frameWriter) Write(p []byte) (int, error) {
 // frame returns a masked frame of the given opcode carrying payload; it is
 // valid until the next call.
 func (w *frameWriter) frame(op ws.OpCode, payload []byte) []byte {
-	h := ws.Header{Fin: true, OpCode: op, Masked: true, Mask: ws.NewMask(), Length: int64(len(payload))}
+	return w.encode(ws.Header{OpCode: op, Masked: true, Mask: ws.NewMask()}, payload)
+}
+
+// serverFrame returns an unmasked frame, as a server sends; it is valid
+// until the next call.
+func (w *frameWriter) serverFrame(op ws.OpCode, payload []byte) []byte {
+	return w.encode(ws.Header{OpCode: op}, payload)
+}
+
+// encode builds one final frame with h's opcode and mask around payload.
+func (w *frameWriter) encode(h ws.Header, payload []byte) []byte {
+	h.Fin, h.Length = true, int64(len(payload))
 	w.buf = w.buf[:0]
 	_ = ws.WriteHeaderBuffer(w, h, w.hdr[:]) // cannot fail: the length is bounded
 	start := len(w.buf)
 	w.buf = append(w.buf, payload...)
-	ws.Cipher(w.buf[start:], h.Mask, 0)
+	if h.Masked {
+		ws.Cipher(w.buf[start:], h.Mask, 0)
+	}
 	return w.buf
 }
 

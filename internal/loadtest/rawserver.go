@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -65,8 +64,8 @@ type rawConn struct {
 
 	// Owned by the reading goroutine.
 	br  *bufio.Reader
-	msg []byte // message being read (fragments joined)
-	out []byte // frames written by this goroutine: replies and broadcasts
+	msg []byte      // message being read (fragments joined)
+	out frameWriter // frames written by this goroutine: replies and broadcasts
 }
 
 const (
@@ -242,8 +241,7 @@ func (s *RawServer) handle(c *rawConn, msg []byte) error {
 		return c.send(ws.OpText, []byte("ok"))
 	case bytes.HasPrefix(msg, []byte("bcast ")):
 		name, payload, _ := bytes.Cut(msg[len("bcast "):], []byte(" "))
-		c.out = appendServerFrame(c.out[:0], ws.OpText, payload)
-		s.broadcast(name, c.out)
+		s.broadcast(name, c.out.serverFrame(ws.OpText, payload))
 		return nil
 	default:
 		return c.send(ws.OpText, msg)
@@ -285,8 +283,7 @@ func (s *RawServer) broadcast(name []byte, frame []byte) {
 
 // send writes one frame to c from its reading goroutine.
 func (c *rawConn) send(op ws.OpCode, payload []byte) error {
-	c.out = appendServerFrame(c.out[:0], op, payload)
-	return c.write(c.out)
+	return c.write(c.out.serverFrame(op, payload))
 }
 
 // write writes frame to c with one write(2) on its descriptor.
@@ -438,22 +435,6 @@ func (c *rawConn) readHeader() (ws.Header, error) {
 	h, _, _ := parseHeader(b)
 	_, _ = c.br.Discard(size)
 	return h, nil
-}
-
-// appendServerFrame appends an unmasked final frame carrying payload.
-func appendServerFrame(b []byte, op ws.OpCode, payload []byte) []byte {
-	b = append(b, 0x80|byte(op))
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, byte(n))
-	case n <= 0xffff:
-		b = append(b, 126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	return append(b, payload...)
 }
 
 // CheckListen returns an error unless addr (host:port) is on a loopback
