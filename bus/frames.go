@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,17 +46,34 @@ type FrameScanner struct {
 	frame Frame
 	done  bool
 	err   error
+
+	single bool // the one text frame of a body without a list, not yet returned
 }
 
 // NewFrameScanner returns a scanner over the frames of body. An empty spec
-// means no frames, whatever body holds.
+// with a body is one text frame, the whole body (so the commonest reply,
+// one text frame, needs no header); an empty spec without a body is no
+// frame.
 func NewFrameScanner(spec string, body []byte) FrameScanner {
+	if spec == "" && len(body) > 0 {
+		return FrameScanner{body: body, frame: Frame{Data: body[:len(body):len(body)]}, off: len(body), single: true}
+	}
 	return FrameScanner{spec: spec, body: body, done: spec == ""}
+}
+
+// IsSingleText reports whether spec lists exactly one text frame, which
+// a message with a non-empty body may leave out (see NewFrameScanner).
+func IsSingleText(spec []byte) bool {
+	return len(spec) > 0 && spec[0] != 'b' && !slices.Contains(spec, ',')
 }
 
 // Scan advances to the next frame. It returns false at the end of the list
 // or at the first entry that does not fit the body; Err tells which.
 func (s *FrameScanner) Scan() bool {
+	if s.single {
+		s.single, s.done = false, true
+		return true
+	}
 	if s.done {
 		return false
 	}

@@ -101,8 +101,20 @@ func TestFrames(t *testing.T) {
 			t.Errorf("EachFrame(%q, %q) accepted", bad.spec, bad.body)
 		}
 	}
-	if err := EachFrame("", []byte("ignored"), func(Frame) { t.Error("a frame from an empty list") }); err != nil {
-		t.Errorf("an empty list: %v", err)
+	if err := EachFrame("", nil, func(Frame) { t.Error("a frame from an empty list and body") }); err != nil {
+		t.Errorf("an empty list and body: %v", err)
+	}
+	got = got[:0]
+	if err := EachFrame("", []byte("hi"), func(f Frame) { got = append(got, f) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || string(got[0].Data) != "hi" || got[0].Binary {
+		t.Fatalf("a body without a list gave %+v, want one text frame", got)
+	}
+	for spec, want := range map[string]bool{"5": true, "0": true, "b5": false, "5,2": false, "": false} {
+		if IsSingleText([]byte(spec)) != want {
+			t.Errorf("IsSingleText(%q) = %v", spec, !want)
+		}
 	}
 }
 

@@ -217,7 +217,8 @@ func lastDot(s string) int {
 // changes first (the next event must carry them), then frames, then close.
 func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 	g.applySession(c, m)
-	if spec := m.Header.Get(bus.HdrFrames); spec != "" {
+	// A body without Sb-Frames is one text frame (bus.NewFrameScanner).
+	if spec := m.Header.Get(bus.HdrFrames); spec != "" || len(m.Data) > 0 {
 		if err := b.addFrames(c, spec, m.Data); err != nil {
 			g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
 		} else {

@@ -200,7 +200,10 @@ func (c *Context) reply() *nats.Msg {
 	r := c.queued()
 	clear(r.msg.Header) // built again after a panic inside a first attempt
 	r.msg.Data = r.frames
-	if len(r.spec) > 0 {
+	// One non-empty text frame, the commonest answer, needs no list
+	// (protocol.md §5.2): a reply without headers costs nothing to encode
+	// here or to decode at the gateway.
+	if len(r.spec) > 0 && (len(r.frames) == 0 || !bus.IsSingleText(r.spec)) {
 		c.setHeader(bus.HdrFrames, string(r.spec))
 	}
 	if c.close {
