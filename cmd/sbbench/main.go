@@ -28,6 +28,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -69,10 +70,11 @@ func run(scenario string, args []string) error {
 	group := fs.String("group", "bench", "group name (broadcast)")
 	grace := fs.Duration("grace", 5*time.Second, "wait for late deliveries and for a stalled closed loop (broadcast)")
 	writes := fs.Int("writes", 200000, "writes (floor)")
-	pollers := fs.Int("pollers", 2, "epoll reader goroutines")
+	pollers := fs.Int("pollers", 1, "epoll reader goroutines (one is cheapest per operation on a small machine)")
 	sources := fs.Int("sources", 16, "idle: loopback source addresses to connect from (0: one)")
 	push := fs.String("push-nats", "", "broadcast: send through the Gateway API at this NATS URL instead of bcast from a client")
 	prefix := fs.String("prefix", "sb", "subject prefix for -push-nats")
+	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
 	_ = fs.Parse(args)
 
 	if err := loadtest.CheckTarget(*url, *allowRemote); err != nil && scenario != "floor" {
@@ -81,6 +83,13 @@ func run(scenario string, args []string) error {
 	pids, err := parsePIDs(*pidList)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -161,4 +170,21 @@ func parsePIDs(s string) ([]int, error) {
 		out = append(out, pid)
 	}
 	return out, nil
+}
+
+// startCPUProfile profiles the load tool itself, to see where its own CPU
+// per operation goes; the returned function ends the profile.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

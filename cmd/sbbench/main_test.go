@@ -71,3 +71,15 @@ func TestRawServer(t *testing.T) {
 		t.Fatalf("pid file left behind: %v", err)
 	}
 }
+
+// -cpuprofile writes the load tool's own profile, readable by pprof.
+func TestCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "client.prof")
+	if err := run("floor", []string{"-writes", "2000", "-cpuprofile", path}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // a gzipped profile
+		t.Fatalf("profile: %d bytes, %v", len(b), err)
+	}
+}

@@ -33,7 +33,7 @@ type BroadcastConfig struct {
 	Rate     float64       // open loop: messages per second; overrides Inflight
 	Grace    time.Duration // wait for late deliveries, and for a stalled closed loop (default 5 s)
 	PIDs     []int         // server processes whose CPU is measured
-	Pollers  int           // epoll reader goroutines (default 2)
+	Pollers  int           // epoll reader goroutines (default 1)
 	Progress func(string)  // called once a second with a progress line; may be nil
 	// PushNATS, when set, sends with the Gateway API over NATS at this URL
 	// (a backend pushing, subjects under Prefix) instead of "bcast" from a

@@ -16,7 +16,7 @@ type EchoConfig struct {
 	Size     int           // payload bytes (default 64)
 	Duration time.Duration // measured phase, after a 300 ms warm-up (default 10 s)
 	PIDs     []int         // server processes whose CPU is measured
-	Pollers  int           // epoll reader goroutines (default 2)
+	Pollers  int           // epoll reader goroutines (default 1)
 	Progress func(string)  // called once a second with a progress line; may be nil
 }
 

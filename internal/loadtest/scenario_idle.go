@@ -15,7 +15,7 @@ type IdleConfig struct {
 	Hold        time.Duration // how long the connections are held before RSS is read
 	Sources     int           // loopback source addresses (127.0.x.y) to connect from; 0: the kernel's choice
 	PIDs        []int         // server processes whose RSS and CPU are measured
-	Pollers     int           // epoll reader goroutines (default 2)
+	Pollers     int           // epoll reader goroutines (default 1)
 	Progress    func(string)  // called once a second with a progress line; may be nil
 }
 
