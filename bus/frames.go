@@ -61,11 +61,20 @@ func NewFrameScanner(spec string, body []byte) FrameScanner {
 	return FrameScanner{spec: spec, body: body, done: spec == ""}
 }
 
-// IsSingleText reports whether spec lists exactly one text frame, which
-// a message with a non-empty body may leave out (see NewFrameScanner).
-func IsSingleText(spec []byte) bool {
-	return len(spec) > 0 && spec[0] != 'b' && !slices.Contains(spec, ',')
+// NeedsFrameList reports whether a message whose frames are spec and body
+// must carry spec as its HdrFrames: all but one non-empty text frame
+// need it, and no frame at all needs nothing (see NewFrameScanner).
+func NeedsFrameList(spec, body []byte) bool {
+	if len(spec) == 0 {
+		return false
+	}
+	single := len(body) > 0 && spec[0] != 'b' && !slices.Contains(spec, ',')
+	return !single
 }
+
+// HasFrames reports whether a message with this HdrFrames value and body
+// carries any frame (see NewFrameScanner).
+func HasFrames(spec string, body []byte) bool { return spec != "" || len(body) > 0 }
 
 // Scan advances to the next frame. It returns false at the end of the list
 // or at the first entry that does not fit the body; Err tells which.

@@ -111,10 +111,19 @@ func TestFrames(t *testing.T) {
 	if len(got) != 1 || string(got[0].Data) != "hi" || got[0].Binary {
 		t.Fatalf("a body without a list gave %+v, want one text frame", got)
 	}
-	for spec, want := range map[string]bool{"5": true, "0": true, "b5": false, "5,2": false, "": false} {
-		if IsSingleText([]byte(spec)) != want {
-			t.Errorf("IsSingleText(%q) = %v", spec, !want)
+	for _, tc := range []struct {
+		spec, body string
+		want       bool
+	}{{"5", "hello", false}, {"0", "", true}, {"b5", "hello", true}, {"2,3", "hello", true}, {"", "", false}} {
+		if NeedsFrameList([]byte(tc.spec), []byte(tc.body)) != tc.want {
+			t.Errorf("NeedsFrameList(%q, %q) = %v", tc.spec, tc.body, !tc.want)
 		}
+		if HasFrames(tc.spec, []byte(tc.body)) != (tc.spec != "") {
+			t.Errorf("HasFrames(%q, %q) = %v", tc.spec, tc.body, tc.spec == "")
+		}
+	}
+	if !HasFrames("", []byte("hi")) {
+		t.Error("a body without a list has no frame")
 	}
 }
 

@@ -38,13 +38,13 @@ func (b *batch) add(c *conn, frame []byte) {
 }
 
 // addFrames encodes the frames of a multi-frame body for c alone into the
-// arena and queues them. On an error nothing is queued.
-func (b *batch) addFrames(c *conn, spec string, body []byte) error {
+// arena, queues them and counts them. On an error nothing is queued.
+func (b *batch) addFrames(c *conn, spec string, body []byte) (int, error) {
 	start := len(b.arena)
-	out, err := c.t.appendFrames(b.arena, spec, body)
+	out, n, err := c.t.appendFrames(b.arena, spec, body)
 	if err != nil {
 		b.arena = b.arena[:start]
-		return err
+		return 0, err
 	}
 	b.arena = out
 	if len(out) > start {
@@ -54,7 +54,7 @@ func (b *batch) addFrames(c *conn, spec string, body []byte) error {
 		// reused: only the current array is.
 		b.add(c, out[start:len(out):len(out)])
 	}
-	return nil
+	return n, nil
 }
 
 // flush writes every client's frames, in the order they were added. Each

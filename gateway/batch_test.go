@@ -18,11 +18,11 @@ func TestBatchArenaNotReusedUnderQueuedFrames(t *testing.T) {
 	slow.wmu.Unlock()
 
 	b := newBatch()
-	if err := b.addFrames(slow, "3", []byte("aaa")); err != nil {
+	if _, err := b.addFrames(slow, "3", []byte("aaa")); err != nil {
 		t.Fatal(err)
 	}
 	b.flush()
-	if err := b.addFrames(fast, "3", []byte("bbb")); err != nil {
+	if _, err := b.addFrames(fast, "3", []byte("bbb")); err != nil {
 		t.Fatal(err)
 	}
 	b.flush()

@@ -54,7 +54,7 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 	var body []byte
 	switch op {
 	case bus.OpClose:
-		out, err := c.t.appendFrames(nil, m.Header.Get(bus.HdrFrames), m.Data)
+		out, _, err := c.t.appendFrames(nil, m.Header.Get(bus.HdrFrames), m.Data)
 		if err != nil {
 			return err
 		}

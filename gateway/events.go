@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -218,13 +217,11 @@ func lastDot(s string) int {
 func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 	g.applySession(c, m)
 	// A body without Sb-Frames is one text frame (bus.NewFrameScanner).
-	if spec := m.Header.Get(bus.HdrFrames); spec != "" || len(m.Data) > 0 {
-		if err := b.addFrames(c, spec, m.Data); err != nil {
-			g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
-		} else {
-			g.metrics.msgsOut.Add(uint64(strings.Count(spec, ",") + 1))
-		}
+	n, err := b.addFrames(c, m.Header.Get(bus.HdrFrames), m.Data)
+	if err != nil {
+		g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
 	}
+	g.metrics.msgsOut.Add(uint64(n))
 	if m.Header.Get(bus.HdrClose) == "1" {
 		b.flush()
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")

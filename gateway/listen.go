@@ -243,7 +243,7 @@ func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
 	}
 	// Only session changes apply here: frames or a close would reach the
 	// socket before the HTTP 101 answer. Send frames from OnConnect.
-	if reply.Header.Get(bus.HdrFrames) != "" || len(reply.Data) > 0 || reply.Header.Get(bus.HdrClose) != "" {
+	if bus.HasFrames(reply.Header.Get(bus.HdrFrames), reply.Data) || reply.Header.Get(bus.HdrClose) != "" {
 		g.log.Warn("frames and close in an OnWebSocketConnect reply are ignored", "client_id", c.id)
 	}
 	g.applySession(c, reply)

@@ -106,14 +106,17 @@ func (e *encodedFrame) of(t transport) []byte {
 	return e.enc[t]
 }
 
-// appendFrames appends the frames of a multi-frame body in t's framing. On
-// an error b may hold some of the frames; callers discard it.
-func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, error) {
+// appendFrames appends the frames of a multi-frame body in t's framing and
+// counts them. On an error b may hold some of the frames; callers discard
+// it.
+func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, int, error) {
 	// A scanner rather than bus.EachFrame: a callback appending to b would
 	// move b to the heap on every call.
 	s := bus.NewFrameScanner(spec, body)
+	n := 0
 	for s.Scan() {
 		b = t.appendFrame(b, s.Frame())
+		n++
 	}
-	return b, s.Err()
+	return b, n, s.Err()
 }

@@ -203,7 +203,7 @@ func (c *Context) reply() *nats.Msg {
 	// One non-empty text frame, the commonest answer, needs no list
 	// (protocol.md §5.2): a reply without headers costs nothing to encode
 	// here or to decode at the gateway.
-	if len(r.spec) > 0 && (len(r.frames) == 0 || !bus.IsSingleText(r.spec)) {
+	if bus.NeedsFrameList(r.spec, r.frames) {
 		c.setHeader(bus.HdrFrames, string(r.spec))
 	}
 	if c.close {
