@@ -99,6 +99,7 @@ type GatewayConfig struct {
 	SendBufferBytes      int           `mapstructure:"send_buffer_bytes"`
 	MaxConnections       int           `mapstructure:"max_connections"`
 	MaxPendingEvents     int           `mapstructure:"max_pending_events"`
+	MaxEventBatch        int           `mapstructure:"max_event_batch"`
 	EventTimeout         time.Duration `mapstructure:"event_timeout"`
 	MaxRedeliveries      int           `mapstructure:"max_redeliveries"`
 	NoWorkerWait         time.Duration `mapstructure:"no_worker_wait"`
@@ -166,6 +167,7 @@ func setDefaults(v *viper.Viper) {
 		"gateway.send_buffer_bytes":       4 << 20,
 		"gateway.max_connections":         0,
 		"gateway.max_pending_events":      64,
+		"gateway.max_event_batch":         32,
 		"gateway.event_timeout":           "10s",
 		"gateway.max_redeliveries":        1,
 		"gateway.no_worker_wait":          "30s",
@@ -295,6 +297,9 @@ func (c Config) Validate() error {
 		if n <= 0 {
 			return bad(key, "%d must be positive", n)
 		}
+	}
+	if b := c.Gateway.MaxEventBatch; b < 1 || b > 64 {
+		return bad("gateway.max_event_batch", "%d must be from 1 to 64", b)
 	}
 	for key, d := range map[string]time.Duration{
 		"gateway.event_timeout":     c.Gateway.EventTimeout,

@@ -118,6 +118,8 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"events_out":         d("events_published_total", "Events published to workers, resends included."),
 		"events_dropped":     d("events_dropped_total", "Events given up."),
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
+		"event_batches":      d("event_batches_total", "NATS messages that carried several message events."),
+		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),
 		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
 	}}
 }
@@ -144,6 +146,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("events_out", st.EventsOut)
 	counter("events_dropped", st.EventsDropped)
 	counter("events_redelivered", st.EventsRedelivered)
+	counter("event_batches", st.EventBatches)
+	counter("events_batched", st.EventsBatched)
 	for reason, v := range st.Refused {
 		ch <- prometheus.MustNewConstMetric(c.descs["refused"], prometheus.CounterValue, float64(v), reason)
 	}

@@ -226,6 +226,7 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		gateway.SendBufferBytes(c.SendBufferBytes),
 		gateway.MaxConnections(c.MaxConnections),
 		gateway.MaxPendingEvents(c.MaxPendingEvents),
+		gateway.MaxEventBatch(c.MaxEventBatch),
 		gateway.EventTimeout(c.EventTimeout),
 		gateway.MaxRedeliveries(c.MaxRedeliveries),
 		gateway.NoWorkerWait(c.NoWorkerWait),

@@ -116,9 +116,19 @@ func (c *conn) startLocked(ev *pendingEvent) {
 }
 
 // publishEvent sends ev to the worker queue group as a request whose reply
-// comes back on this gateway's reply subject. The caller counted the
-// publish in ev.publishing, under c.evMu; publishDone ends it.
+// comes back on this gateway's reply subject: a message event through the
+// batcher (eventbatch.go), anything else, and a redelivery, at once. The
+// caller counted the publish in ev.publishing, under c.evMu; publishDone
+// ends it.
 func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
+	if !redelivered && g.batcher.add(c, ev, time.Now()) {
+		return
+	}
+	g.publishSingle(c, ev, redelivered)
+}
+
+// publishSingle publishes ev as a message of its own.
+func (g *Gateway) publishSingle(c *conn, ev *pendingEvent, redelivered bool) {
 	e := g.pools.msgs.Get().(*eventMsg)
 	e.fill(g, c, ev, redelivered)
 	err := g.nc.PublishMsg(&e.msg)

@@ -52,7 +52,7 @@ func TestEventQueueOrderAndReuse(t *testing.T) {
 // scanner is still resending, the event goes back to the pool only when
 // that publish ends, never while nats.go may be reading its data.
 func TestEventNotRecycledWhilePublished(t *testing.T) {
-	f := newPathFixture(t, 1)
+	f := newPathFixture(t, 1, MaxEventBatch(1)) // enqueue publishes before it returns
 	f.discardEvents(t)
 	c := f.conns[0]
 	ev := f.g.pools.event(bus.EventMessage)

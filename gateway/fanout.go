@@ -18,12 +18,16 @@ func (g *Gateway) runFanout() {
 	b := newBatch()
 	command, replies := g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id)
 	replies = replies[:len(replies)-1] // "<p>.gw.<id>.r."
+	bounces := g.subj.GatewayBatchReplies(g.id)
+	bounces = bounces[:len(bounces)-1] // "<p>.gw.<id>.b."
 	handle := func(m *nats.Msg, frame *encodedFrame) {
 		switch {
 		case m.Subject == command:
 			g.onCommand(m, b)
 		case strings.HasPrefix(m.Subject, replies):
 			g.onReply(m, b)
+		case strings.HasPrefix(m.Subject, bounces):
+			g.onBatchBounce(m)
 		default:
 			members = g.deliver(m, members[:0], frame, b)
 		}

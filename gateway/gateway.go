@@ -45,6 +45,7 @@ type Gateway struct {
 	// headReaders are the 8 KiB readers handshakes peek the request with.
 	headReaders sync.Pool
 	pools       *eventPools // events and their NATS messages (pool.go)
+	batcher     *batcher    // message events waiting to be published (eventbatch.go)
 	tlsConfig   *tls.Config
 	cert        atomic.Pointer[tls.Certificate]
 	httpLn      *chanListener
@@ -81,6 +82,8 @@ type Stats struct {
 	EventsOut         uint64 // events published to workers, retries included
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout
+	EventBatches      uint64 // NATS messages that carried several message events
+	EventsBatched     uint64 // message events sent in batches (also in EventsOut)
 	MaxQueuedBytes    int64  // the most bytes ever queued for one client
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
@@ -103,6 +106,8 @@ func (g *Gateway) Stats() Stats {
 		EventsOut:         m.eventsOut.Load(),
 		EventsDropped:     m.eventsDropped.Load(),
 		EventsRedelivered: m.eventsRedelivered.Load(),
+		EventBatches:      g.batcher.batches.Load(),
+		EventsBatched:     g.batcher.batched.Load(),
 		MaxQueuedBytes:    m.maxQueued.Load(),
 		Refused:           m.limits.snapshot(),
 	}
@@ -134,6 +139,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	g.peers = peers{self: id, interval: o.heartbeatInterval, seen: map[string]time.Time{}}
 	g.headReaders.New = func() any { return bufio.NewReaderSize(nil, maxHeaderBytes) }
 	g.pools = newEventPools()
+	g.batcher = newBatcher(o.eventBatch)
 	g.hub = newHub(g.subscribeInterest)
 	return g, nil
 }
@@ -213,6 +219,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.wg.Add(1)
 		go p.run()
 	}
+	if g.batcher.max > 1 {
+		g.batcher.mu.Lock()
+		g.batcher.running = true
+		g.batcher.mu.Unlock()
+		g.wg.Add(1)
+		go g.runBatcher()
+	}
 	g.wg.Add(4 + len(g.listeners))
 	for _, l := range g.listeners {
 		go g.acceptLoop(l)
@@ -267,7 +280,7 @@ func (g *Gateway) subscribe() error {
 	// Commands, event replies and fan-out share one channel and one
 	// goroutine, so that what a worker sends reaches its clients in the
 	// order the worker sent it, whatever subject it went through.
-	for _, subject := range []string{g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id), g.subj.All()} {
+	for _, subject := range []string{g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id), g.subj.GatewayBatchReplies(g.id), g.subj.All()} {
 		ns, err := g.nc.ChanSubscribe(subject, g.fanout)
 		if err != nil {
 			g.unsubscribe()

@@ -19,6 +19,7 @@ type options struct {
 	sendBufferBytes   int
 	maxConnections    int
 	maxPendingEvents  int
+	eventBatch        int
 	eventTimeout      time.Duration
 	maxRedeliveries   int
 	noWorkerWait      time.Duration
@@ -43,6 +44,7 @@ func defaultOptions() options {
 		maxMessageBytes:   1 << 20,
 		sendBufferBytes:   4 << 20,
 		maxPendingEvents:  64,
+		eventBatch:        32,
 		eventTimeout:      10 * time.Second,
 		maxRedeliveries:   1,
 		noWorkerWait:      30 * time.Second,
@@ -112,6 +114,19 @@ func MaxConnections(n int) Option {
 // past it the gateway stops reading that client's socket. Default 64.
 func MaxPendingEvents(n int) Option {
 	return positive("max_pending_events", n, func(o *options) *int { return &o.maxPendingEvents })
+}
+
+// MaxEventBatch is the most message events a busy gateway puts into one
+// NATS message (docs/protocol.md, "Event batches"), from 1 to 64; 1 sends
+// every event on its own. Default 32.
+func MaxEventBatch(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 64 {
+			return fmt.Errorf("max_event_batch %d: must be from 1 to 64", n)
+		}
+		o.eventBatch = n
+		return nil
+	}
 }
 
 // EventTimeout is how long the gateway waits for a worker's reply to an

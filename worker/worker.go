@@ -139,6 +139,16 @@ func (w *Worker) Start(ctx context.Context) error {
 		_ = sub.SetPendingLimits(-1, 256<<20)
 		w.subs = append(w.subs, sub)
 	}
+	if _, ok := w.events.(MessageHandler); ok {
+		subject := w.subj.EventBatch(bus.EventMessage)
+		sub, err := w.nc.QueueSubscribe(subject, bus.WorkerQueue, w.dispatchBatch)
+		if err != nil {
+			w.unsubscribe()
+			return fmt.Errorf("subscribe %s: %w", subject, err)
+		}
+		_ = sub.SetPendingLimits(-1, 256<<20)
+		w.subs = append(w.subs, sub)
+	}
 	if err := w.startHeartbeat(); err != nil {
 		w.unsubscribe()
 		return fmt.Errorf("worker heartbeat: %w", err)
@@ -223,6 +233,26 @@ func (w *Worker) dispatch(m *nats.Msg) {
 		}()
 		w.handle(m)
 	}()
+}
+
+// dispatchBatch splits a batch of message events (docs/protocol.md,
+// "Event batches") and dispatches each as if it had come alone: its own
+// reply subject, client id, remote address and session.
+func (w *Worker) dispatchBatch(m *nats.Msg) {
+	subject := w.subj.Event(bus.EventMessage)
+	err := w.subj.SplitEventBatch(m, func(e bus.BatchEvent) {
+		h := nats.Header{bus.HdrClient: {e.ClientID}, bus.HdrRemote: {e.Remote}}
+		if e.Session != "" {
+			h[bus.HdrSession] = []string{e.Session}
+		}
+		if e.Binary {
+			h[bus.HdrBinary] = []string{"1"}
+		}
+		w.dispatch(&nats.Msg{Subject: subject, Reply: e.Reply, Header: h, Data: e.Data, Sub: m.Sub})
+	})
+	if err != nil {
+		w.log.Warn("event batch dropped", "reply", m.Reply, "err", err)
+	}
 }
 
 func (w *Worker) handle(m *nats.Msg) {

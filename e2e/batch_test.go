@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+// Event batches (docs/protocol.md, "Event batches"): many clients
+// pipelining at once make the gateway batch their message events.
+const batchClients, batchPerClient = 50, 40
+
+// counter echoes each message, in the same kind of frame, with the
+// number of messages its client sent before it, counted in the session:
+// a batch that gave an event the wrong client's session, or let a
+// client's events overtake each other, shows in the count.
+type counter struct{}
+
+func (counter) OnMessage(c *worker.Context, m worker.Message) error {
+	n, _ := c.Session()["n"].(float64)
+	c.UpdateSession(bus.Session{"n": n + 1})
+	reply := fmt.Appendf(nil, "%s n=%d", m.Data, int(n))
+	if m.Binary {
+		return c.SendToCurrentClient(reply, bus.Binary())
+	}
+	return c.SendToCurrentClient(reply)
+}
+
+// counted is what counter answers to message i of client k.
+func counted(k, i int) (string, ws.OpCode) {
+	op := ws.OpText
+	if batchBinary(i) {
+		op = ws.OpBinary
+	}
+	return fmt.Sprintf("%d/%d n=%d", k, i, i), op
+}
+
+func batchBinary(i int) bool { return i%5 == 4 }
+
+// pipeline dials batchClients clients and has each send batchPerClient
+// numbered messages without waiting, all clients taking turns so that
+// events of many clients wait at the gateway at once; then it checks that
+// every client got want(k, i) for each of its messages, in order.
+func pipeline(t *testing.T, g *gateway.Gateway, want func(k, i int) (string, ws.OpCode)) {
+	t.Helper()
+	clients := make([]*sbtest.WS, batchClients)
+	for k := range clients {
+		clients[k] = sbtest.Dial(t, g, "/ws")
+	}
+	for i := range batchPerClient {
+		for k, c := range clients {
+			msg := fmt.Appendf(nil, "%d/%d", k, i)
+			write := wsutil.WriteClientText
+			if batchBinary(i) {
+				write = wsutil.WriteClientBinary
+			}
+			if err := write(c.Conn, msg); err != nil {
+				t.Fatalf("client %d: send %s: %v", k, msg, err)
+			}
+		}
+	}
+	for k, c := range clients {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for i := range batchPerClient {
+			data, op, err := wsutil.ReadServerData(c.Conn)
+			wantData, wantOp := want(k, i)
+			if err != nil || string(data) != wantData || op != wantOp {
+				t.Fatalf("client %d, reply %d: got %q (op %v), %v; want %q (op %v)", k, i, data, op, err, wantData, wantOp)
+			}
+		}
+	}
+}
+
+// TestEventBatches: under load the gateway batches message events, and
+// every client still gets its replies in order, each handled with its own
+// session.
+func TestEventBatches(t *testing.T) {
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL())
+	sbtest.Worker(t, ns.ClientURL(), counter{})
+	pipeline(t, g, counted)
+	st := g.Stats()
+	if st.EventsBatched == 0 || st.EventBatches == 0 {
+		t.Fatalf("no event was batched (%d batches, %d events)", st.EventBatches, st.EventsBatched)
+	}
+	if st.EventsBatched < 2*st.EventBatches {
+		t.Errorf("%d batches carried only %d events", st.EventBatches, st.EventsBatched)
+	}
+	checkPublishedOnce(t, st, 0)
+}
+
+// TestEventBatchesOff: MaxEventBatch(1) sends every event on its own.
+func TestEventBatchesOff(t *testing.T) {
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.MaxEventBatch(1))
+	sbtest.Worker(t, ns.ClientURL(), counter{})
+	pipeline(t, g, counted)
+	st := g.Stats()
+	if st.EventBatches != 0 || st.EventsBatched != 0 {
+		t.Fatalf("%d batches of %d events with batching off", st.EventBatches, st.EventsBatched)
+	}
+	checkPublishedOnce(t, st, 0)
+}
+
+// checkPublishedOnce checks that the gateway published each event of
+// pipeline (connects and messages) once, plus the bounced ones again, and
+// dropped or redelivered none.
+func checkPublishedOnce(t *testing.T, st gateway.Stats, bounced uint64) {
+	t.Helper()
+	if want := uint64(batchClients*(1+batchPerClient)) + bounced; st.EventsOut != want {
+		t.Errorf("%d events published, want %d", st.EventsOut, want)
+	}
+	if st.EventsDropped != 0 || st.EventsRedelivered != 0 {
+		t.Errorf("%d events dropped, %d redelivered", st.EventsDropped, st.EventsRedelivered)
+	}
+}
+
+// TestEventBatchesForeignWorker: a worker that knows nothing of batches
+// (another language's, subscribing <prefix>.ev.* only) still gets every
+// event, at once: the gateway republishes each event of a batch nobody
+// took. Falling back through event_timeout instead would take 30 s.
+func TestEventBatchesForeignWorker(t *testing.T) {
+	ns := sbtest.NATS(t)
+	nc := sbtest.Conn(t, ns.ClientURL()) // closed after the gateway: it answers the close events
+	subj, _ := bus.NewSubjects("sb")
+	_, err := nc.QueueSubscribe(subj.Event("*"), bus.WorkerQueue, func(m *nats.Msg) {
+		var body []byte
+		if m.Subject == subj.Event(bus.EventMessage) {
+			body = m.Data // a bare body: one text frame
+		}
+		_ = m.Respond(body)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.EventTimeout(30*time.Second))
+	start := time.Now()
+	pipeline(t, g, func(k, i int) (string, ws.OpCode) { return fmt.Sprintf("%d/%d", k, i), ws.OpText })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("replies took %v", d)
+	}
+	st := g.Stats()
+	if st.EventBatches == 0 {
+		t.Fatal("no batch was tried, so the fallback was not tested")
+	}
+	checkPublishedOnce(t, st, st.EventsBatched)
+}
+
+// bigSession gives each client a 48 KiB session and echoes messages.
+type bigSession struct{ echo }
+
+func (bigSession) OnConnect(c *worker.Context) error {
+	c.SetSession(bus.Session{"pad": strings.Repeat("x", 48<<10)})
+	return nil
+}
+
+// TestEventBatchesWithBigSessions: each event carries its client's
+// session in a header. One such event fits a stock nats-server's 1 MiB
+// max_payload; a batch must fit too, or the events must go out another way.
+// (When batches counted only their bodies, a batch of 22 of these events
+// was over 1 MiB, PublishMsg refused it, and its events were retried as
+// "no worker" again and again: replies came tens of seconds late.)
+func TestEventBatchesWithBigSessions(t *testing.T) {
+	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, MaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	g := sbtest.Gateway(t, ns.ClientURL())
+	sbtest.Worker(t, ns.ClientURL(), bigSession{})
+	defer func() { t.Logf("gateway stats: %+v", g.Stats()) }()
+	pipeline(t, g, func(k, i int) (string, ws.OpCode) { return fmt.Sprintf("%d/%d", k, i), ws.OpText })
+	checkPublishedOnce(t, g.Stats(), 0)
+}

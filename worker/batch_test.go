@@ -1,0 +1,175 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/worker"
+)
+
+// describeEvents answers each message with what the handler saw of it.
+type describeEvents struct{}
+
+func (describeEvents) OnMessage(c *worker.Context, m worker.Message) error {
+	return c.SendToCurrentClient(fmt.Appendf(nil, "%s|%s|%v|%t|%q",
+		c.ClientID(), c.RemoteAddr(), c.Session()["user"], m.Binary, m.Data))
+}
+
+const batchGateway = "gwtest0001"
+
+// batchEvent is one event of a hand-built batch.
+type batchEvent struct {
+	clientSeq string
+	eventSeq  uint64
+	remote    string
+	session   string
+	data      string
+	binary    bool
+}
+
+// publishBatch publishes events as one batch, the way a gateway does.
+func publishBatch(t *testing.T, nc *nats.Conn, evs []batchEvent) {
+	t.Helper()
+	subj, _ := bus.NewSubjects("sb")
+	reply := subj.AppendGatewayBatchReply(nil, batchGateway)
+	var spec, body []byte
+	h := nats.Header{}
+	anySession := false
+	for _, e := range evs {
+		reply = bus.AppendBatchEntry(reply, e.clientSeq, e.eventSeq)
+		spec = bus.AppendFrameSpec(spec, bus.Frame{Data: []byte(e.data), Binary: e.binary})
+		body = append(body, e.data...)
+		h.Add(bus.HdrRemote, e.remote)
+		h.Add(bus.HdrSession, e.session)
+		anySession = anySession || e.session != ""
+	}
+	if !anySession {
+		h.Del(bus.HdrSession)
+	}
+	h.Set(bus.HdrFrames, string(spec))
+	m := &nats.Msg{Subject: subj.EventBatch(bus.EventMessage), Reply: string(reply), Header: h, Data: body}
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startBatchWorker is startWorker with worker options.
+func startBatchWorker(t *testing.T, events any, opts ...worker.Option) *nats.Conn {
+	t.Helper()
+	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	wnc, gnc := connect(), connect()
+	opts = append([]worker.Option{worker.Logger(slog.New(slog.DiscardHandler))}, opts...)
+	w, err := worker.New(wnc, events, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	return gnc
+}
+
+// replies subscribes to the event replies of batchGateway.
+func replies(t *testing.T, nc *nats.Conn) chan *nats.Msg {
+	t.Helper()
+	subj, _ := bus.NewSubjects("sb")
+	ch := make(chan *nats.Msg, 16)
+	if _, err := nc.ChanSubscribe(subj.GatewayReplies(batchGateway), ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// nextReply returns the next reply as "subject => body"; a reply must be
+// the bare body of one text frame.
+func nextReply(t *testing.T, ch chan *nats.Msg) string {
+	t.Helper()
+	select {
+	case m := <-ch:
+		if len(m.Header) != 0 {
+			t.Errorf("reply on %s has headers %v, want a bare body", m.Subject, m.Header)
+		}
+		return m.Subject + " => " + string(m.Data)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply")
+		return ""
+	}
+}
+
+func TestBatchDispatchedAsSingleEvents(t *testing.T) {
+	nc := startBatchWorker(t, describeEvents{})
+	ch := replies(t, nc)
+	publishBatch(t, nc, []batchEvent{
+		{clientSeq: "1f", eventSeq: 3, remote: "10.0.0.7:51234", data: "hello"},
+		{clientSeq: "2", eventSeq: 36, remote: "10.0.0.8:1", data: "\x00\x01", binary: true},
+		{clientSeq: "a", eventSeq: 1, remote: "[::1]:9", session: `{"user":"ann"}`, data: "hi ann"},
+	})
+	want := map[string]bool{
+		`sb.gw.gwtest0001.r.1f.3 => gwtest0001-1f|10.0.0.7:51234|<nil>|false|"hello"`: true,
+		`sb.gw.gwtest0001.r.2.10 => gwtest0001-2|10.0.0.8:1|<nil>|true|"\x00\x01"`:    true,
+		`sb.gw.gwtest0001.r.a.1 => gwtest0001-a|[::1]:9|ann|false|"hi ann"`:           true,
+	}
+	for range len(want) {
+		got := nextReply(t, ch)
+		if !want[got] {
+			t.Errorf("unexpected reply %s", got)
+		}
+		delete(want, got)
+	}
+	for w := range want {
+		t.Errorf("missing reply %s", w)
+	}
+}
+
+// TestMalformedBatchDropped: a batch whose parts disagree is dropped
+// whole, and the worker goes on taking batches. With one handler at a
+// time, replies leave the worker in the order its events came, so had
+// any event of the bad batch been handled, its reply would come first.
+func TestMalformedBatchDropped(t *testing.T) {
+	nc := startBatchWorker(t, describeEvents{}, worker.MaxConcurrency(1))
+	ch := replies(t, nc)
+	subj, _ := bus.NewSubjects("sb")
+	bad := &nats.Msg{
+		Subject: subj.EventBatch(bus.EventMessage),
+		Reply:   "sb.gw." + batchGateway + ".b.1.1.2.1",
+		Header:  nats.Header{bus.HdrFrames: {"1,1"}, bus.HdrRemote: {"10.0.0.7:1"}}, // one remote for two events
+		Data:    []byte("xy"),
+	}
+	if err := nc.PublishMsg(bad); err != nil {
+		t.Fatal(err)
+	}
+	publishBatch(t, nc, []batchEvent{
+		{clientSeq: "3", eventSeq: 1, remote: "10.0.0.9:1", data: "a"},
+		{clientSeq: "4", eventSeq: 1, remote: "10.0.0.9:2", data: "b"},
+	})
+	for _, want := range []string{
+		`sb.gw.gwtest0001.r.3.1 => gwtest0001-3|10.0.0.9:1|<nil>|false|"a"`,
+		`sb.gw.gwtest0001.r.4.1 => gwtest0001-4|10.0.0.9:2|<nil>|false|"b"`,
+	} {
+		if got := nextReply(t, ch); got != want {
+			t.Fatalf("got reply %s, want %s", got, want)
+		}
+	}
+}
