@@ -28,7 +28,10 @@ type Worker struct {
 	opts   options
 	log    *slog.Logger
 
-	sem      chan struct{}
+	sem      chan struct{}  // one per handler goroutine: MaxConcurrency
+	idle     chan *nats.Msg // events for handler goroutines waiting for one
+	drained  chan struct{}  // closed once no event can arrive any more
+	drainMu  sync.Once
 	replies  sync.Pool // *reply, see Context.reply
 	subs     []*nats.Subscription
 	handlers sync.WaitGroup
@@ -103,6 +106,8 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		opts:    o,
 		log:     o.log.With("worker_id", id),
 		sem:     make(chan struct{}, o.concurrency),
+		idle:    make(chan *nats.Msg),
+		drained: make(chan struct{}),
 		replies: sync.Pool{New: newReply},
 	}, nil
 }
@@ -208,6 +213,7 @@ func (w *Worker) waitDrained(ctx context.Context) error {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
+		w.drainMu.Do(func() { close(w.drained) }) // idle handler goroutines leave
 		w.handlers.Wait()
 	}()
 	select {
@@ -218,21 +224,52 @@ func (w *Worker) waitDrained(ctx context.Context) error {
 	}
 }
 
-// dispatch starts a handler for one event. Events of one client never
-// overlap (the gateway waits for each reply), so running each on its own
-// goroutine keeps clients concurrent without breaking their order.
+// dispatch hands one event to a handler goroutine: one that waits for
+// work when there is one, else a new one while fewer than MaxConcurrency
+// run. Events of one client never overlap (the gateway waits for each
+// reply), so handling them on any goroutine keeps clients concurrent
+// without breaking their order. A goroutine that handled an event waits
+// handlerIdle for the next: a busy worker reuses goroutines whose stacks
+// already grew, instead of growing a fresh one for every event.
 func (w *Worker) dispatch(m *nats.Msg) {
-	w.sem <- struct{}{}
-	w.handlers.Add(1)
-	w.inflight.Add(1)
-	go func() {
-		defer func() {
-			<-w.sem
-			w.inflight.Add(-1)
-			w.handlers.Done()
-		}()
-		w.handle(m)
+	select {
+	case w.idle <- m:
+		return
+	default:
+	}
+	select {
+	case w.idle <- m:
+	case w.sem <- struct{}{}:
+		w.handlers.Add(1)
+		go w.run(m)
+	}
+}
+
+// handlerIdle is how long a handler goroutine waits for another event.
+const handlerIdle = time.Second
+
+// run handles m and then the events dispatch hands it, until it waited
+// handlerIdle for one or the worker drained.
+func (w *Worker) run(m *nats.Msg) {
+	defer func() {
+		<-w.sem
+		w.handlers.Done()
 	}()
+	idle := time.NewTimer(handlerIdle)
+	defer idle.Stop()
+	for {
+		w.inflight.Add(1)
+		w.handle(m)
+		w.inflight.Add(-1)
+		idle.Reset(handlerIdle)
+		select {
+		case m = <-w.idle:
+		case <-idle.C:
+			return
+		case <-w.drained:
+			return
+		}
+	}
 }
 
 // dispatchBatch splits a batch of message events (docs/protocol.md,
