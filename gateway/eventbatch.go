@@ -100,11 +100,10 @@ func (g *Gateway) runBatcher() {
 			bt.running = false
 		}
 		bt.mu.Unlock()
-		for len(items) > 0 {
-			n := g.publishBatch(&bm, items)
-			items = items[n:]
+		for rest := items; len(rest) > 0; {
+			rest = rest[g.publishBatch(&bm, rest):]
 		}
-		clear(items[:cap(items)])
+		clear(items) // the array goes back to add: drop the references
 		if stopping {
 			return
 		}
