@@ -28,19 +28,19 @@ type Worker struct {
 	opts   options
 	log    *slog.Logger
 
-	sem      chan struct{}  // one per handler goroutine: MaxConcurrency
-	idle     chan *nats.Msg // events for handler goroutines waiting for one
-	drained  chan struct{}  // closed once no event can arrive any more
-	drainMu  sync.Once
-	replies  sync.Pool // *reply, see Context.reply
-	subs     []*nats.Subscription
-	handlers sync.WaitGroup
-	ctx      context.Context
-	cancel   context.CancelFunc
-	started  time.Time
-	handled  atomic.Uint64
-	inflight atomic.Int64
-	hb       *heartbeat
+	sem       chan struct{}  // one per handler goroutine: MaxConcurrency
+	idle      chan *nats.Msg // events for handler goroutines waiting for one
+	drained   chan struct{}  // closed once no event can arrive any more
+	drainOnce sync.Once
+	replies   sync.Pool // *reply, see Context.reply
+	subs      []*nats.Subscription
+	handlers  sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	started   time.Time
+	handled   atomic.Uint64
+	inflight  atomic.Int64
+	hb        *heartbeat
 }
 
 // Option configures a Worker.
@@ -213,7 +213,7 @@ func (w *Worker) waitDrained(ctx context.Context) error {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
-		w.drainMu.Do(func() { close(w.drained) }) // idle handler goroutines leave
+		w.drainOnce.Do(func() { close(w.drained) }) // idle handler goroutines leave
 		w.handlers.Wait()
 	}()
 	select {
