@@ -1,9 +1,7 @@
 package worker_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -59,35 +57,6 @@ func publishBatch(t *testing.T, nc *nats.Conn, evs []batchEvent) {
 	}
 }
 
-// startBatchWorker is startWorker with worker options.
-func startBatchWorker(t *testing.T, events any, opts ...worker.Option) *nats.Conn {
-	t.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	connect := func() *nats.Conn {
-		nc, err := nats.Connect(srv.ClientURL(), nats.InProcessServer(srv))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	wnc, gnc := connect(), connect()
-	opts = append([]worker.Option{worker.Logger(slog.New(slog.DiscardHandler))}, opts...)
-	w, err := worker.New(wnc, events, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	return gnc
-}
-
 // replies subscribes to the event replies of batchGateway.
 func replies(t *testing.T, nc *nats.Conn) chan *nats.Msg {
 	t.Helper()
@@ -119,7 +88,7 @@ func nextReply(t *testing.T, ch chan *nats.Msg) string {
 }
 
 func TestBatchDispatchedAsSingleEvents(t *testing.T) {
-	nc := startBatchWorker(t, describeEvents{})
+	nc := startWorker(t, describeEvents{})
 	ch := replies(t, nc)
 	publishBatch(t, nc, []batchEvent{
 		{clientSeq: "1f", eventSeq: 3, remote: "10.0.0.7:51234", data: "hello"},
@@ -148,7 +117,7 @@ func TestBatchDispatchedAsSingleEvents(t *testing.T) {
 // time, replies leave the worker in the order its events came, so had
 // any event of the bad batch been handled, its reply would come first.
 func TestMalformedBatchDropped(t *testing.T) {
-	nc := startBatchWorker(t, describeEvents{}, worker.MaxConcurrency(1))
+	nc := startWorker(t, describeEvents{}, worker.MaxConcurrency(1))
 	ch := replies(t, nc)
 	subj, _ := bus.NewSubjects("sb")
 	bad := &nats.Msg{

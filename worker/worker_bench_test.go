@@ -69,9 +69,10 @@ func BenchmarkWorkerEcho(b *testing.B) {
 	}
 }
 
-// startWorker starts an embedded NATS server and a worker running events,
-// and returns a second in-process connection that stands in for a gateway.
-func startWorker(tb testing.TB, events any) *nats.Conn {
+// startWorker starts an embedded NATS server and a worker running events
+// with opts, and returns a second in-process connection that stands in for
+// a gateway.
+func startWorker(tb testing.TB, events any, opts ...worker.Option) *nats.Conn {
 	tb.Helper()
 	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
 	if err != nil {
@@ -87,7 +88,8 @@ func startWorker(tb testing.TB, events any) *nats.Conn {
 		return nc
 	}
 	wnc, gnc := connect(), connect()
-	w, err := worker.New(wnc, events, worker.Logger(slog.New(slog.DiscardHandler)))
+	opts = append([]worker.Option{worker.Logger(slog.New(slog.DiscardHandler))}, opts...)
+	w, err := worker.New(wnc, events, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
