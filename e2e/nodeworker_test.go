@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws/wsutil"
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/examples/chat"
@@ -383,4 +385,83 @@ func TestNodeWorkerDrainsOnSIGTERM(t *testing.T) {
 	if _, err := nc.Request("sb.ev.message", nil, time.Second); !errors.Is(err, nats.ErrNoResponders) {
 		t.Fatalf("after the drain: %v, want no responders", err)
 	}
+}
+
+// TestNodeWorkerEventBatches: with the Node worker as the only worker,
+// many clients pipelining make the gateway batch their message events
+// (docs/protocol.md §5.7). The worker must take the batches: every client
+// gets its replies in order, each event handled with its own client id and
+// session (a say carries the name the client's login stored), and no batch
+// bounced and was republished: the gateway published each connect and
+// message exactly once.
+func TestNodeWorkerEventBatches(t *testing.T) {
+	ns := sbtest.NATS(t)
+	w := startNodeWorker(t, ns.ClientURL()) // before the gateway: killed after its shutdown
+	g := sbtest.Gateway(t, ns.ClientURL())
+
+	// Message 0 logs client k in as c<k> into its own room r<k>; then
+	// every third message is an unknown type (an error reply), the others
+	// say k/i to the room, every fifth as a binary WebSocket message.
+	msg := func(k, i int) string {
+		switch {
+		case i == 0:
+			return fmt.Sprintf(`{"type":"login","name":"c%d","room":"r%d"}`, k, k)
+		case i%3 == 0:
+			return fmt.Sprintf(`{"type":"%d/%d"}`, k, i)
+		default:
+			return fmt.Sprintf(`{"type":"say","text":"%d/%d"}`, k, i)
+		}
+	}
+	clients := make([]*sbtest.WS, batchClients)
+	for k := range clients {
+		clients[k] = sbtest.Dial(t, g, "/ws")
+	}
+	for i := range batchPerClient {
+		for k, c := range clients {
+			write := wsutil.WriteClientText
+			if batchBinary(i) {
+				write = wsutil.WriteClientBinary
+			}
+			if err := write(c.Conn, []byte(msg(k, i))); err != nil {
+				t.Fatalf("client %d: send %s: %v", k, msg(k, i), err)
+			}
+		}
+	}
+	for k, c := range clients {
+		name, room := fmt.Sprintf("c%d", k), fmt.Sprintf("r%d", k)
+		var id string
+		for i := range batchPerClient {
+			s, err := c.ReadErr(20 * time.Second)
+			var f chat.Frame
+			if err == nil {
+				err = json.Unmarshal([]byte(s), &f)
+			}
+			if err != nil {
+				t.Fatalf("client %d, reply %d to %s: %v", k, i, msg(k, i), err)
+			}
+			text := fmt.Sprintf("%d/%d", k, i)
+			var ok bool
+			switch {
+			case i == 0:
+				id = f.ClientID
+				ok = f.Type == "welcome" && f.Name == name && f.Room == room && len(f.Users) == 1 && id != ""
+			case i%3 == 0:
+				ok = f.Type == "error" && f.Message == fmt.Sprintf("unknown type %q", text)
+			default:
+				ok = f.Type == "say" && f.Text == text && f.Name == name && f.Room == room && f.ClientID == id
+			}
+			if !ok {
+				t.Fatalf("client %d, reply %d to %s: %s", k, i, msg(k, i), s)
+			}
+		}
+	}
+	st := g.Stats()
+	if st.EventBatches == 0 || st.EventsBatched == 0 {
+		t.Fatalf("no event was batched (%d batches, %d events), so the Node worker's batches were not tested", st.EventBatches, st.EventsBatched)
+	}
+	checkPublishedOnce(t, st, 0) // a bounced batch would have its events published again
+	if log := w.Log(); strings.Contains(log, "event batch dropped") {
+		t.Errorf("the Node worker dropped batches:\n%s", log)
+	}
+	t.Logf("%d batches carried %d of %d message events", st.EventBatches, st.EventsBatched, batchClients*batchPerClient)
 }

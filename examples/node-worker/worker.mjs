@@ -1,9 +1,9 @@
 // The Switchboard chat demo's worker in JavaScript: the same chat as
 // examples/chat/chat.go, speaking only what docs/protocol.md specifies.
-// Events come from the "workers" queue group (§3, §5); each is answered with
-// frames and a session patch (§5.2); group changes are requests to the
-// client's gateway (§6); room messages go to the group subject (§7); the
-// room's users come from a scatter-gather query (§8).
+// Events come from the "workers" queue group (§3, §5), alone or in batches
+// (§5.7); each is answered with frames and a session patch (§5.2); group
+// changes are requests to the client's gateway (§6); room messages go to the
+// group subject (§7); the room's users come from a scatter-gather query (§8).
 //
 // Run: NATS_URL=nats://127.0.0.1:4222 SB_PREFIX=sb node worker.mjs
 import { connect, headers, createInbox } from "nats";
@@ -222,6 +222,69 @@ async function handle(kind, m) {
   }
 }
 
+// §5.7 Event batches: a busy gateway puts the message events of several
+// clients into one message on <p>.evb.message. splitBatch checks that the
+// reply subject <p>.gw.<gw>.b.<seq1>.<ev1>…, the Sb-Frames entries, the
+// Sb-Remote lines and the Sb-Session lines (when present) agree, and that
+// the lengths add up to the body, as bus.SplitEventBatch does. It returns
+// the events as single message events (§5.1) that answer on their own reply
+// subjects, or throws for a malformed batch.
+const BASE36 = /^[0-9a-z]{1,13}$/, FRAME = /^(b?)(0|[1-9][0-9]*)$/;
+function splitBatch(m) {
+  const bad = (why) => new Error(`malformed event batch: ${why}`);
+  const start = `${prefix}.gw.`;
+  if (!m.reply?.startsWith(start)) throw bad(`reply subject ${JSON.stringify(m.reply)}`);
+  const rest = m.reply.slice(start.length), cut = rest.indexOf(".b.");
+  const gw = cut < 0 ? "" : rest.slice(0, cut);
+  const pairs = cut < 0 ? [] : rest.slice(cut + 3).split(".");
+  if (gw === "" || gw.includes(".") || pairs.length % 2 !== 0 || pairs.some((p) => p === "")) {
+    throw bad(`reply subject ${JSON.stringify(m.reply)}`);
+  }
+  const n = pairs.length / 2;
+  const remotes = m.headers?.values("Sb-Remote") || [];
+  const sessions = m.headers?.values("Sb-Session") || []; // empty values stay: a client without a session
+  if (remotes.length !== n || (sessions.length !== 0 && sessions.length !== n)) {
+    throw bad(`${n} events, ${remotes.length} remote and ${sessions.length} session values`);
+  }
+  const spec = m.headers?.get("Sb-Frames") || "";
+  const sizes = spec.split(",");
+  if (sizes.length !== n) throw bad(`${n} events and frame list ${JSON.stringify(spec)}`);
+  const data = m.data || new Uint8Array();
+  const events = [];
+  let off = 0;
+  sizes.forEach((size, i) => {
+    const f = FRAME.exec(size);
+    const seq = pairs[2 * i], ev = pairs[2 * i + 1];
+    if (!f) throw bad(`frame list ${JSON.stringify(spec)}`);
+    if (!BASE36.test(seq)) throw bad(`client token ${JSON.stringify(seq)}`);
+    const len = Number(f[2]);
+    if (off + len > data.length) throw bad(`frame list ${JSON.stringify(spec)} longer than the body (${data.length} bytes)`);
+    const h = hdrs({ "Sb-Client": `${gw}-${seq.replace(/^0+(?=.)/, "")}`, "Sb-Remote": remotes[i] });
+    if (sessions.length !== 0 && sessions[i] !== "") h.set("Sb-Session", sessions[i]);
+    if (f[1] === "b") h.set("Sb-Binary", "1");
+    const reply = `${prefix}.gw.${gw}.r.${seq}.${ev}`; // the event's own reply subject
+    events.push({ headers: h, data: data.subarray(off, off + len), respond: (body, opts) => nc.publish(reply, body, opts) });
+    off += len;
+  });
+  if (off !== data.length) throw bad(`frame list covers ${off} of ${data.length} body bytes`);
+  return events;
+}
+
+// handleBatch runs each event of a batch exactly as if it had come alone,
+// concurrently (they belong to different clients). A malformed batch is
+// logged and dropped, none of it answered: the gateway redelivers its events
+// alone after event_timeout. Nothing is ever sent to the batch's reply subject.
+function handleBatch(m) {
+  let events;
+  try {
+    events = splitBatch(m);
+  } catch (err) {
+    log("event batch dropped:", err?.message || err);
+    return Promise.resolve();
+  }
+  return Promise.all(events.map((ev) => handle("message", ev)));
+}
+
 // sessionPatch: only the keys that changed, null for removed ones (§4
 // "Sessions"); null when nothing changed.
 function sessionPatch(before, after) {
@@ -237,11 +300,17 @@ const nc = await connect({ servers, name: "switchboard-node-worker", maxReconnec
 (async () => { for await (const s of nc.status()) if (s.type === "disconnect" || s.type === "reconnect") log(s.type, s.data); })();
 
 const inflight = new Set();
-const subs = ["connect", "message", "close"].map((kind) => {
-  const sub = nc.subscribe(`${prefix}.ev.${kind}`, { queue: "workers" });
+// One subscription per event kind, plus <p>.evb.message for the batches of
+// message events (§5.7), all in queue group "workers".
+const subjects = [
+  ...["connect", "message", "close"].map((kind) => [`${prefix}.ev.${kind}`, (m) => handle(kind, m)]),
+  [`${prefix}.evb.message`, handleBatch],
+];
+const subs = subjects.map(([subject, run]) => {
+  const sub = nc.subscribe(subject, { queue: "workers" });
   const loop = (async () => {
     for await (const m of sub) {
-      const p = handle(kind, m);
+      const p = run(m);
       inflight.add(p);
       p.finally(() => inflight.delete(p));
     }
@@ -249,7 +318,7 @@ const subs = ["connect", "message", "close"].map((kind) => {
   return { sub, loop };
 });
 await nc.flush(); // the server has the subscriptions
-log(`ready on ${prefix}.ev.{connect,message,close} (queue "workers"), ${servers}`);
+log(`ready on ${prefix}.ev.{connect,message,close} and ${prefix}.evb.message (queue "workers"), ${servers}`);
 
 // SIGTERM drains (§5.6, §10 checklist 6): leave the queue group, answer every
 // event already held (handlers may still send commands), then close.
