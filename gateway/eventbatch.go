@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"errors"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,9 +55,12 @@ func newBatcher(max int) *batcher {
 // add hands ev, whose publish the caller counted, to the publisher. It
 // returns false when ev must be published at once instead: batching is
 // off or paused, the message is big, or the publisher stopped.
-func (bt *batcher) add(c *conn, ev *pendingEvent, now time.Time) bool {
-	if bt.max < 2 || ev.kind != bus.EventMessage || len(ev.data) > maxBatchEventBytes ||
-		now.UnixNano() < bt.pausedUntil.Load() {
+func (bt *batcher) add(c *conn, ev *pendingEvent) bool {
+	if bt.max < 2 || ev.kind != bus.EventMessage || len(ev.data) > maxBatchEventBytes {
+		return false
+	}
+	// The clock is read only while a pause is set, not for every message.
+	if until := bt.pausedUntil.Load(); until != 0 && time.Now().UnixNano() < until {
 		return false
 	}
 	bt.mu.Lock()
@@ -232,10 +234,9 @@ func (g *Gateway) onBatchBounce(m *nats.Msg) {
 	}
 	g.log.Debug("no worker takes event batches; publishing events one by one", "events", len(entries)/2)
 	for i := 0; i < len(entries); i += 2 {
-		seq, err1 := strconv.ParseUint(entries[i], 36, 64)
-		evSeq, err2 := strconv.ParseUint(entries[i+1], 36, 64)
+		seq, evSeq, ok := parseEventRef(entries[i], entries[i+1])
 		c := g.hub.get(seq)
-		if err1 != nil || err2 != nil || c == nil {
+		if !ok || c == nil {
 			continue
 		}
 		c.evMu.Lock()

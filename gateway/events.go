@@ -121,7 +121,7 @@ func (c *conn) startLocked(ev *pendingEvent) {
 // caller counted the publish in ev.publishing, under c.evMu; publishDone
 // ends it.
 func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
-	if !redelivered && g.batcher.add(c, ev, time.Now()) {
+	if !redelivered && g.batcher.add(c, ev) {
 		return
 	}
 	g.publishSingle(c, ev, redelivered)
@@ -167,9 +167,8 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
-	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
-	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
-	if err1 != nil || err2 != nil {
+	seq, evSeq, ok := parseEventRef(seqTok, evTok)
+	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
@@ -198,6 +197,14 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 	c.evMu.Unlock()
 	g.applyReply(c, m, b)
 	c.advance()
+}
+
+// parseEventRef parses the two base-36 tokens that name an event in a
+// reply subject: the client's sequence number and the event's.
+func parseEventRef(seqTok, evTok string) (seq, evSeq uint64, ok bool) {
+	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
+	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
+	return seq, evSeq, err1 == nil && err2 == nil
 }
 
 // replyTokens returns the last two tokens of a reply subject.

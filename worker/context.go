@@ -62,16 +62,15 @@ func (c *Context) queued() *reply {
 	return c.out
 }
 
-func newContext(ctx context.Context, w *Worker, m *nats.Msg) *Context {
-	c := &Context{
+func newContext(ctx context.Context, w *Worker, ev event) *Context {
+	return &Context{
 		Context:     ctx,
 		w:           w,
-		clientID:    m.Header.Get(bus.HdrClient),
-		remote:      m.Header.Get(bus.HdrRemote),
-		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
-		rawSession:  m.Header.Get(bus.HdrSession),
+		clientID:    ev.clientID,
+		remote:      ev.remote,
+		redelivered: ev.redelivered,
+		rawSession:  ev.session,
 	}
-	return c
 }
 
 // ClientID returns the current client's id.

@@ -28,9 +28,9 @@ type Worker struct {
 	opts   options
 	log    *slog.Logger
 
-	sem       chan struct{}  // one per handler goroutine: MaxConcurrency
-	idle      chan *nats.Msg // events for handler goroutines waiting for one
-	drained   chan struct{}  // closed once no event can arrive any more
+	sem       chan struct{} // one per handler goroutine: MaxConcurrency
+	idle      chan event    // events for handler goroutines waiting for one
+	drained   chan struct{} // closed once no event can arrive any more
 	drainOnce sync.Once
 	replies   sync.Pool // *reply, see Context.reply
 	subs      []*nats.Subscription
@@ -106,7 +106,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		opts:    o,
 		log:     o.log.With("worker_id", id),
 		sem:     make(chan struct{}, o.concurrency),
-		idle:    make(chan *nats.Msg),
+		idle:    make(chan event),
 		drained: make(chan struct{}),
 		replies: sync.Pool{New: newReply},
 	}, nil
@@ -136,7 +136,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		kinds = append(kinds, bus.EventWebSocketConnect)
 	}
 	for _, k := range kinds {
-		sub, err := w.nc.QueueSubscribe(w.subj.Event(k), bus.WorkerQueue, w.dispatch)
+		sub, err := w.nc.QueueSubscribe(w.subj.Event(k), bus.WorkerQueue, w.dispatchOne)
 		if err != nil {
 			w.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", w.subj.Event(k), err)
@@ -231,26 +231,26 @@ func (w *Worker) waitDrained(ctx context.Context) error {
 // without breaking their order. A goroutine that handled an event waits
 // handlerIdle for the next: a busy worker reuses goroutines whose stacks
 // already grew, instead of growing a fresh one for every event.
-func (w *Worker) dispatch(m *nats.Msg) {
+func (w *Worker) dispatch(ev event) {
 	select {
-	case w.idle <- m:
+	case w.idle <- ev:
 		return
 	default:
 	}
 	select {
-	case w.idle <- m:
+	case w.idle <- ev:
 	case w.sem <- struct{}{}:
 		w.handlers.Add(1)
-		go w.run(m)
+		go w.run(ev)
 	}
 }
 
 // handlerIdle is how long a handler goroutine waits for another event.
 const handlerIdle = time.Second
 
-// run handles m and then the events dispatch hands it, until it waited
+// run handles ev and then the events dispatch hands it, until it waited
 // handlerIdle for one or the worker drained.
-func (w *Worker) run(m *nats.Msg) {
+func (w *Worker) run(ev event) {
 	defer func() {
 		<-w.sem
 		w.handlers.Done()
@@ -259,11 +259,11 @@ func (w *Worker) run(m *nats.Msg) {
 	defer idle.Stop()
 	for {
 		w.inflight.Add(1)
-		w.handle(m)
+		w.handle(ev)
 		w.inflight.Add(-1)
 		idle.Reset(handlerIdle)
 		select {
-		case m = <-w.idle:
+		case ev = <-w.idle:
 		case <-idle.C:
 			return
 		case <-w.drained:
@@ -272,32 +272,53 @@ func (w *Worker) run(m *nats.Msg) {
 	}
 }
 
+// event is one client event as a handler gets it, whether it came in a
+// message of its own or in a batch.
+type event struct {
+	kind        string
+	reply       string // where the answer goes; "" for none
+	clientID    string
+	remote      string
+	session     string // the session as JSON; "" for none
+	redelivered bool
+	binary      bool
+	data        []byte
+}
+
+// dispatchOne dispatches the event of a message of its own, read from its
+// subject and headers (docs/protocol.md §5.1).
+func (w *Worker) dispatchOne(m *nats.Msg) {
+	w.dispatch(event{
+		kind:        m.Subject[len(w.subj.Prefix())+len(".ev."):],
+		reply:       m.Reply,
+		clientID:    m.Header.Get(bus.HdrClient),
+		remote:      m.Header.Get(bus.HdrRemote),
+		session:     m.Header.Get(bus.HdrSession),
+		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
+		binary:      m.Header.Get(bus.HdrBinary) == "1",
+		data:        m.Data,
+	})
+}
+
 // dispatchBatch splits a batch of message events (docs/protocol.md,
 // "Event batches") and dispatches each as if it had come alone: its own
 // reply subject, client id, remote address and session.
 func (w *Worker) dispatchBatch(m *nats.Msg) {
-	subject := w.subj.Event(bus.EventMessage)
 	err := w.subj.SplitEventBatch(m, func(e bus.BatchEvent) {
-		h := nats.Header{bus.HdrClient: {e.ClientID}, bus.HdrRemote: {e.Remote}}
-		if e.Session != "" {
-			h[bus.HdrSession] = []string{e.Session}
-		}
-		if e.Binary {
-			h[bus.HdrBinary] = []string{"1"}
-		}
-		w.dispatch(&nats.Msg{Subject: subject, Reply: e.Reply, Header: h, Data: e.Data, Sub: m.Sub})
+		w.dispatch(event{kind: bus.EventMessage, reply: e.Reply, clientID: e.ClientID, remote: e.Remote,
+			session: e.Session, binary: e.Binary, data: e.Data})
 	})
 	if err != nil {
 		w.log.Warn("event batch dropped", "reply", m.Reply, "err", err)
 	}
 }
 
-func (w *Worker) handle(m *nats.Msg) {
-	c := newContext(w.ctx, w, m)
+func (w *Worker) handle(ev event) {
+	c := newContext(w.ctx, w, ev)
 	defer c.release()
-	kind := m.Subject[len(w.subj.Event("")):]
+	kind := ev.kind
 	start := time.Now()
-	reply, err := w.call(c, kind, m)
+	reply, err := w.call(c, ev)
 	if w.opts.observe != nil {
 		w.opts.observe(kind, time.Since(start), err)
 	}
@@ -305,54 +326,55 @@ func (w *Worker) handle(m *nats.Msg) {
 		c.Logger().Error("handler failed", "event", kind, "err", err)
 	}
 	w.handled.Add(1)
-	if m.Reply == "" {
+	if ev.reply == "" {
 		return
 	}
 	if kind == bus.EventWebSocketConnect && err != nil {
 		reply = rejection(err)
 	}
-	if err := m.RespondMsg(reply); err != nil {
+	reply.Subject = ev.reply
+	if err := w.nc.PublishMsg(reply); err != nil {
 		c.Logger().Warn("reply to gateway", "event", kind, "err", err)
 	}
 }
 
 // call runs the handler of one event kind, turning a panic into an error:
 // the worker and the client live on.
-func (w *Worker) call(c *Context, kind string, m *nats.Msg) (reply *nats.Msg, err error) {
+func (w *Worker) call(c *Context, ev event) (reply *nats.Msg, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
 			reply = c.reply()
 		}
 	}()
-	switch kind {
+	switch ev.kind {
 	case bus.EventConnect:
 		if h, ok := w.events.(ConnectHandler); ok {
 			err = h.OnConnect(c)
 		}
 	case bus.EventMessage:
 		if h, ok := w.events.(MessageHandler); ok {
-			err = h.OnMessage(c, Message{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
+			err = h.OnMessage(c, Message{Data: ev.data, Binary: ev.binary})
 		}
 	case bus.EventClose:
 		if h, ok := w.events.(CloseHandler); ok {
 			err = h.OnClose(c)
 		}
 	case bus.EventWebSocketConnect:
-		err = w.webSocketConnect(c, m)
+		err = w.webSocketConnect(c, ev.data)
 	default:
-		err = fmt.Errorf("unknown event kind %q", kind)
+		err = fmt.Errorf("unknown event kind %q", ev.kind)
 	}
 	return c.reply(), err
 }
 
-func (w *Worker) webSocketConnect(c *Context, m *nats.Msg) error {
+func (w *Worker) webSocketConnect(c *Context, data []byte) error {
 	h, ok := w.events.(WebSocketConnectHandler)
 	if !ok {
 		return nil
 	}
 	var hs bus.Handshake
-	if err := json.Unmarshal(m.Data, &hs); err != nil {
+	if err := json.Unmarshal(data, &hs); err != nil {
 		return Reject(http.StatusBadRequest, "malformed handshake event")
 	}
 	return h.OnWebSocketConnect(c, hs)
