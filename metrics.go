@@ -120,6 +120,8 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
 		"event_batches":      d("event_batches_total", "NATS messages that carried several message events."),
 		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),
+		"reply_batches":      d("reply_batches_total", "NATS messages from workers that carried several event replies."),
+		"replies_batched":    d("replies_batched_total", "Event replies received in reply batches."),
 		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
 	}}
 }
@@ -148,6 +150,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("events_redelivered", st.EventsRedelivered)
 	counter("event_batches", st.EventBatches)
 	counter("events_batched", st.EventsBatched)
+	counter("reply_batches", st.ReplyBatches)
+	counter("replies_batched", st.RepliesBatched)
 	for reason, v := range st.Refused {
 		ch <- prometheus.MustNewConstMetric(c.descs["refused"], prometheus.CounterValue, float64(v), reason)
 	}

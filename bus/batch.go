@@ -91,6 +91,8 @@ func (s Subjects) BatchReply(subject string) (gatewayID string, entries []string
 type BatchEvent struct {
 	ClientID string
 	Reply    string // the event's own reply subject
+	Gateway  string // the gateway that sent the batch
+	Ref      string // "<client seq>.<event seq>", the end of Reply: the event in a reply batch
 	Remote   string
 	Session  string // the client's session as JSON, "" for none
 	Data     []byte // aliases the batch's body
@@ -120,9 +122,12 @@ func (s Subjects) SplitEventBatch(m *nats.Msg, fn func(BatchEvent)) error {
 		if err != nil {
 			return fmt.Errorf("%w: client token %q", ErrBadBatch, entries[2*i])
 		}
+		reply := s.GatewayReply(gw, entries[2*i], entries[2*i+1])
 		ev := BatchEvent{
 			ClientID: ClientID(gw, seq),
-			Reply:    s.GatewayReply(gw, entries[2*i], entries[2*i+1]),
+			Reply:    reply,
+			Gateway:  gw,
+			Ref:      reply[len(reply)-len(entries[2*i])-1-len(entries[2*i+1]):],
 			Remote:   remotes[i],
 			Data:     sc.Frame().Data,
 			Binary:   sc.Frame().Binary,

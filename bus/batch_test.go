@@ -49,9 +49,9 @@ func TestSplitEventBatch(t *testing.T) {
 	remotes := []string{"10.0.0.7:51234", "10.0.0.8:1", "[::1]:9"}
 	m := batchMsg(t, reply, "2,b3,0", remotes, []string{`{"user":"ann","n":2}`, "", `{}`}, "hi\x00\x01\xff")
 	want := []bus.BatchEvent{
-		{ClientID: batchGateway + "-1f", Reply: subj.GatewayReply(batchGateway, "1f", "3"), Remote: remotes[0], Session: `{"user":"ann","n":2}`, Data: []byte("hi")},
-		{ClientID: batchGateway + "-2", Reply: subj.GatewayReply(batchGateway, "2", "1"), Remote: remotes[1], Data: []byte("\x00\x01\xff"), Binary: true},
-		{ClientID: batchGateway + "-a", Reply: subj.GatewayReply(batchGateway, "a", "z"), Remote: remotes[2], Session: `{}`, Data: []byte{}},
+		{ClientID: batchGateway + "-1f", Reply: subj.GatewayReply(batchGateway, "1f", "3"), Gateway: batchGateway, Ref: "1f.3", Remote: remotes[0], Session: `{"user":"ann","n":2}`, Data: []byte("hi")},
+		{ClientID: batchGateway + "-2", Reply: subj.GatewayReply(batchGateway, "2", "1"), Gateway: batchGateway, Ref: "2.1", Remote: remotes[1], Data: []byte("\x00\x01\xff"), Binary: true},
+		{ClientID: batchGateway + "-a", Reply: subj.GatewayReply(batchGateway, "a", "z"), Gateway: batchGateway, Ref: "a.z", Remote: remotes[2], Session: `{}`, Data: []byte{}},
 	}
 	checkEvents(t, split(t, m), want)
 
@@ -70,7 +70,7 @@ func checkEvents(t *testing.T, got, want []bus.BatchEvent) {
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.ClientID != w.ClientID || g.Reply != w.Reply || g.Remote != w.Remote || g.Session != w.Session ||
+		if g.ClientID != w.ClientID || g.Reply != w.Reply || g.Gateway != w.Gateway || g.Ref != w.Ref || g.Remote != w.Remote || g.Session != w.Session ||
 			string(g.Data) != string(w.Data) || g.Binary != w.Binary {
 			t.Errorf("event %d:\n got %+v\nwant %+v", i, g, w)
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +185,57 @@ func TestEventBatchesWithBigSessions(t *testing.T) {
 	defer func() { t.Logf("gateway stats: %+v", g.Stats()) }()
 	pipeline(t, g, func(k, i int) (string, ws.OpCode) { return fmt.Sprintf("%d/%d", k, i), ws.OpText })
 	checkPublishedOnce(t, g.Stats(), 0)
+}
+
+// echoer echoes each message in the same kind of frame, with the number
+// of the last message of its client that counted itself in the session.
+// Every third message does, so its reply cannot go in a reply batch:
+// replies alone and batched interleave, and a session change lost or
+// applied out of order shows in the echo.
+type echoer struct{}
+
+func (echoer) OnMessage(c *worker.Context, m worker.Message) error {
+	_, num, _ := strings.Cut(string(m.Data), "/")
+	last, _ := c.Session()["last"].(string)
+	if i, _ := strconv.Atoi(num); i%3 == 0 {
+		c.UpdateSession(bus.Session{"last": num})
+	}
+	var opts []bus.SendOption
+	if m.Binary {
+		opts = append(opts, bus.Binary())
+	}
+	return c.SendToCurrentClient(fmt.Appendf(nil, "%s last=%s", m.Data, last), opts...)
+}
+
+// echoed is what echoer answers to message i of client k.
+func echoed(k, i int) (string, ws.OpCode) {
+	_, op := counted(k, i)
+	last := ""
+	if i > 0 {
+		last = strconv.Itoa((i - 1) / 3 * 3)
+	}
+	return fmt.Sprintf("%d/%d last=%s", k, i, last), op
+}
+
+// TestReplyBatches: under load the worker answers events of the
+// gateway's batches in reply batches, and every client still gets its
+// replies in order, batched or not, each exactly once.
+func TestReplyBatches(t *testing.T) {
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL())
+	sbtest.Worker(t, ns.ClientURL(), echoer{})
+	pipeline(t, g, echoed)
+	st := g.Stats()
+	t.Logf("%d event batches of %d events, %d reply batches of %d replies",
+		st.EventBatches, st.EventsBatched, st.ReplyBatches, st.RepliesBatched)
+	if st.ReplyBatches == 0 {
+		t.Fatalf("no reply was batched (%d event batches of %d events)", st.EventBatches, st.EventsBatched)
+	}
+	if st.RepliesBatched < 2*st.ReplyBatches {
+		t.Errorf("%d reply batches carried only %d replies", st.ReplyBatches, st.RepliesBatched)
+	}
+	if st.MsgsOut != batchClients*batchPerClient {
+		t.Errorf("%d messages written to clients, want %d", st.MsgsOut, batchClients*batchPerClient)
+	}
+	checkPublishedOnce(t, st, 0)
 }

@@ -172,31 +172,43 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
+	c := g.answered(seq, evSeq, m.Header.Get("Status") == "503")
+	if c == nil {
+		return
+	}
+	g.applyReply(c, m, b)
+	c.advance()
+}
+
+// answered marks event evSeq of client seq answered and returns the client,
+// whose reply the caller applies and then calls advance. It returns nil for
+// a client that is gone, an event no longer in flight, and the server's "no
+// responders" (noResponders), which makes the event wait and go again.
+func (g *Gateway) answered(seq, evSeq uint64, noResponders bool) *conn {
 	c := g.hub.get(seq)
 	if c == nil {
-		g.log.Debug("reply for a client that is gone", "subject", m.Subject)
-		return
+		g.log.Debug("reply for a client that is gone", "client_seq", seq, "event_seq", evSeq)
+		return nil
 	}
 	c.evMu.Lock()
 	ev := c.inflight
 	if ev == nil || ev.seq != evSeq || ev.done {
 		c.evMu.Unlock()
-		g.log.Debug("stale reply dropped", "client_id", c.id, "subject", m.Subject)
-		return
+		g.log.Debug("stale reply dropped", "client_id", c.id, "event_seq", evSeq)
+		return nil
 	}
-	if m.Header.Get("Status") == "503" {
+	if noResponders {
 		// At shutdown the scanner drops it at once (scanEvents).
 		ev.noWorker = true
 		ev.deadline = time.Now().Add(g.retryBackoff())
 		kind := ev.kind // once unlocked, the scanner may drop and recycle ev
 		c.evMu.Unlock()
 		g.log.Debug("no worker for event, will retry", "client_id", c.id, "event", kind)
-		return
+		return nil
 	}
 	ev.done = true
 	c.evMu.Unlock()
-	g.applyReply(c, m, b)
-	c.advance()
+	return c
 }
 
 // parseEventRef parses the two base-36 tokens that name an event in a
@@ -233,16 +245,21 @@ func lastDot(s string) int {
 // changes first (the next event must carry them), then frames, then close.
 func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 	g.applySession(c, m)
-	// A body without Sb-Frames is one text frame (bus.NewFrameScanner).
-	n, err := b.addFrames(c, m.Header.Get(bus.HdrFrames), m.Data)
-	if err != nil {
-		g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
-	}
-	g.metrics.msgsOut.Add(uint64(n))
+	g.applyFrames(c, m.Header.Get(bus.HdrFrames), m.Data, b)
 	if m.Header.Get(bus.HdrClose) == "1" {
 		b.flush()
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")
 	}
+}
+
+// applyFrames queues the frames of a reply for its client.
+func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
+	// A body without Sb-Frames is one text frame (bus.NewFrameScanner).
+	n, err := b.addFrames(c, spec, body)
+	if err != nil {
+		g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
+	}
+	g.metrics.msgsOut.Add(uint64(n))
 }
 
 // applySession applies a reply's session change; a value that is not a

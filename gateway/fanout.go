@@ -16,7 +16,7 @@ func (g *Gateway) runFanout() {
 	var members []*conn
 	frames := make([]encodedFrame, maxBatch)
 	b := newBatch()
-	command, replies := g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id)
+	command, replyBatch, replies := g.subj.Gateway(g.id), g.subj.GatewayReplyBatch(g.id), g.subj.GatewayReplies(g.id)
 	replies = replies[:len(replies)-1] // "<p>.gw.<id>.r."
 	bounces := g.subj.GatewayBatchReplies(g.id)
 	bounces = bounces[:len(bounces)-1] // "<p>.gw.<id>.b."
@@ -26,6 +26,8 @@ func (g *Gateway) runFanout() {
 			g.onCommand(m, b)
 		case strings.HasPrefix(m.Subject, replies):
 			g.onReply(m, b)
+		case m.Subject == replyBatch:
+			g.onReplyBatch(m, b)
 		case strings.HasPrefix(m.Subject, bounces):
 			g.onBatchBounce(m)
 		default:

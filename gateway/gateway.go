@@ -66,6 +66,8 @@ type metrics struct {
 	eventsOut         atomic.Uint64
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
+	replyBatches      atomic.Uint64
+	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
 	limits            limitCounters
 }
@@ -84,6 +86,8 @@ type Stats struct {
 	EventsRedelivered uint64 // events sent again after event_timeout
 	EventBatches      uint64 // NATS messages that carried several message events
 	EventsBatched     uint64 // message events sent in batches (also in EventsOut)
+	ReplyBatches      uint64 // NATS messages from workers that carried several replies
+	RepliesBatched    uint64 // replies received in batches
 	MaxQueuedBytes    int64  // the most bytes ever queued for one client
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
@@ -108,6 +112,8 @@ func (g *Gateway) Stats() Stats {
 		EventsRedelivered: m.eventsRedelivered.Load(),
 		EventBatches:      g.batcher.batches.Load(),
 		EventsBatched:     g.batcher.batched.Load(),
+		ReplyBatches:      m.replyBatches.Load(),
+		RepliesBatched:    m.repliesBatched.Load(),
 		MaxQueuedBytes:    m.maxQueued.Load(),
 		Refused:           m.limits.snapshot(),
 	}
@@ -280,7 +286,7 @@ func (g *Gateway) subscribe() error {
 	// Commands, event replies and fan-out share one channel and one
 	// goroutine, so that what a worker sends reaches its clients in the
 	// order the worker sent it, whatever subject it went through.
-	for _, subject := range []string{g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id), g.subj.GatewayBatchReplies(g.id), g.subj.All()} {
+	for _, subject := range []string{g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id), g.subj.GatewayReplyBatch(g.id), g.subj.GatewayBatchReplies(g.id), g.subj.All()} {
 		ns, err := g.nc.ChanSubscribe(subject, g.fanout)
 		if err != nil {
 			g.unsubscribe()

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -57,12 +58,45 @@ func publishBatch(t *testing.T, nc *nats.Conn, evs []batchEvent) {
 	}
 }
 
-// replies subscribes to the event replies of batchGateway.
-func replies(t *testing.T, nc *nats.Conn) chan *nats.Msg {
+// replies subscribes to the event replies of batchGateway, alone and in
+// reply batches, and returns each reply as "subject => body". A reply
+// must be the bare body of one text frame, alone or in a batch.
+func replies(t *testing.T, nc *nats.Conn) chan string {
 	t.Helper()
 	subj, _ := bus.NewSubjects("sb")
-	ch := make(chan *nats.Msg, 16)
-	if _, err := nc.ChanSubscribe(subj.GatewayReplies(batchGateway), ch); err != nil {
+	ch := make(chan string, 64)
+	single := func(m *nats.Msg) {
+		if len(m.Header) != 0 {
+			t.Errorf("reply on %s has headers %v, want a bare body", m.Subject, m.Header)
+		}
+		ch <- m.Subject + " => " + string(m.Data)
+	}
+	batched := func(m *nats.Msg) {
+		if len(m.Header) != 2 {
+			t.Errorf("reply batch has headers %v, want a reply list and a frame list", m.Header)
+		}
+		sc := bus.NewReplyBatchScanner(m.Header.Get(bus.HdrReplies), m.Header.Get(bus.HdrFrames), m.Data)
+		for sc.Scan() {
+			r := sc.Reply()
+			if r.Frames != strconv.Itoa(len(r.Body)) {
+				t.Errorf("batched reply has frames %q for %d bytes, want one text frame", r.Frames, len(r.Body))
+			}
+			ch <- subj.GatewayReply(batchGateway, strconv.FormatUint(r.ClientSeq, 36), strconv.FormatUint(r.EventSeq, 36)) +
+				" => " + string(r.Body)
+		}
+		if err := sc.Err(); err != nil {
+			t.Errorf("reply batch: %v", err)
+		}
+	}
+	// One subscription, so that replies arrive in the order they were sent.
+	_, err := nc.Subscribe("sb.gw."+batchGateway+".>", func(m *nats.Msg) {
+		if m.Subject == subj.GatewayReplyBatch(batchGateway) {
+			batched(m)
+		} else {
+			single(m)
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -71,16 +105,12 @@ func replies(t *testing.T, nc *nats.Conn) chan *nats.Msg {
 	return ch
 }
 
-// nextReply returns the next reply as "subject => body"; a reply must be
-// the bare body of one text frame.
-func nextReply(t *testing.T, ch chan *nats.Msg) string {
+// nextReply returns the next reply as "subject => body".
+func nextReply(t *testing.T, ch chan string) string {
 	t.Helper()
 	select {
-	case m := <-ch:
-		if len(m.Header) != 0 {
-			t.Errorf("reply on %s has headers %v, want a bare body", m.Subject, m.Header)
-		}
-		return m.Subject + " => " + string(m.Data)
+	case r := <-ch:
+		return r
 	case <-time.After(5 * time.Second):
 		t.Fatal("no reply")
 		return ""

@@ -224,6 +224,17 @@ func (c *Context) reply() *nats.Msg {
 	return &r.msg
 }
 
+// framesOnly reports whether the built reply carries frames and nothing
+// else: no session change and no close.
+func (r *reply) framesOnly() bool {
+	for k := range r.msg.Header {
+		if k != bus.HdrFrames {
+			return false
+		}
+	}
+	return true
+}
+
 // setHeader sets one header of the reply, its value slice taken from the
 // reply instead of allocated: each key is set at most once.
 func (c *Context) setHeader(key, value string) {

@@ -33,6 +33,7 @@ type Worker struct {
 	drained   chan struct{} // closed once no event can arrive any more
 	drainOnce sync.Once
 	replies   sync.Pool // *reply, see Context.reply
+	rb        *replyBatcher
 	subs      []*nats.Subscription
 	handlers  sync.WaitGroup
 	ctx       context.Context
@@ -109,6 +110,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		idle:    make(chan event),
 		drained: make(chan struct{}),
 		replies: sync.Pool{New: newReply},
+		rb:      newReplyBatcher(),
 	}, nil
 }
 
@@ -154,11 +156,14 @@ func (w *Worker) Start(ctx context.Context) error {
 		_ = sub.SetPendingLimits(-1, 256<<20)
 		w.subs = append(w.subs, sub)
 	}
+	w.startReplies()
 	if err := w.startHeartbeat(); err != nil {
+		w.stopReplies()
 		w.unsubscribe()
 		return fmt.Errorf("worker heartbeat: %w", err)
 	}
 	if err := w.nc.FlushTimeout(w.opts.timeout); err != nil {
+		w.stopReplies()
 		w.unsubscribe()
 		return fmt.Errorf("worker start: %w", err)
 	}
@@ -187,6 +192,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	if err != nil {
 		w.cancel()
 	}
+	w.stopReplies() // handlers still running after a timeout answer alone
 	if w.hb != nil {
 		w.hb.close()
 		w.hb = nil
@@ -277,6 +283,8 @@ func (w *Worker) run(ev event) {
 type event struct {
 	kind        string
 	reply       string // where the answer goes; "" for none
+	gateway     string // set for an event that came in a batch: its gateway
+	ref         string // and its "<client seq>.<event seq>"
 	clientID    string
 	remote      string
 	session     string // the session as JSON; "" for none
@@ -305,8 +313,8 @@ func (w *Worker) dispatchOne(m *nats.Msg) {
 // reply subject, client id, remote address and session.
 func (w *Worker) dispatchBatch(m *nats.Msg) {
 	err := w.subj.SplitEventBatch(m, func(e bus.BatchEvent) {
-		w.dispatch(event{kind: bus.EventMessage, reply: e.Reply, clientID: e.ClientID, remote: e.Remote,
-			session: e.Session, binary: e.Binary, data: e.Data})
+		w.dispatch(event{kind: bus.EventMessage, reply: e.Reply, gateway: e.Gateway, ref: e.Ref,
+			clientID: e.ClientID, remote: e.Remote, session: e.Session, binary: e.Binary, data: e.Data})
 	})
 	if err != nil {
 		w.log.Warn("event batch dropped", "reply", m.Reply, "err", err)
@@ -331,6 +339,11 @@ func (w *Worker) handle(ev event) {
 	}
 	if kind == bus.EventWebSocketConnect && err != nil {
 		reply = rejection(err)
+	}
+	// An event that came in a batch may be answered in one: only frames,
+	// so no session change and no close.
+	if ev.ref != "" && c.out.framesOnly() && w.rb.add(&ev, c.out.spec, c.out.frames) {
+		return
 	}
 	reply.Subject = ev.reply
 	if err := w.nc.PublishMsg(reply); err != nil {

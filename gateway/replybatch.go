@@ -1,0 +1,35 @@
+package gateway
+
+import (
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// onReplyBatch applies a worker's reply batch (docs/protocol.md, "Reply
+// batches"): the answers to several events, each only frames, in one NATS
+// message. Each reply is applied as if it had come alone, and the
+// client's next event goes out. A malformed batch is logged and dropped
+// whole: its events time out and are redelivered, as for a lost reply.
+func (g *Gateway) onReplyBatch(m *nats.Msg, b *batch) {
+	sc := bus.NewReplyBatchScanner(m.Header.Get(bus.HdrReplies), m.Header.Get(bus.HdrFrames), m.Data)
+	check, n := sc, 0
+	for check.Scan() {
+		n++
+	}
+	if err := check.Err(); err != nil {
+		g.log.Warn("reply batch dropped", "err", err)
+		return
+	}
+	g.metrics.replyBatches.Add(1)
+	g.metrics.repliesBatched.Add(uint64(n))
+	for sc.Scan() {
+		r := sc.Reply()
+		c := g.answered(r.ClientSeq, r.EventSeq, false)
+		if c == nil {
+			continue
+		}
+		g.applyFrames(c, r.Frames, r.Body, b)
+		c.advance()
+	}
+}

@@ -1,0 +1,213 @@
+package worker
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// Reply batches (docs/protocol.md, "Reply batches"), the mirror of the
+// gateway's event batches. The answer to an event that came in a batch
+// does not go to NATS from its handler's goroutine: it joins its gateway's
+// list, and one publisher goroutine publishes whatever each list holds
+// when it gets to run, as one message per gateway. A busy worker so sends
+// a gateway one message for many replies; when only one is waiting it
+// goes alone, as it always did. Events that came alone are answered
+// alone: their gateway is quiet, and the reply should not wait.
+
+const (
+	// maxBatchReplyBytes: a reply with more frame bytes goes alone.
+	maxBatchReplyBytes = 16 << 10
+	// maxReplyBatchBytes bounds one reply batch: its frames and lists.
+	maxReplyBatchBytes = 64 << 10
+	// maxReplyBatch bounds the replies in one batch.
+	maxReplyBatch = 64
+)
+
+// replyBatcher collects replies for the publisher goroutine, per gateway.
+type replyBatcher struct {
+	mu      sync.Mutex
+	waiting map[string]*replyList // by gateway id
+	free    []*replyList
+	running bool // the publisher goroutine is there to take waiting
+	limit   int  // bytes per batch: maxReplyBatchBytes or less
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	batches atomic.Uint64
+	batched atomic.Uint64 // replies sent in batches
+}
+
+// replyList is the replies waiting for one gateway: the lists and body of
+// the batch they will be.
+type replyList struct {
+	gateway string
+	first   string // the reply subject of the first reply
+	n       int
+	refs    []byte // HdrReplies
+	spec    []byte // HdrFrames
+	body    []byte
+}
+
+func (l *replyList) size() int { return len(l.refs) + len(l.spec) + len(l.body) }
+
+func newReplyBatcher() *replyBatcher {
+	return &replyBatcher{waiting: map[string]*replyList{}, wake: make(chan struct{}, 1)}
+}
+
+// add queues the reply to ev, which came in a batch: its frames, spec and
+// body. It returns false when the reply must be published at once
+// instead: it is big, its gateway's batch is full, or the publisher
+// stopped.
+func (rb *replyBatcher) add(ev *event, spec, body []byte) bool {
+	if len(body) > maxBatchReplyBytes {
+		return false
+	}
+	frames := 0
+	if len(spec) > 0 {
+		frames = bytes.Count(spec, []byte{','}) + 1
+	}
+	gateway, ref := ev.gateway, ev.ref
+	rb.mu.Lock()
+	if !rb.running {
+		rb.mu.Unlock()
+		return false
+	}
+	l := rb.waiting[gateway]
+	if l == nil {
+		l = rb.takeList(gateway)
+		rb.waiting[gateway] = l
+	}
+	if l.n == 0 {
+		l.first = ev.reply
+	}
+	if l.n >= maxReplyBatch || l.size()+len(ref)+len(spec)+len(body)+8 > rb.limit {
+		rb.mu.Unlock()
+		return false
+	}
+	l.n++
+	l.refs = bus.AppendReplyRef(l.refs, ref, frames)
+	if len(spec) > 0 {
+		if len(l.spec) > 0 {
+			l.spec = append(l.spec, ',')
+		}
+		l.spec = append(l.spec, spec...)
+	}
+	l.body = append(l.body, body...)
+	rb.mu.Unlock()
+	select {
+	case rb.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// takeList returns an empty list for gateway, reusing one; rb.mu is held.
+func (rb *replyBatcher) takeList(gateway string) *replyList {
+	if n := len(rb.free); n > 0 {
+		l := rb.free[n-1]
+		rb.free = rb.free[:n-1]
+		l.gateway = gateway
+		return l
+	}
+	return &replyList{gateway: gateway}
+}
+
+// startReplies starts the publisher goroutine.
+func (w *Worker) startReplies() {
+	rb := w.rb
+	rb.mu.Lock()
+	rb.running = true
+	rb.limit = min(maxReplyBatchBytes, int(w.nc.MaxPayload()/2))
+	rb.stop, rb.done = make(chan struct{}), make(chan struct{})
+	rb.mu.Unlock()
+	go w.runReplies()
+}
+
+// stopReplies publishes what is waiting and stops the publisher; replies
+// added later go alone.
+func (w *Worker) stopReplies() {
+	rb := w.rb
+	if rb.stop == nil {
+		return
+	}
+	close(rb.stop)
+	<-rb.done
+	rb.stop = nil
+}
+
+// runReplies is the publisher goroutine.
+func (w *Worker) runReplies() {
+	rb := w.rb
+	defer close(rb.done)
+	var (
+		lists []*replyList
+		msg   = nats.Msg{Header: nats.Header{}}
+	)
+	for {
+		stopping := false
+		select {
+		case <-rb.wake:
+		case <-rb.stop:
+			stopping = true
+		}
+		rb.mu.Lock()
+		for gw, l := range rb.waiting {
+			lists = append(lists, l)
+			delete(rb.waiting, gw)
+		}
+		if stopping {
+			rb.running = false
+		}
+		rb.mu.Unlock()
+		for _, l := range lists {
+			w.publishReplies(&msg, l)
+		}
+		rb.mu.Lock()
+		for _, l := range lists {
+			l.gateway, l.first, l.n = "", "", 0
+			l.refs, l.spec, l.body = l.refs[:0], l.spec[:0], l.body[:0]
+			if cap(l.body) <= maxReplyBatchBytes {
+				rb.free = append(rb.free, l)
+			}
+		}
+		rb.mu.Unlock()
+		clear(lists)
+		lists = lists[:0]
+		if stopping {
+			return
+		}
+	}
+}
+
+// publishReplies publishes the replies of l: alone when there is one, as
+// a batch otherwise. msg is reused; nats.go is done with what it points
+// to when PublishMsg returns.
+func (w *Worker) publishReplies(msg *nats.Msg, l *replyList) {
+	clear(msg.Header)
+	msg.Data = l.body
+	if l.n == 1 {
+		msg.Subject = l.first
+		if bus.NeedsFrameList(l.spec, l.body) {
+			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
+		}
+	} else {
+		msg.Subject = w.subj.GatewayReplyBatch(l.gateway)
+		msg.Header[bus.HdrReplies] = []string{string(l.refs)}
+		if len(l.spec) > 0 {
+			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
+		}
+	}
+	if err := w.nc.PublishMsg(msg); err != nil {
+		w.log.Warn("reply to gateway", "gateway_id", l.gateway, "replies", l.n, "err", err)
+		return
+	}
+	if l.n > 1 {
+		w.rb.batches.Add(1)
+		w.rb.batched.Add(uint64(l.n))
+	}
+}

@@ -1,0 +1,127 @@
+package worker
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+type frameEvents struct{}
+
+func (frameEvents) OnMessage(*Context, Message) error { return nil }
+
+// newTestWorker returns a worker that is not started, and a second
+// connection to the same server.
+func newTestWorker(t *testing.T) (*Worker, *nats.Conn) {
+	t.Helper()
+	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	connect := func() *nats.Conn {
+		nc, err := nats.Connect(srv.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	w, err := New(connect(), frameEvents{}, Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, connect()
+}
+
+// batchedEvent is an event of gateway gw as dispatchBatch makes it.
+func batchedEvent(w *Worker, gw, clientSeq, eventSeq string) *event {
+	ev := &event{kind: bus.EventMessage, gateway: gw, reply: w.subj.GatewayReply(gw, clientSeq, eventSeq)}
+	ev.ref = ev.reply[len(ev.reply)-len(clientSeq)-1-len(eventSeq):]
+	return ev
+}
+
+// TestWaitingRepliesGoAsOneBatch: the replies waiting when the publisher
+// runs go out as one batch per gateway, and a lone reply goes as it
+// would without batches: on its own subject, a bare body.
+func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
+	w, nc := newTestWorker(t)
+	msgs := make(chan *nats.Msg, 8)
+	if _, err := nc.ChanSubscribe("sb.gw.>", msgs); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Until the publisher starts, whatever add takes waits.
+	w.rb.running, w.rb.limit = true, maxReplyBatchBytes
+	for _, r := range []struct {
+		gw, seq, ev, spec, body string
+	}{
+		{"gwa", "1", "5", "5", "hello"},
+		{"gwb", "7", "2", "2", "hi"},
+		{"gwa", "2", "1", "", ""},
+		{"gwa", "3", "z", "b2,1", "\x01\x02!"},
+	} {
+		if !w.rb.add(batchedEvent(w, r.gw, r.seq, r.ev), []byte(r.spec), []byte(r.body)) {
+			t.Fatalf("add %+v declined", r)
+		}
+	}
+	w.startReplies()
+	defer w.stopReplies()
+	got := map[string]*nats.Msg{}
+	for range 2 {
+		select {
+		case m := <-msgs:
+			got[m.Subject] = m
+		case <-time.After(5 * time.Second):
+			t.Fatalf("got %d messages, want 2", len(got))
+		}
+	}
+	batch := got["sb.gw.gwa.rb"]
+	if batch == nil || batch.Header.Get(bus.HdrReplies) != "1.5.1,2.1.0,3.z.2" ||
+		batch.Header.Get(bus.HdrFrames) != "5,b2,1" || string(batch.Data) != "hello\x01\x02!" {
+		t.Errorf("batch to gwa: %+v", batch)
+	}
+	alone := got["sb.gw.gwb.r.7.2"]
+	if alone == nil || len(alone.Header) != 0 || string(alone.Data) != "hi" {
+		t.Errorf("reply to gwb: %+v", alone)
+	}
+}
+
+// TestReplyBatchLimits: add declines what must go alone.
+func TestReplyBatchLimits(t *testing.T) {
+	w, _ := newTestWorker(t)
+	ev := batchedEvent(w, "gwa", "1", "1")
+	if w.rb.add(ev, []byte("1"), []byte("x")) {
+		t.Error("add took a reply while the publisher was not running")
+	}
+	w.rb.running, w.rb.limit = true, maxReplyBatchBytes
+	defer func() { w.rb.running = false }()
+	big := []byte(strings.Repeat("x", maxBatchReplyBytes+1))
+	if w.rb.add(ev, []byte("16385"), big) {
+		t.Error("add took a reply bigger than maxBatchReplyBytes")
+	}
+	for i := range maxReplyBatch {
+		if !w.rb.add(ev, []byte("1"), []byte("x")) {
+			t.Fatalf("add declined reply %d of a batch", i)
+		}
+	}
+	if w.rb.add(ev, []byte("1"), []byte("x")) {
+		t.Errorf("add took reply %d of a batch of at most %d", maxReplyBatch+1, maxReplyBatch)
+	}
+	if !w.rb.add(batchedEvent(w, "gwb", "1", "1"), []byte("1"), []byte("x")) {
+		t.Error("a full batch to one gateway stopped replies to another")
+	}
+	// The byte limit: the frames of a batch stay below it.
+	l := w.rb.waiting["gwb"]
+	w.rb.limit = l.size() + 20
+	if w.rb.add(batchedEvent(w, "gwb", "2", "1"), []byte("20"), []byte(strings.Repeat("y", 20))) {
+		t.Error("add took a reply past the batch's byte limit")
+	}
+}
