@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,9 @@ func (g *Gateway) runBatcher() {
 		case <-g.stop:
 			stopping = true
 		}
+		// The goroutine that woke us made us run next on its P, ahead of
+		// the goroutines it readied before: let them add their events.
+		runtime.Gosched()
 		bt.mu.Lock()
 		items, bt.waiting = bt.waiting, items[:0]
 		if stopping {

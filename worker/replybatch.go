@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bytes"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -155,6 +156,9 @@ func (w *Worker) runReplies() {
 		case <-rb.stop:
 			stopping = true
 		}
+		// The handler that woke us made us run next on its P, ahead of
+		// the handlers it queued behind it: let them finish first.
+		runtime.Gosched()
 		rb.mu.Lock()
 		for gw, l := range rb.waiting {
 			lists = append(lists, l)
