@@ -94,6 +94,11 @@ func (c *conn) tryWritev(frames [][]byte) (int, error) {
 }
 
 func (c *conn) enqueueLocked(frame []byte) {
+	if c.wclosed {
+		// An earlier frame of the same sendv overflowed the queue: the
+		// client is being closed and was counted once.
+		return
+	}
 	if c.wqBytes+len(frame) > c.g.opts.sendBufferBytes {
 		c.wclosed = true
 		c.wq = nil
