@@ -35,3 +35,25 @@ func TestBatchArenaNotReusedUnderQueuedFrames(t *testing.T) {
 		t.Fatalf("queued frames = %q", queued)
 	}
 }
+
+// TestOverflowCountedOnce: frames that overflow a client's send queue in
+// one sendv close it once and count one slow client, not one per frame.
+func TestOverflowCountedOnce(t *testing.T) {
+	f := newPathFixture(t, 1, SendBufferBytes(1024))
+	c := f.conns[0]
+	c.wmu.Lock()
+	c.flushing = true // a flush is under way: sendv queues instead of writing
+	c.wmu.Unlock()
+	frame := make([]byte, 600)
+	c.sendv([][]byte{frame, frame, frame})
+	c.wmu.Lock()
+	closed := c.wclosed
+	c.flushing = false // no flusher will come
+	c.wmu.Unlock()
+	if !closed {
+		t.Fatal("1,800 bytes for a 1,024-byte send queue left the client open")
+	}
+	if n := f.g.Stats().Refused["slow_client"]; n != 1 {
+		t.Errorf("slow_client counted %d times, want 1", n)
+	}
+}
