@@ -91,13 +91,20 @@ func TestEventBatches(t *testing.T) {
 	sbtest.Worker(t, ns.ClientURL(), counter{})
 	pipeline(t, g, counted)
 	st := g.Stats()
-	if st.EventsBatched == 0 || st.EventBatches == 0 {
-		t.Fatalf("no event was batched (%d batches, %d events)", st.EventBatches, st.EventsBatched)
-	}
-	if st.EventsBatched < 2*st.EventBatches {
-		t.Errorf("%d batches carried only %d events", st.EventBatches, st.EventsBatched)
-	}
+	checkBatched(t, "event", st.EventBatches, st.EventsBatched)
 	checkPublishedOnce(t, st, 0)
+}
+
+// checkBatched checks that batches of some kind were sent and that they
+// carried at least two items each on average.
+func checkBatched(t *testing.T, kind string, batches, items uint64) {
+	t.Helper()
+	if batches == 0 || items == 0 {
+		t.Fatalf("no %s was batched (%d batches, %d items)", kind, batches, items)
+	}
+	if items < 2*batches {
+		t.Errorf("%d %s batches carried only %d items", batches, kind, items)
+	}
 }
 
 // TestEventBatchesOff: MaxEventBatch(1) sends every event on its own.
@@ -228,12 +235,7 @@ func TestReplyBatches(t *testing.T) {
 	st := g.Stats()
 	t.Logf("%d event batches of %d events, %d reply batches of %d replies",
 		st.EventBatches, st.EventsBatched, st.ReplyBatches, st.RepliesBatched)
-	if st.ReplyBatches == 0 {
-		t.Fatalf("no reply was batched (%d event batches of %d events)", st.EventBatches, st.EventsBatched)
-	}
-	if st.RepliesBatched < 2*st.ReplyBatches {
-		t.Errorf("%d reply batches carried only %d replies", st.ReplyBatches, st.RepliesBatched)
-	}
+	checkBatched(t, "reply", st.ReplyBatches, st.RepliesBatched)
 	if st.MsgsOut != batchClients*batchPerClient {
 		t.Errorf("%d messages written to clients, want %d", st.MsgsOut, batchClients*batchPerClient)
 	}
