@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"runtime"
 	"sync"
-	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
@@ -39,8 +38,6 @@ type replyBatcher struct {
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
-	batches atomic.Uint64
-	batched atomic.Uint64 // replies sent in batches
 }
 
 // replyList is the replies waiting for one gateway: the lists and body of
@@ -83,12 +80,12 @@ func (rb *replyBatcher) add(ev *event, spec, body []byte) bool {
 		l = rb.takeList(gateway)
 		rb.waiting[gateway] = l
 	}
-	if l.n == 0 {
-		l.first = ev.reply
-	}
 	if l.n >= maxReplyBatch || l.size()+len(ref)+len(spec)+len(body)+8 > rb.limit {
 		rb.mu.Unlock()
 		return false
+	}
+	if l.n == 0 {
+		l.first = ev.reply
 	}
 	l.n++
 	l.refs = bus.AppendReplyRef(l.refs, ref, frames)
@@ -169,7 +166,9 @@ func (w *Worker) runReplies() {
 		}
 		rb.mu.Unlock()
 		for _, l := range lists {
-			w.publishReplies(&msg, l)
+			if l.n > 0 { // a list made for a reply that did not fit has none
+				w.publishReplies(&msg, l)
+			}
 		}
 		rb.mu.Lock()
 		for _, l := range lists {
@@ -208,10 +207,5 @@ func (w *Worker) publishReplies(msg *nats.Msg, l *replyList) {
 	}
 	if err := w.nc.PublishMsg(msg); err != nil {
 		w.log.Warn("reply to gateway", "gateway_id", l.gateway, "replies", l.n, "err", err)
-		return
-	}
-	if l.n > 1 {
-		w.rb.batches.Add(1)
-		w.rb.batched.Add(uint64(l.n))
 	}
 }

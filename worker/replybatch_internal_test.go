@@ -48,7 +48,8 @@ func batchedEvent(w *Worker, gw, clientSeq, eventSeq string) *event {
 
 // TestWaitingRepliesGoAsOneBatch: the replies waiting when the publisher
 // runs go out as one batch per gateway, and a lone reply goes as it
-// would without batches: on its own subject, a bare body.
+// would without batches: on its own subject, a bare body. A gateway whose
+// only reply did not fit gets nothing.
 func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
 	w, nc := newTestWorker(t)
 	msgs := make(chan *nats.Msg, 8)
@@ -72,8 +73,12 @@ func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
 			t.Fatalf("add %+v declined", r)
 		}
 	}
+	w.rb.limit = 10
+	if w.rb.add(batchedEvent(w, "gwc", "9", "9"), []byte("20"), make([]byte, 20)) {
+		t.Fatal("add took a reply past the batch's byte limit")
+	}
+	w.rb.limit = maxReplyBatchBytes
 	w.startReplies()
-	defer w.stopReplies()
 	got := map[string]*nats.Msg{}
 	for range 2 {
 		select {
@@ -91,6 +96,23 @@ func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
 	alone := got["sb.gw.gwb.r.7.2"]
 	if alone == nil || len(alone.Header) != 0 || string(alone.Data) != "hi" {
 		t.Errorf("reply to gwb: %+v", alone)
+	}
+	// Stopping publishes what waits; a marker published after it comes
+	// after anything the publisher sent.
+	w.stopReplies()
+	if err := w.nc.Publish("sb.gw.end", nil); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-msgs:
+			if m.Subject == "sb.gw.end" {
+				return
+			}
+			t.Errorf("unexpected message on %s: %q %v", m.Subject, m.Data, m.Header)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the marker did not arrive")
+		}
 	}
 }
 
