@@ -122,6 +122,7 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),
 		"reply_batches":      d("reply_batches_total", "NATS messages from workers that carried several event replies."),
 		"replies_batched":    d("replies_batched_total", "Event replies received in reply batches."),
+		"holdouts":           d("workers_without_batches", "Live workers that announce themselves and do not take event batches; while not 0, events go one by one."),
 		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
 	}}
 }
@@ -139,6 +140,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.descs["connections"], prometheus.GaugeValue, float64(st.Connections))
 	ch <- prometheus.MustNewConstMetric(c.descs["max_queued"], prometheus.GaugeValue, float64(st.MaxQueuedBytes))
+	ch <- prometheus.MustNewConstMetric(c.descs["holdouts"], prometheus.GaugeValue, float64(st.WorkersWithoutBatches))
 	counter("connects", st.Connects)
 	counter("disconnects", st.Disconnects)
 	counter("msgs_in", st.MsgsIn)

@@ -26,7 +26,12 @@ const (
 	HdrQuery       = "Sb-Query"       // the kind of a cluster query
 	HdrWorker      = "Sb-Worker"      // a worker id
 	HdrFields      = "Sb-Fields"      // fields a list query returns: uid,groups,session
+	HdrFeatures    = "Sb-Features"    // what a worker takes beyond the base protocol, a list (worker heartbeats)
 )
+
+// FeatureEventBatches in a worker heartbeat's HdrFeatures says that the
+// worker takes event batches (docs/protocol.md §5.7, §9.1).
+const FeatureEventBatches = "event-batches"
 
 // Operations carried in HdrOp.
 const (

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,4 +241,89 @@ func TestReplyBatches(t *testing.T) {
 		t.Errorf("%d messages written to clients, want %d", st.MsgsOut, batchClients*batchPerClient)
 	}
 	checkPublishedOnce(t, st, 0)
+}
+
+// plainEcho echoes each message as one text frame, as the hand-made
+// worker of TestMixedFleetSpreadsEvents does.
+type plainEcho struct{}
+
+func (plainEcho) OnMessage(c *worker.Context, m worker.Message) error {
+	return c.SendToCurrentClient(m.Data)
+}
+
+// TestMixedFleetSpreadsEvents: while a worker that announces itself
+// without taking event batches is live, the gateway publishes events one
+// by one, so that it gets its share; after its goodbye, batching resumes.
+func TestMixedFleetSpreadsEvents(t *testing.T) {
+	ns := sbtest.NATS(t)
+	nc := sbtest.Conn(t, ns.ClientURL()) // the other worker: closed after the gateway
+	subj, _ := bus.NewSubjects("sb")
+	var mu sync.Mutex
+	handled := 0
+	_, err := nc.QueueSubscribe(subj.Event("*"), bus.WorkerQueue, func(m *nats.Msg) {
+		var body []byte
+		if m.Subject == subj.Event(bus.EventMessage) {
+			body = m.Data // a bare body: one text frame
+			mu.Lock()
+			handled++
+			mu.Unlock()
+		}
+		_ = m.Respond(body)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	announce := func(op string) {
+		h := nats.Header{bus.HdrWorker: {"other00001"}} // no Sb-Features
+		if op != "" {
+			h.Set(bus.HdrOp, op)
+		}
+		if err := nc.PublishMsg(&nats.Msg{Subject: subj.WorkerHeartbeat(), Header: h, Data: []byte("{}")}); err != nil {
+			t.Error(err)
+		}
+	}
+	stop := make(chan struct{})
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			announce("")
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	g := sbtest.Gateway(t, ns.ClientURL())
+	sbtest.Worker(t, ns.ClientURL(), plainEcho{})
+	sbtest.Eventually(t, 5*time.Second, "the gateway sees a worker without batches", func() bool {
+		return g.Stats().WorkersWithoutBatches == 1
+	})
+	echo := func(k, i int) (string, ws.OpCode) { return fmt.Sprintf("%d/%d", k, i), ws.OpText }
+	pipeline(t, g, echo)
+	st := g.Stats()
+	if st.EventBatches != 0 {
+		t.Errorf("%d batches sent while a worker that takes none was live", st.EventBatches)
+	}
+	mu.Lock()
+	share := float64(handled) / (batchClients * batchPerClient)
+	mu.Unlock()
+	if share < 0.2 || share > 0.8 {
+		t.Errorf("the worker without batches handled %.0f%% of the messages, want about half", share*100)
+	}
+	checkPublishedOnce(t, st, 0)
+
+	close(stop)
+	<-beats
+	announce(bus.OpBye)
+	sbtest.Eventually(t, 5*time.Second, "the gateway forgets the worker", func() bool {
+		return g.Stats().WorkersWithoutBatches == 0
+	})
+	pipeline(t, g, echo)
+	if st := g.Stats(); st.EventBatches == 0 {
+		t.Error("no batch after the worker without batches left")
+	}
 }

@@ -45,6 +45,7 @@ type batcher struct {
 	running     bool // the publisher goroutine is there to take waiting
 	wake        chan struct{}
 	pausedUntil atomic.Int64 // unix nanoseconds; see batchPause
+	holdouts    atomic.Int32 // live workers that do not take batches (fleet.go)
 	batches     atomic.Uint64
 	batched     atomic.Uint64 // events sent in batches
 }
@@ -57,7 +58,7 @@ func newBatcher(max int) *batcher {
 // returns false when ev must be published at once instead: batching is
 // off or paused, the message is big, or the publisher stopped.
 func (bt *batcher) add(c *conn, ev *pendingEvent) bool {
-	if bt.max < 2 || ev.kind != bus.EventMessage || len(ev.data) > maxBatchEventBytes {
+	if bt.max < 2 || ev.kind != bus.EventMessage || len(ev.data) > maxBatchEventBytes || bt.holdouts.Load() > 0 {
 		return false
 	}
 	// The clock is read only while a pause is set, not for every message.

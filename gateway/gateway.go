@@ -46,6 +46,7 @@ type Gateway struct {
 	headReaders sync.Pool
 	pools       *eventPools // events and their NATS messages (pool.go)
 	batcher     *batcher    // message events waiting to be published (eventbatch.go)
+	fleet       fleet       // the workers that announce themselves (fleet.go)
 	tlsConfig   *tls.Config
 	cert        atomic.Pointer[tls.Certificate]
 	httpLn      *chanListener
@@ -86,9 +87,13 @@ type Stats struct {
 	EventsRedelivered uint64 // events sent again after event_timeout
 	EventBatches      uint64 // NATS messages that carried several message events
 	EventsBatched     uint64 // message events sent in batches (also in EventsOut)
-	ReplyBatches      uint64 // NATS messages from workers that carried several replies
-	RepliesBatched    uint64 // replies received in batches
-	MaxQueuedBytes    int64  // the most bytes ever queued for one client
+	// WorkersWithoutBatches counts the live workers that announce
+	// themselves and do not take event batches; while it is not 0, the
+	// gateway publishes events one by one.
+	WorkersWithoutBatches int
+	ReplyBatches          uint64 // NATS messages from workers that carried several replies
+	RepliesBatched        uint64 // replies received in batches
+	MaxQueuedBytes        int64  // the most bytes ever queued for one client
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
@@ -100,22 +105,23 @@ type Stats struct {
 func (g *Gateway) Stats() Stats {
 	m := &g.metrics
 	return Stats{
-		Connections:       g.ConnectionCount(),
-		Connects:          m.connects.Load(),
-		MsgsIn:            m.msgsIn.Load(),
-		MsgsOut:           m.msgsOut.Load(),
-		BytesIn:           m.bytesIn.Load(),
-		BytesOut:          m.bytesOut.Load(),
-		Disconnects:       m.disconnects.Load(),
-		EventsOut:         m.eventsOut.Load(),
-		EventsDropped:     m.eventsDropped.Load(),
-		EventsRedelivered: m.eventsRedelivered.Load(),
-		EventBatches:      g.batcher.batches.Load(),
-		EventsBatched:     g.batcher.batched.Load(),
-		ReplyBatches:      m.replyBatches.Load(),
-		RepliesBatched:    m.repliesBatched.Load(),
-		MaxQueuedBytes:    m.maxQueued.Load(),
-		Refused:           m.limits.snapshot(),
+		Connections:           g.ConnectionCount(),
+		Connects:              m.connects.Load(),
+		MsgsIn:                m.msgsIn.Load(),
+		MsgsOut:               m.msgsOut.Load(),
+		BytesIn:               m.bytesIn.Load(),
+		BytesOut:              m.bytesOut.Load(),
+		Disconnects:           m.disconnects.Load(),
+		EventsOut:             m.eventsOut.Load(),
+		EventsDropped:         m.eventsDropped.Load(),
+		EventsRedelivered:     m.eventsRedelivered.Load(),
+		EventBatches:          g.batcher.batches.Load(),
+		EventsBatched:         g.batcher.batched.Load(),
+		WorkersWithoutBatches: int(g.batcher.holdouts.Load()),
+		ReplyBatches:          m.replyBatches.Load(),
+		RepliesBatched:        m.repliesBatched.Load(),
+		MaxQueuedBytes:        m.maxQueued.Load(),
+		Refused:               m.limits.snapshot(),
 	}
 }
 
@@ -146,6 +152,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	g.headReaders.New = func() any { return bufio.NewReaderSize(nil, maxHeaderBytes) }
 	g.pools = newEventPools()
 	g.batcher = newBatcher(o.eventBatch)
+	g.fleet.workers = map[string]fleetWorker{}
 	g.hub = newHub(g.subscribeInterest)
 	return g, nil
 }
@@ -241,6 +248,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 	go func() { defer g.wg.Done(); _ = g.httpSrv.Serve(g.httpLn) }()
 	go g.watchBus()
 	g.announce(bus.OpHello)
+	// Workers announce themselves at once (fleet.go), not within a second.
+	hello := &nats.Msg{Subject: g.subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrOp: []string{bus.OpHello}}}
+	if err := g.nc.PublishMsg(hello); err != nil {
+		g.log.Warn("ask workers to announce themselves", "err", err)
+	}
 	if err := g.nc.FlushTimeout(bus.DefaultTimeout); err != nil {
 		return fmt.Errorf("gateway start: %w", err)
 	}
@@ -297,6 +309,7 @@ func (g *Gateway) subscribe() error {
 	for _, s := range []sub{
 		{g.subj.Query(), g.onQuery},
 		{g.subj.Heartbeat(), g.onHeartbeat},
+		{g.subj.WorkerHeartbeat(), g.onWorkerHeartbeat},
 	} {
 		ns, err := g.nc.Subscribe(s.subject, s.handler)
 		if err != nil {
@@ -336,6 +349,7 @@ func (g *Gateway) tick() {
 		case now := <-beat.C:
 			g.updateRates(now)
 			g.announce("")
+			g.recountFleet(now)
 		case now := <-ping:
 			g.pingClients(now)
 		case <-g.stop:

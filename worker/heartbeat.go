@@ -38,9 +38,10 @@ func (w *Worker) startHeartbeat() error {
 		return err
 	}
 	hb.sub = sub
+	w.hb = hb
+	hb.announce("") // gateways learn at once whether it takes event batches
 	hb.done.Add(1)
 	go hb.run()
-	w.hb = hb
 	return nil
 }
 
@@ -77,6 +78,9 @@ func (hb *heartbeat) announce(op string) {
 	m := &nats.Msg{Subject: hb.w.subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrWorker: []string{hb.w.id}}, Data: body}
 	if op != "" {
 		m.Header.Set(bus.HdrOp, op)
+	}
+	if _, ok := hb.w.events.(MessageHandler); ok {
+		m.Header.Set(bus.HdrFeatures, bus.FeatureEventBatches) // it subscribes to them (Start)
 	}
 	_ = hb.w.nc.PublishMsg(m)
 }
