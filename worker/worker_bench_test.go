@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -98,4 +99,66 @@ func startWorker(tb testing.TB, events any, opts ...worker.Option) *nats.Conn {
 	}
 	tb.Cleanup(func() { _ = w.Stop(context.Background()) })
 	return gnc
+}
+
+// BenchmarkWorkerEchoBatched is BenchmarkWorkerEcho as a busy gateway
+// sends it: events in batches of 32, six batches in flight, answered in
+// reply batches. An op is one event; the stand-in gateway's allocations
+// are included.
+func BenchmarkWorkerEchoBatched(b *testing.B) {
+	const batch, inflight = 32, 6
+	gnc := startWorker(b, echoEvents{})
+	subj, _ := bus.NewSubjects("sb")
+	gw := "gwbench0001"
+	answered := make(chan int, 4096)
+	sub, err := gnc.Subscribe("sb.gw."+gw+".>", func(m *nats.Msg) {
+		if m.Subject == subj.GatewayReplyBatch(gw) {
+			answered <- strings.Count(m.Header.Get(bus.HdrReplies), ",") + 1
+			return
+		}
+		answered <- 1
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := gnc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, batch*64)
+	var spec []byte
+	remotes := make([]string, batch)
+	for i := range batch {
+		spec = bus.AppendFrameSpec(spec, bus.Frame{Data: body[:64]})
+		remotes[i] = "127.0.0.1:40000"
+	}
+	sent := 0
+	publish := func() {
+		n := min(batch, b.N-sent)
+		reply := subj.AppendGatewayBatchReply(nil, gw)
+		for i := range n {
+			reply = bus.AppendBatchEntry(reply, strconv.Itoa((sent+i)%(batch*inflight)), uint64(sent+i))
+		}
+		m := &nats.Msg{
+			Subject: subj.EventBatch(bus.EventMessage),
+			Reply:   string(reply),
+			Header:  nats.Header{bus.HdrFrames: {string(spec[:len(spec)-3*(batch-n)])}, bus.HdrRemote: remotes[:n]},
+			Data:    body[:n*64],
+		}
+		if err := gnc.PublishMsg(m); err != nil {
+			b.Fatal(err)
+		}
+		sent += n
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for sent < b.N && sent < batch*inflight {
+		publish()
+	}
+	for done := 0; done < b.N; {
+		done += <-answered
+		for sent < b.N && sent-done < batch*inflight {
+			publish()
+		}
+	}
 }
