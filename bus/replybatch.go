@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/nats-io/nats.go"
 )
 
 // Reply batches (docs/protocol.md, "Reply batches"). A worker that took
@@ -16,10 +18,11 @@ import (
 //     seq>.<frames>": the two tokens of the event's reply subject and how
 //     many entries of the frame list belong to it (0 for none);
 //   - HdrFrames is the frame list of all replies in order (absent when no
-//     reply has a frame), the body all their frames.
+//     reply has a frame), the body all their frames;
+//   - HdrSessionSet and HdrSessionUpd, when present, have one value per
+//     reply, in order, empty for a reply without that change.
 //
-// Only replies without a session change and without a close go into a
-// batch: a batched reply is its frames and nothing else.
+// A reply that closes its client does not go into a batch.
 
 // HdrReplies lists the replies of a reply batch.
 const HdrReplies = "Sb-Replies"
@@ -48,10 +51,12 @@ func AppendReplyRef(b []byte, ref string, frames int) []byte {
 
 // BatchedReply is one reply of a reply batch.
 type BatchedReply struct {
-	ClientSeq uint64 // the client's sequence number
-	EventSeq  uint64 // the event's number
-	Frames    string // the reply's frame list: HdrFrames entries, "" for none
-	Body      []byte // the reply's frames, aliasing the batch's body
+	ClientSeq     uint64 // the client's sequence number
+	EventSeq      uint64 // the event's number
+	Frames        string // the reply's frame list: HdrFrames entries, "" for none
+	Body          []byte // the reply's frames, aliasing the batch's body
+	SessionSet    string // the new session, "" for none (HdrSessionSet)
+	SessionUpdate string // the session patch, "" for none (HdrSessionUpd)
 }
 
 // ReplyBatchScanner walks the replies of a reply batch one at a time,
@@ -59,18 +64,34 @@ type BatchedReply struct {
 // a scanner scans independently, so a caller can check a whole batch
 // first and then apply it.
 type ReplyBatchScanner struct {
-	refs  string // HdrReplies entries not yet scanned
-	spec  string // HdrFrames entries not yet scanned
-	body  []byte
-	off   int // where the next reply's frames start in body
-	reply BatchedReply
-	err   error
+	refs    string // HdrReplies entries not yet scanned
+	spec    string // HdrFrames entries not yet scanned
+	body    []byte
+	off     int      // where the next reply's frames start in body
+	sets    []string // HdrSessionSet values, one per reply, or none
+	updates []string // HdrSessionUpd values, one per reply, or none
+	i       int      // the index of the next reply
+	reply   BatchedReply
+	err     error
 }
 
-// NewReplyBatchScanner returns a scanner over the replies of a batch with
-// these HdrReplies and HdrFrames values and body.
-func NewReplyBatchScanner(replies, frames string, body []byte) ReplyBatchScanner {
-	return ReplyBatchScanner{refs: replies, spec: frames, body: body}
+// NewReplyBatchScanner returns a scanner over the replies of reply batch m.
+func NewReplyBatchScanner(m *nats.Msg) ReplyBatchScanner {
+	s := ReplyBatchScanner{
+		refs:    m.Header.Get(HdrReplies),
+		spec:    m.Header.Get(HdrFrames),
+		body:    m.Data,
+		sets:    m.Header.Values(HdrSessionSet),
+		updates: m.Header.Values(HdrSessionUpd),
+	}
+	n := 0
+	if s.refs != "" {
+		n = strings.Count(s.refs, ",") + 1
+	}
+	if len(s.sets) != 0 && len(s.sets) != n || len(s.updates) != 0 && len(s.updates) != n {
+		s.fail(fmt.Sprintf("%d replies, %d session sets and %d session updates", n, len(s.sets), len(s.updates)))
+	}
+	return s
 }
 
 // Scan advances to the next reply. It returns false at the end of the
@@ -115,7 +136,14 @@ func (s *ReplyBatchScanner) Scan() bool {
 		frames = frames[:len(frames)-1] // the comma before the next reply's frames
 	}
 	s.reply = BatchedReply{ClientSeq: seq, EventSeq: evSeq, Frames: frames, Body: s.body[s.off:sc.off:sc.off]}
+	if len(s.sets) != 0 {
+		s.reply.SessionSet = s.sets[s.i]
+	}
+	if len(s.updates) != 0 {
+		s.reply.SessionUpdate = s.updates[s.i]
+	}
 	s.off = sc.off
+	s.i++
 	return true
 }
 

@@ -4,13 +4,36 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/switchboard-go/switchboard/bus"
 )
 
-// scanReplies returns the replies of a batch, or the scanner's error.
+// replyBatch builds a reply batch message; nil session lists leave their
+// headers out.
+func replyBatch(replies, frames, body string, sets, updates []string) *nats.Msg {
+	h := nats.Header{bus.HdrReplies: {replies}}
+	if frames != "" {
+		h[bus.HdrFrames] = []string{frames}
+	}
+	if sets != nil {
+		h[bus.HdrSessionSet] = sets
+	}
+	if updates != nil {
+		h[bus.HdrSessionUpd] = updates
+	}
+	return &nats.Msg{Subject: "sb.gw.k3x7q2mz4a.rb", Header: h, Data: []byte(body)}
+}
+
+// scanReplies returns the replies of a batch without session changes, or
+// the scanner's error.
 func scanReplies(replies, frames, body string) ([]bus.BatchedReply, error) {
+	return scan(replyBatch(replies, frames, body, nil, nil))
+}
+
+func scan(m *nats.Msg) ([]bus.BatchedReply, error) {
 	var out []bus.BatchedReply
-	sc := bus.NewReplyBatchScanner(replies, frames, []byte(body))
+	sc := bus.NewReplyBatchScanner(m)
 	for sc.Scan() {
 		out = append(out, sc.Reply())
 	}
@@ -59,6 +82,34 @@ func TestReplyBatchRoundTrip(t *testing.T) {
 	}
 }
 
+func TestReplyBatchSessions(t *testing.T) {
+	m := replyBatch("1.1.1,2.1.0,3.1.1", "1,1", "ab",
+		[]string{"", `{"a":1}`, ""}, []string{`{"n":2}`, "", ""})
+	got, err := scan(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ set, update string }{{"", `{"n":2}`}, {`{"a":1}`, ""}, {"", ""}}
+	if len(got) != len(want) {
+		t.Fatalf("%d replies, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if got[i].SessionSet != w.set || got[i].SessionUpdate != w.update {
+			t.Errorf("reply %d: set %q, update %q; want %q, %q", i, got[i].SessionSet, got[i].SessionUpdate, w.set, w.update)
+		}
+	}
+	for _, bad := range []*nats.Msg{
+		replyBatch("1.1.1,2.1.0", "1", "a", []string{"{}"}, nil),
+		replyBatch("1.1.1,2.1.0", "1", "a", nil, []string{"{}", "", "{}"}),
+		replyBatch("", "", "", nil, []string{"{}"}),
+	} {
+		if _, err := scan(bad); !errors.Is(err, bus.ErrBadReplyBatch) {
+			t.Errorf("sets %q, updates %q: error %v, want ErrBadReplyBatch",
+				bad.Header.Values(bus.HdrSessionSet), bad.Header.Values(bus.HdrSessionUpd), err)
+		}
+	}
+}
+
 func TestReplyBatchFramesNotAppendable(t *testing.T) {
 	// A reply's body must not let an append reach the next reply's frames.
 	got, err := scanReplies("1.1.1,2.1.1", "2,2", "aabb")
@@ -95,9 +146,9 @@ func TestReplyBatchMalformed(t *testing.T) {
 }
 
 func TestReplyBatchScanAllocatesNothing(t *testing.T) {
-	body := []byte("hello, worldhi")
+	m := replyBatch("1f.3.1,2.1.0,a.z.1", "12,2", "hello, worldhi", nil, []string{"", `{"n":1}`, ""})
 	allocs := testing.AllocsPerRun(100, func() {
-		sc := bus.NewReplyBatchScanner("1f.3.1,2.1.0,a.z.1", "12,2", body)
+		sc := bus.NewReplyBatchScanner(m)
 		for sc.Scan() {
 		}
 		if sc.Err() != nil {

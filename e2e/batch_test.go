@@ -197,9 +197,9 @@ func TestEventBatchesWithBigSessions(t *testing.T) {
 
 // echoer echoes each message in the same kind of frame, with the number
 // of the last message of its client that counted itself in the session.
-// Every third message does, so its reply cannot go in a reply batch:
-// replies alone and batched interleave, and a session change lost or
-// applied out of order shows in the echo.
+// Every third message does, so the replies in a reply batch mix session
+// changes and none: a change lost, given to the wrong client or applied
+// out of order shows in the echo.
 type echoer struct{}
 
 func (echoer) OnMessage(c *worker.Context, m worker.Message) error {
@@ -227,7 +227,7 @@ func echoed(k, i int) (string, ws.OpCode) {
 
 // TestReplyBatches: under load the worker answers events of the
 // gateway's batches in reply batches, and every client still gets its
-// replies in order, batched or not, each exactly once.
+// replies in order, each exactly once, with its session changes applied.
 func TestReplyBatches(t *testing.T) {
 	ns := sbtest.NATS(t)
 	g := sbtest.Gateway(t, ns.ClientURL())

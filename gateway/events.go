@@ -265,14 +265,20 @@ func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
 // applySession applies a reply's session change; a value that is not a
 // JSON object is logged and ignored.
 func (g *Gateway) applySession(c *conn, m *nats.Msg) {
-	if s := m.Header.Get(bus.HdrSessionSet); s != "" {
+	g.changeSession(c, m.Header.Get(bus.HdrSessionSet), m.Header.Get(bus.HdrSessionUpd))
+}
+
+// changeSession replaces the session with set, then merges update into
+// it; "" is no change.
+func (g *Gateway) changeSession(c *conn, set, update string) {
+	if s := set; s != "" {
 		if _, err := bus.DecodeSession([]byte(s)); err != nil {
 			g.log.Warn("bad session in reply ignored", "client_id", c.id, "err", err)
 		} else {
 			c.setSession([]byte(s))
 		}
 	}
-	if s := m.Header.Get(bus.HdrSessionUpd); s != "" {
+	if s := update; s != "" {
 		if err := c.updateSession([]byte(s)); err != nil {
 			g.log.Warn("bad session update in reply ignored", "client_id", c.id, "err", err)
 		}

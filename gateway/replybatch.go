@@ -7,12 +7,12 @@ import (
 )
 
 // onReplyBatch applies a worker's reply batch (docs/protocol.md, "Reply
-// batches"): the answers to several events, each only frames, in one NATS
-// message. Each reply is applied as if it had come alone, and the
-// client's next event goes out. A malformed batch is logged and dropped
+// batches"): the answers to several events, in one NATS message. Each
+// reply (a session change and frames, never a close) is applied as if it
+// had come alone, and the client's next event goes out. A malformed batch is logged and dropped
 // whole: its events time out and are redelivered, as for a lost reply.
 func (g *Gateway) onReplyBatch(m *nats.Msg, b *batch) {
-	sc := bus.NewReplyBatchScanner(m.Header.Get(bus.HdrReplies), m.Header.Get(bus.HdrFrames), m.Data)
+	sc := bus.NewReplyBatchScanner(m)
 	check, n := sc, 0
 	for check.Scan() {
 		n++
@@ -29,6 +29,7 @@ func (g *Gateway) onReplyBatch(m *nats.Msg, b *batch) {
 		if c == nil {
 			continue
 		}
+		g.changeSession(c, r.SessionSet, r.SessionUpdate)
 		g.applyFrames(c, r.Frames, r.Body, b)
 		c.advance()
 	}

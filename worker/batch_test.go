@@ -75,7 +75,7 @@ func replies(t *testing.T, nc *nats.Conn) chan string {
 		if len(m.Header) != 2 {
 			t.Errorf("reply batch has headers %v, want a reply list and a frame list", m.Header)
 		}
-		sc := bus.NewReplyBatchScanner(m.Header.Get(bus.HdrReplies), m.Header.Get(bus.HdrFrames), m.Data)
+		sc := bus.NewReplyBatchScanner(m)
 		for sc.Scan() {
 			r := sc.Reply()
 			if r.Frames != strconv.Itoa(len(r.Body)) {

@@ -224,15 +224,20 @@ func (c *Context) reply() *nats.Msg {
 	return &r.msg
 }
 
-// framesOnly reports whether the built reply carries frames and nothing
-// else: no session change and no close.
-func (r *reply) framesOnly() bool {
-	for k := range r.msg.Header {
-		if k != bus.HdrFrames {
-			return false
-		}
+// batchParts returns what a reply batch carries of the built reply, and
+// false for a reply that closes its client: that one goes alone.
+func (r *reply) batchParts() (replyParts, bool) {
+	if _, ok := r.msg.Header[bus.HdrClose]; ok {
+		return replyParts{}, false
 	}
-	return true
+	p := replyParts{spec: r.spec, body: r.frames}
+	if v := r.msg.Header[bus.HdrSessionSet]; len(v) > 0 {
+		p.set = v[0]
+	}
+	if v := r.msg.Header[bus.HdrSessionUpd]; len(v) > 0 {
+		p.update = v[0]
+	}
+	return p, true
 }
 
 // setHeader sets one header of the reply, its value slice taken from the

@@ -43,26 +43,44 @@ type replyBatcher struct {
 // replyList is the replies waiting for one gateway: the lists and body of
 // the batch they will be.
 type replyList struct {
-	gateway string
-	first   string // the reply subject of the first reply
-	n       int
-	refs    []byte // HdrReplies
-	spec    []byte // HdrFrames
-	body    []byte
+	gateway  string
+	first    string // the reply subject of the first reply
+	n        int
+	refs     []byte   // HdrReplies
+	spec     []byte   // HdrFrames
+	body     []byte   // the frames
+	sets     []string // HdrSessionSet, one per reply
+	updates  []string // HdrSessionUpd, one per reply
+	anySet   bool
+	anyUpd   bool
+	sessions int // bytes of sets and updates
 }
 
-func (l *replyList) size() int { return len(l.refs) + len(l.spec) + len(l.body) }
+// replyParts is what a reply batch carries of one reply.
+type replyParts struct {
+	spec, body  []byte // its frame list and frames
+	set, update string // its session change, "" for none
+}
+
+// sessionLineBytes is about what a reply's two session header lines cost
+// beyond their values.
+const sessionLineBytes = 2 * len("Sb-Session-Update: \r\n")
+
+func (l *replyList) size() int {
+	return len(l.refs) + len(l.spec) + len(l.body) + l.sessions + l.n*sessionLineBytes
+}
 
 func newReplyBatcher() *replyBatcher {
 	return &replyBatcher{waiting: map[string]*replyList{}, wake: make(chan struct{}, 1)}
 }
 
-// add queues the reply to ev, which came in a batch: its frames, spec and
-// body. It returns false when the reply must be published at once
-// instead: it is big, its gateway's batch is full, or the publisher
-// stopped.
-func (rb *replyBatcher) add(ev *event, spec, body []byte) bool {
-	if len(body) > maxBatchReplyBytes {
+// add queues the reply to ev, which came in a batch. It returns false
+// when the reply must be published at once instead: it is big, its
+// gateway's batch is full, or the publisher stopped.
+func (rb *replyBatcher) add(ev *event, r replyParts) bool {
+	spec, body := r.spec, r.body
+	sessions := len(r.set) + len(r.update)
+	if len(body)+sessions > maxBatchReplyBytes {
 		return false
 	}
 	frames := 0
@@ -80,7 +98,7 @@ func (rb *replyBatcher) add(ev *event, spec, body []byte) bool {
 		l = rb.takeList(gateway)
 		rb.waiting[gateway] = l
 	}
-	if l.n >= maxReplyBatch || l.size()+len(ref)+len(spec)+len(body)+8 > rb.limit {
+	if l.n >= maxReplyBatch || l.size()+len(ref)+len(spec)+len(body)+sessions+sessionLineBytes+8 > rb.limit {
 		rb.mu.Unlock()
 		return false
 	}
@@ -96,6 +114,9 @@ func (rb *replyBatcher) add(ev *event, spec, body []byte) bool {
 		l.spec = append(l.spec, spec...)
 	}
 	l.body = append(l.body, body...)
+	l.sets, l.updates = append(l.sets, r.set), append(l.updates, r.update)
+	l.anySet, l.anyUpd = l.anySet || r.set != "", l.anyUpd || r.update != ""
+	l.sessions += sessions
 	rb.mu.Unlock()
 	select {
 	case rb.wake <- struct{}{}:
@@ -174,6 +195,10 @@ func (w *Worker) runReplies() {
 		for _, l := range lists {
 			l.gateway, l.first, l.n = "", "", 0
 			l.refs, l.spec, l.body = l.refs[:0], l.spec[:0], l.body[:0]
+			clear(l.sets)
+			clear(l.updates)
+			l.sets, l.updates = l.sets[:0], l.updates[:0]
+			l.anySet, l.anyUpd, l.sessions = false, false, 0
 			if cap(l.body) <= maxReplyBatchBytes {
 				rb.free = append(rb.free, l)
 			}
@@ -194,15 +219,28 @@ func (w *Worker) publishReplies(msg *nats.Msg, l *replyList) {
 	clear(msg.Header)
 	msg.Data = l.body
 	if l.n == 1 {
+		// Alone, as §5.2 has it: each header only when it says something.
 		msg.Subject = l.first
 		if bus.NeedsFrameList(l.spec, l.body) {
 			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
+		}
+		if l.anySet {
+			msg.Header[bus.HdrSessionSet] = l.sets
+		}
+		if l.anyUpd {
+			msg.Header[bus.HdrSessionUpd] = l.updates
 		}
 	} else {
 		msg.Subject = w.subj.GatewayReplyBatch(l.gateway)
 		msg.Header[bus.HdrReplies] = []string{string(l.refs)}
 		if len(l.spec) > 0 {
 			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
+		}
+		if l.anySet {
+			msg.Header[bus.HdrSessionSet] = l.sets // one value per reply
+		}
+		if l.anyUpd {
+			msg.Header[bus.HdrSessionUpd] = l.updates
 		}
 	}
 	if err := w.nc.PublishMsg(msg); err != nil {

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -62,40 +63,47 @@ func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
 	// Until the publisher starts, whatever add takes waits.
 	w.rb.running, w.rb.limit = true, maxReplyBatchBytes
 	for _, r := range []struct {
-		gw, seq, ev, spec, body string
+		gw, seq, ev, spec, body, set, update string
 	}{
-		{"gwa", "1", "5", "5", "hello"},
-		{"gwb", "7", "2", "2", "hi"},
-		{"gwa", "2", "1", "", ""},
-		{"gwa", "3", "z", "b2,1", "\x01\x02!"},
+		{"gwa", "1", "5", "5", "hello", "", ""},
+		{"gwb", "7", "2", "2", "hi", "", ""},
+		{"gwa", "2", "1", "", "", "", `{"n":2}`},
+		{"gwa", "3", "z", "b2,1", "\x01\x02!", `{"a":1}`, ""},
+		{"gwd", "4", "4", "", "", "{}", ""},
 	} {
-		if !w.rb.add(batchedEvent(w, r.gw, r.seq, r.ev), []byte(r.spec), []byte(r.body)) {
+		parts := replyParts{spec: []byte(r.spec), body: []byte(r.body), set: r.set, update: r.update}
+		if !w.rb.add(batchedEvent(w, r.gw, r.seq, r.ev), parts) {
 			t.Fatalf("add %+v declined", r)
 		}
 	}
 	w.rb.limit = 10
-	if w.rb.add(batchedEvent(w, "gwc", "9", "9"), []byte("20"), make([]byte, 20)) {
+	if w.rb.add(batchedEvent(w, "gwc", "9", "9"), replyParts{spec: []byte("20"), body: make([]byte, 20)}) {
 		t.Fatal("add took a reply past the batch's byte limit")
 	}
 	w.rb.limit = maxReplyBatchBytes
 	w.startReplies()
 	got := map[string]*nats.Msg{}
-	for range 2 {
+	for range 3 {
 		select {
 		case m := <-msgs:
 			got[m.Subject] = m
 		case <-time.After(5 * time.Second):
-			t.Fatalf("got %d messages, want 2", len(got))
+			t.Fatalf("got %d messages, want 3", len(got))
 		}
 	}
 	batch := got["sb.gw.gwa.rb"]
 	if batch == nil || batch.Header.Get(bus.HdrReplies) != "1.5.1,2.1.0,3.z.2" ||
-		batch.Header.Get(bus.HdrFrames) != "5,b2,1" || string(batch.Data) != "hello\x01\x02!" {
+		batch.Header.Get(bus.HdrFrames) != "5,b2,1" || string(batch.Data) != "hello\x01\x02!" ||
+		!slices.Equal(batch.Header.Values(bus.HdrSessionUpd), []string{"", `{"n":2}`, ""}) ||
+		!slices.Equal(batch.Header.Values(bus.HdrSessionSet), []string{"", "", `{"a":1}`}) {
 		t.Errorf("batch to gwa: %+v", batch)
 	}
 	alone := got["sb.gw.gwb.r.7.2"]
 	if alone == nil || len(alone.Header) != 0 || string(alone.Data) != "hi" {
 		t.Errorf("reply to gwb: %+v", alone)
+	}
+	if set := got["sb.gw.gwd.r.4.4"]; set == nil || len(set.Header) != 1 || set.Header.Get(bus.HdrSessionSet) != "{}" {
+		t.Errorf("reply to gwd: %+v", set)
 	}
 	// Stopping publishes what waits; a marker published after it comes
 	// after anything the publisher sent.
@@ -120,30 +128,30 @@ func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
 func TestReplyBatchLimits(t *testing.T) {
 	w, _ := newTestWorker(t)
 	ev := batchedEvent(w, "gwa", "1", "1")
-	if w.rb.add(ev, []byte("1"), []byte("x")) {
+	if w.rb.add(ev, replyParts{spec: []byte("1"), body: []byte("x")}) {
 		t.Error("add took a reply while the publisher was not running")
 	}
 	w.rb.running, w.rb.limit = true, maxReplyBatchBytes
 	defer func() { w.rb.running = false }()
 	big := []byte(strings.Repeat("x", maxBatchReplyBytes+1))
-	if w.rb.add(ev, []byte("16385"), big) {
+	if w.rb.add(ev, replyParts{spec: []byte("16385"), body: big}) {
 		t.Error("add took a reply bigger than maxBatchReplyBytes")
 	}
 	for i := range maxReplyBatch {
-		if !w.rb.add(ev, []byte("1"), []byte("x")) {
+		if !w.rb.add(ev, replyParts{spec: []byte("1"), body: []byte("x")}) {
 			t.Fatalf("add declined reply %d of a batch", i)
 		}
 	}
-	if w.rb.add(ev, []byte("1"), []byte("x")) {
+	if w.rb.add(ev, replyParts{spec: []byte("1"), body: []byte("x")}) {
 		t.Errorf("add took reply %d of a batch of at most %d", maxReplyBatch+1, maxReplyBatch)
 	}
-	if !w.rb.add(batchedEvent(w, "gwb", "1", "1"), []byte("1"), []byte("x")) {
+	if !w.rb.add(batchedEvent(w, "gwb", "1", "1"), replyParts{spec: []byte("1"), body: []byte("x")}) {
 		t.Error("a full batch to one gateway stopped replies to another")
 	}
 	// The byte limit: the frames of a batch stay below it.
 	l := w.rb.waiting["gwb"]
 	w.rb.limit = l.size() + 20
-	if w.rb.add(batchedEvent(w, "gwb", "2", "1"), []byte("20"), []byte(strings.Repeat("y", 20))) {
+	if w.rb.add(batchedEvent(w, "gwb", "2", "1"), replyParts{spec: []byte("20"), body: []byte(strings.Repeat("y", 20))}) {
 		t.Error("add took a reply past the batch's byte limit")
 	}
 }

@@ -340,10 +340,12 @@ func (w *Worker) handle(ev event) {
 	if kind == bus.EventWebSocketConnect && err != nil {
 		reply = rejection(err)
 	}
-	// An event that came in a batch may be answered in one: only frames,
-	// so no session change and no close.
-	if ev.ref != "" && c.out.framesOnly() && w.rb.add(&ev, c.out.spec, c.out.frames) {
-		return
+	// An event that came in a batch may be answered in one, unless the
+	// answer closes the client.
+	if ev.ref != "" {
+		if parts, ok := c.out.batchParts(); ok && w.rb.add(&ev, parts) {
+			return
+		}
 	}
 	reply.Subject = ev.reply
 	if err := w.nc.PublishMsg(reply); err != nil {
