@@ -271,15 +271,15 @@ func (g *Gateway) applySession(c *conn, m *nats.Msg) {
 // changeSession replaces the session with set, then merges update into
 // it; "" is no change.
 func (g *Gateway) changeSession(c *conn, set, update string) {
-	if s := set; s != "" {
-		if _, err := bus.DecodeSession([]byte(s)); err != nil {
+	if set != "" {
+		if _, err := bus.DecodeSession([]byte(set)); err != nil {
 			g.log.Warn("bad session in reply ignored", "client_id", c.id, "err", err)
 		} else {
-			c.setSession([]byte(s))
+			c.setSession([]byte(set))
 		}
 	}
-	if s := update; s != "" {
-		if err := c.updateSession([]byte(s)); err != nil {
+	if update != "" {
+		if err := c.updateSession([]byte(update)); err != nil {
 			g.log.Warn("bad session update in reply ignored", "client_id", c.id, "err", err)
 		}
 	}
