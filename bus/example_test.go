@@ -43,3 +43,15 @@ func ExampleNameToken() {
 	// lobby
 	// ~cm9vbSAxLio
 }
+
+// A reply subject ends with the client's and the event's numbers in base
+// 36; a reply batch names each reply by the same two tokens.
+func ExampleParseEventRef() {
+	seq, evSeq, ok := bus.ParseEventRef("1f", "a")
+	fmt.Println(seq, evSeq, ok)
+	_, _, ok = bus.ParseEventRef("1f", "")
+	fmt.Println(ok)
+	// Output:
+	// 51 10 true
+	// false
+}

@@ -31,6 +31,15 @@ const HdrReplies = "Sb-Replies"
 // body do not agree.
 var ErrBadReplyBatch = errors.New("malformed reply batch")
 
+// ParseEventRef parses the two base-36 tokens that name an event in a
+// reply subject, a batch reply subject or a reply batch entry: the
+// client's sequence number and the event's.
+func ParseEventRef(seqTok, evTok string) (seq, evSeq uint64, ok bool) {
+	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
+	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
+	return seq, evSeq, err1 == nil && err2 == nil
+}
+
 // GatewayReplyBatch is the subject a gateway takes reply batches on:
 // <prefix>.gw.<id>.rb.
 func (s Subjects) GatewayReplyBatch(gatewayID string) string {
@@ -111,10 +120,9 @@ func (s *ReplyBatchScanner) Scan() bool {
 	s.refs = rest
 	seqTok, rest, ok1 := strings.Cut(entry, ".")
 	evTok, countTok, ok2 := strings.Cut(rest, ".")
-	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
-	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
-	count, err3 := strconv.Atoi(countTok)
-	if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil || count < 0 {
+	seq, evSeq, ok3 := ParseEventRef(seqTok, evTok)
+	count, err := strconv.Atoi(countTok)
+	if !ok1 || !ok2 || !ok3 || err != nil || count < 0 {
 		s.fail(fmt.Sprintf("reply entry %q", entry))
 		return false
 	}

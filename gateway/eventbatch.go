@@ -239,14 +239,17 @@ func (g *Gateway) onBatchBounce(m *nats.Msg) {
 	}
 	g.log.Debug("no worker takes event batches; publishing events one by one", "events", len(entries)/2)
 	for i := 0; i < len(entries); i += 2 {
-		seq, evSeq, ok := parseEventRef(entries[i], entries[i+1])
+		seq, evSeq, ok := bus.ParseEventRef(entries[i], entries[i+1])
+		if !ok {
+			continue
+		}
 		c := g.hub.get(seq)
-		if !ok || c == nil {
+		if c == nil {
 			continue
 		}
 		c.evMu.Lock()
-		ev := c.inflight
-		if ev == nil || ev.seq != evSeq || ev.done {
+		ev := c.inflightLocked(evSeq)
+		if ev == nil {
 			c.evMu.Unlock()
 			continue
 		}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -167,7 +166,7 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
-	seq, evSeq, ok := parseEventRef(seqTok, evTok)
+	seq, evSeq, ok := bus.ParseEventRef(seqTok, evTok)
 	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
@@ -191,8 +190,8 @@ func (g *Gateway) answered(seq, evSeq uint64, noResponders bool) *conn {
 		return nil
 	}
 	c.evMu.Lock()
-	ev := c.inflight
-	if ev == nil || ev.seq != evSeq || ev.done {
+	ev := c.inflightLocked(evSeq)
+	if ev == nil {
 		c.evMu.Unlock()
 		g.log.Debug("stale reply dropped", "client_id", c.id, "event_seq", evSeq)
 		return nil
@@ -211,12 +210,13 @@ func (g *Gateway) answered(seq, evSeq uint64, noResponders bool) *conn {
 	return c
 }
 
-// parseEventRef parses the two base-36 tokens that name an event in a
-// reply subject: the client's sequence number and the event's.
-func parseEventRef(seqTok, evTok string) (seq, evSeq uint64, ok bool) {
-	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
-	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
-	return seq, evSeq, err1 == nil && err2 == nil
+// inflightLocked returns the client's event in flight if it is event evSeq
+// and not answered yet, else nil; the caller holds c.evMu.
+func (c *conn) inflightLocked(evSeq uint64) *pendingEvent {
+	if ev := c.inflight; ev != nil && ev.seq == evSeq && !ev.done {
+		return ev
+	}
+	return nil
 }
 
 // replyTokens returns the last two tokens of a reply subject.

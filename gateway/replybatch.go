@@ -9,8 +9,9 @@ import (
 // onReplyBatch applies a worker's reply batch (docs/protocol.md, "Reply
 // batches"): the answers to several events, in one NATS message. Each
 // reply (a session change and frames, never a close) is applied as if it
-// had come alone, and the client's next event goes out. A malformed batch is logged and dropped
-// whole: its events time out and are redelivered, as for a lost reply.
+// had come alone, and the client's next event goes out. A malformed batch
+// is logged and dropped whole: its events time out and are redelivered,
+// as for a lost reply.
 func (g *Gateway) onReplyBatch(m *nats.Msg, b *batch) {
 	sc := bus.NewReplyBatchScanner(m)
 	check, n := sc, 0

@@ -51,9 +51,7 @@ type replyList struct {
 	body     []byte   // the frames
 	sets     []string // HdrSessionSet, one per reply
 	updates  []string // HdrSessionUpd, one per reply
-	anySet   bool
-	anyUpd   bool
-	sessions int // bytes of sets and updates
+	sessions int      // bytes of sets and updates
 }
 
 // replyParts is what a reply batch carries of one reply.
@@ -66,8 +64,33 @@ type replyParts struct {
 // beyond their values.
 const sessionLineBytes = 2 * len("Sb-Session-Update: \r\n")
 
+// size is about what the list's batch holds besides its subject; 0 for
+// no list.
 func (l *replyList) size() int {
+	if l == nil {
+		return 0
+	}
 	return len(l.refs) + len(l.spec) + len(l.body) + l.sessions + l.n*sessionLineBytes
+}
+
+// reset empties l for reuse, dropping its references to session strings.
+func (l *replyList) reset() {
+	l.gateway, l.first, l.n = "", "", 0
+	l.refs, l.spec, l.body = l.refs[:0], l.spec[:0], l.body[:0]
+	clear(l.sets)
+	clear(l.updates)
+	l.sets, l.updates, l.sessions = l.sets[:0], l.updates[:0], 0
+}
+
+// header returns values as a header's values when one of them says
+// something, else nil: the header is left out.
+func header(values []string) []string {
+	for _, v := range values {
+		if v != "" {
+			return values
+		}
+	}
+	return nil
 }
 
 func newReplyBatcher() *replyBatcher {
@@ -94,16 +117,14 @@ func (rb *replyBatcher) add(ev *event, r replyParts) bool {
 		return false
 	}
 	l := rb.waiting[gateway]
-	if l == nil {
-		l = rb.takeList(gateway)
-		rb.waiting[gateway] = l
-	}
-	if l.n >= maxReplyBatch || l.size()+len(ref)+len(spec)+len(body)+sessions+sessionLineBytes+8 > rb.limit {
+	if l != nil && l.n >= maxReplyBatch || l.size()+len(ref)+len(spec)+len(body)+sessions+sessionLineBytes+8 > rb.limit {
 		rb.mu.Unlock()
 		return false
 	}
-	if l.n == 0 {
+	if l == nil {
+		l = rb.takeList(gateway)
 		l.first = ev.reply
+		rb.waiting[gateway] = l
 	}
 	l.n++
 	l.refs = bus.AppendReplyRef(l.refs, ref, frames)
@@ -115,7 +136,6 @@ func (rb *replyBatcher) add(ev *event, r replyParts) bool {
 	}
 	l.body = append(l.body, body...)
 	l.sets, l.updates = append(l.sets, r.set), append(l.updates, r.update)
-	l.anySet, l.anyUpd = l.anySet || r.set != "", l.anyUpd || r.update != ""
 	l.sessions += sessions
 	rb.mu.Unlock()
 	select {
@@ -178,27 +198,20 @@ func (w *Worker) runReplies() {
 		// the handlers it queued behind it: let them finish first.
 		runtime.Gosched()
 		rb.mu.Lock()
-		for gw, l := range rb.waiting {
+		for _, l := range rb.waiting {
 			lists = append(lists, l)
-			delete(rb.waiting, gw)
 		}
+		clear(rb.waiting)
 		if stopping {
 			rb.running = false
 		}
 		rb.mu.Unlock()
 		for _, l := range lists {
-			if l.n > 0 { // a list made for a reply that did not fit has none
-				w.publishReplies(&msg, l)
-			}
+			w.publishReplies(&msg, l)
 		}
 		rb.mu.Lock()
 		for _, l := range lists {
-			l.gateway, l.first, l.n = "", "", 0
-			l.refs, l.spec, l.body = l.refs[:0], l.spec[:0], l.body[:0]
-			clear(l.sets)
-			clear(l.updates)
-			l.sets, l.updates = l.sets[:0], l.updates[:0]
-			l.anySet, l.anyUpd, l.sessions = false, false, 0
+			l.reset()
 			if cap(l.body) <= maxReplyBatchBytes {
 				rb.free = append(rb.free, l)
 			}
@@ -224,24 +237,20 @@ func (w *Worker) publishReplies(msg *nats.Msg, l *replyList) {
 		if bus.NeedsFrameList(l.spec, l.body) {
 			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
 		}
-		if l.anySet {
-			msg.Header[bus.HdrSessionSet] = l.sets
-		}
-		if l.anyUpd {
-			msg.Header[bus.HdrSessionUpd] = l.updates
-		}
 	} else {
 		msg.Subject = w.subj.GatewayReplyBatch(l.gateway)
 		msg.Header[bus.HdrReplies] = []string{string(l.refs)}
 		if len(l.spec) > 0 {
 			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
 		}
-		if l.anySet {
-			msg.Header[bus.HdrSessionSet] = l.sets // one value per reply
-		}
-		if l.anyUpd {
-			msg.Header[bus.HdrSessionUpd] = l.updates
-		}
+	}
+	// One value per reply (alone: its change), each header only when a
+	// reply has that change.
+	if v := header(l.sets); v != nil {
+		msg.Header[bus.HdrSessionSet] = v
+	}
+	if v := header(l.updates); v != nil {
+		msg.Header[bus.HdrSessionUpd] = v
 	}
 	if err := w.nc.PublishMsg(msg); err != nil {
 		w.log.Warn("reply to gateway", "gateway_id", l.gateway, "replies", l.n, "err", err)
