@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -135,6 +136,20 @@ func Dial(t testing.TB, g *gateway.Gateway, path string) *WS {
 	ws := &WS{t: t, Conn: c}
 	t.Cleanup(func() { _ = c.Close() })
 	return ws
+}
+
+// DialHeader opens a WebSocket whose upgrade request carries extra
+// headers (cookies, for example).
+func DialHeader(t testing.TB, g *gateway.Gateway, path string, h http.Header) *WS {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := DialWith(ctx, ws.Dialer{Header: ws.HandshakeHeaderHTTP(h)}, "ws://"+g.Addr().String()+path)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &WS{t: t, Conn: c}
 }
 
 // DialErr opens a WebSocket and returns the handshake error.
