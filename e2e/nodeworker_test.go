@@ -465,3 +465,14 @@ func TestNodeWorkerEventBatches(t *testing.T) {
 	}
 	t.Logf("%d batches carried %d of %d message events", st.EventBatches, st.EventsBatched, batchClients*batchPerClient)
 }
+
+// TestNodeWorkerLoginTogether: with the JavaScript worker too, two users
+// entering the same room at the same moment always learn of each other
+// (chattest.LoginTogether, 50 times).
+func TestNodeWorkerLoginTogether(t *testing.T) {
+	ns := sbtest.NATS(t)
+	startNodeWorker(t, ns.ClientURL()) // before the gateways: killed after their shutdown
+	g1 := sbtest.Gateway(t, ns.ClientURL())
+	g2 := sbtest.Gateway(t, ns.ClientURL())
+	chattest.LoginTogether(t, g1, g2, 50)
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -91,10 +92,27 @@ func (Events) OnClose(c *worker.Context) error {
 	return send(c, room, Frame{Type: "leave", ClientID: c.ClientID(), Name: name, Room: room, Time: now()})
 }
 
+// enter puts the user in room. Two users entering at the same moment must
+// learn of each other, so the order matters: the name goes into the
+// session at the gateway (the Session map is applied only when the handler
+// returns, too late for the other user's list), then the user joins, then
+// announces itself, then lists the room. Of two users A and B entering
+// together, if A's list misses B, B joined after A had joined, so A hears
+// B's join notice. The notice may reach A before A's welcome: clients add
+// the welcome's users to those they heard of (static/index.html does).
 func enter(c *worker.Context, name, room string) error {
 	s := c.Session()
 	s["name"], s["room"] = name, room
 	api := c.Gateway()
+	if err := api.UpdateSession(c, c.ClientID(), bus.Session{"name": name, "room": room}); err != nil {
+		return fmt.Errorf("name %q in room %q: %w", name, room, err)
+	}
+	if err := api.JoinGroup(c, c.ClientID(), room); err != nil {
+		return fmt.Errorf("join %q: %w", room, err)
+	}
+	if err := send(c, room, Frame{Type: "join", ClientID: c.ClientID(), Name: name, Room: room, Time: now()}, bus.Exclude(c.ClientID())); err != nil {
+		return err
+	}
 	sessions, err := api.ClientSessionsByGroup(c, room)
 	if err != nil {
 		return fmt.Errorf("list room %q: %w", room, err)
@@ -106,12 +124,6 @@ func enter(c *worker.Context, name, room string) error {
 		}
 	}
 	slices.SortFunc(users, func(a, b User) int { return strings.Compare(a.Name, b.Name) })
-	if err := send(c, room, Frame{Type: "join", ClientID: c.ClientID(), Name: name, Room: room, Time: now()}); err != nil {
-		return err
-	}
-	if err := api.JoinGroup(c, c.ClientID(), room); err != nil {
-		return fmt.Errorf("join %q: %w", room, err)
-	}
 	return reply(c, Frame{Type: "welcome", ClientID: c.ClientID(), Name: name, Room: room, Users: users})
 }
 
@@ -133,12 +145,12 @@ func reply(c *worker.Context, f Frame) error {
 	return c.SendToCurrentClient(b)
 }
 
-func send(c *worker.Context, room string, f Frame) error {
+func send(c *worker.Context, room string, f Frame, opts ...bus.SendOption) error {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	return c.Gateway().SendToGroup(room, b)
+	return c.Gateway().SendToGroup(room, b, opts...)
 }
 
 func roomOrLobby(room string) string {

@@ -34,3 +34,15 @@ func TestChat(t *testing.T) {
 
 	chattest.Scenario(t, g)
 }
+
+// TestChatLoginTogether: two users entering the same room at the same
+// moment, on two gateways served by two workers, always learn of each
+// other (50 times, a new room each time).
+func TestChatLoginTogether(t *testing.T) {
+	ns := sbtest.NATS(t)
+	g1 := sbtest.Gateway(t, ns.ClientURL())
+	g2 := sbtest.Gateway(t, ns.ClientURL())
+	sbtest.Worker(t, ns.ClientURL(), chat.Events{})
+	sbtest.Worker(t, ns.ClientURL(), chat.Events{})
+	chattest.LoginTogether(t, g1, g2, 50)
+}

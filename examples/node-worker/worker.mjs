@@ -34,8 +34,8 @@ function hdrs(fields) {
 
 // §6 A command request to the client's gateway. No responders (the gateway is
 // gone) rejects, like an error answer.
-async function command(clientId, op, extra = {}) {
-  const m = await nc.request(`${prefix}.gw.${gatewayOf(clientId)}.c`, new Uint8Array(), {
+async function command(clientId, op, extra = {}, data = new Uint8Array()) {
+  const m = await nc.request(`${prefix}.gw.${gatewayOf(clientId)}.c`, data, {
     timeout: TIMEOUT,
     headers: hdrs({ "Sb-Op": op, "Sb-Client": clientId, ...extra }),
   });
@@ -46,9 +46,13 @@ async function command(clientId, op, extra = {}) {
 
 const joinGroup = (clientId, group) => command(clientId, "join", { "Sb-Group": token(group) });
 const leaveGroup = (clientId, group) => command(clientId, "leave", { "Sb-Group": token(group) });
+const updateSession = (clientId, patch) => command(clientId, "session.update", {}, enc.encode(JSON.stringify(patch)));
 
 // §7 A group send is a plain publish to <p>.grp.<token>.
-const sendToGroup = (group, frame) => nc.publish(`${prefix}.grp.${token(group)}`, encodeFrame(frame));
+// Sb-Exclude lists client ids that must not receive it.
+const sendToGroup = (group, frame, exclude = []) =>
+  nc.publish(`${prefix}.grp.${token(group)}`, encodeFrame(frame),
+    exclude.length ? { headers: hdrs({ "Sb-Exclude": exclude.join(",") }) } : undefined);
 
 // §8 Scatter-gather: publish a list query with our own inbox and collect
 // answers until every gateway named in any Sb-Gateway/Sb-Gateways answered.
@@ -170,17 +174,22 @@ function onClose(ctx) {
   sendToGroup(room, { type: "leave", client_id: ctx.clientId, name, room, time: now() });
 }
 
+// enter as chat.go does it, in the same order: the name into the session
+// at the gateway (ctx.session is applied only with the reply), join,
+// announce, then list. Two users entering together each either list the
+// other or hear its join notice.
 async function enter(ctx, name, room) {
   ctx.session.name = name;
   ctx.session.room = room;
+  await updateSession(ctx.clientId, { name, room });
+  await joinGroup(ctx.clientId, room);
+  sendToGroup(room, { type: "join", client_id: ctx.clientId, name, room, time: now() }, [ctx.clientId]);
   const users = [{ client_id: ctx.clientId, name }];
   for (const c of await groupSessions(room)) {
     const n = c.session.name;
     if (typeof n === "string" && n !== "" && c.id !== ctx.clientId) users.push({ client_id: c.id, name: n });
   }
   users.sort((a, b) => byteOrder(a.name, b.name));
-  sendToGroup(room, { type: "join", client_id: ctx.clientId, name, room, time: now() });
-  await joinGroup(ctx.clientId, room);
   ctx.reply({ type: "welcome", client_id: ctx.clientId, name, room, users });
 }
 

@@ -5,6 +5,7 @@ package chattest
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,4 +98,58 @@ func Scenario(t *testing.T, g *gateway.Gateway) {
 	if l := bob.Next("leave"); l.Name != "alicia" {
 		t.Fatalf("leave after close = %+v", l)
 	}
+}
+
+// LoginTogether logs two users into a new room at the same moment, n
+// times (a new room each time, one user on each gateway), and checks that
+// each learns of the other: from the user list of its welcome, or from the
+// other's join notice, which may arrive before the welcome.
+func LoginTogether(t *testing.T, g1, g2 *gateway.Gateway, n int) {
+	t.Helper()
+	for i := range n {
+		room := fmt.Sprintf("together-%d", i)
+		a, b := Dial(t, g1), Dial(t, g2)
+		nameA, nameB := fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)
+		a.Send(chat.Frame{Type: "login", Name: nameA, Room: room})
+		b.Send(chat.Frame{Type: "login", Name: nameB, Room: room})
+		for _, u := range []struct {
+			c         Client
+			me, other string
+		}{{a, nameA, nameB}, {b, nameB, nameA}} {
+			if err := u.c.learnOf(u.other); err != nil {
+				t.Fatalf("login %d in %s: %s never learnt of %s: %v", i, room, u.me, u.other, err)
+			}
+		}
+		_ = a.WS.Conn.Close()
+		_ = b.WS.Conn.Close()
+	}
+}
+
+// learnOf reads frames until the welcome has come and other was either in
+// its user list or announced by a join notice (before or after it).
+func (c Client) learnOf(other string) error {
+	welcomed, seen := false, false
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for !welcomed || !seen {
+		s, err := c.WS.ReadErr(time.Until(deadline))
+		if err != nil {
+			return fmt.Errorf("%w (frames: %v)", err, got)
+		}
+		got = append(got, s)
+		var f chat.Frame
+		if err := json.Unmarshal([]byte(s), &f); err != nil {
+			return err
+		}
+		switch f.Type {
+		case "welcome":
+			welcomed = true
+			for _, u := range f.Users {
+				seen = seen || u.Name == other
+			}
+		case "join":
+			seen = seen || f.Name == other
+		}
+	}
+	return nil
 }
