@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -44,6 +45,22 @@ type APIConfig struct {
 type ProcessConfig struct {
 	PIDFile string `mapstructure:"pid_file"`
 	LogFile string `mapstructure:"log_file"`
+}
+
+// resolve makes relative pid and log paths relative to the directory of
+// the configuration file, so that "stop" or "reload" run from another
+// directory with the same file find the running process.
+func (p *ProcessConfig) resolve(configFile string) error {
+	dir, err := filepath.Abs(filepath.Dir(configFile))
+	if err != nil {
+		return fmt.Errorf("%w: directory of %s: %v", ErrConfig, configFile, err)
+	}
+	for _, path := range []*string{&p.PIDFile, &p.LogFile} {
+		if *path != "" && !filepath.IsAbs(*path) {
+			*path = filepath.Join(dir, *path)
+		}
+	}
+	return nil
 }
 
 // MetricsConfig configures the Prometheus endpoint.
@@ -226,6 +243,11 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if file != "" {
+		if err := cfg.Process.resolve(file); err != nil {
+			return Config{}, err
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
