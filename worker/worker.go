@@ -330,9 +330,7 @@ func (w *Worker) handle(ev event) {
 	if w.opts.observe != nil {
 		w.opts.observe(kind, time.Since(start), err)
 	}
-	if err != nil {
-		c.Logger().Error("handler failed", "event", kind, "err", err)
-	}
+	logHandlerError(c, kind, err)
 	w.handled.Add(1)
 	if ev.reply == "" {
 		return
@@ -390,9 +388,25 @@ func (w *Worker) webSocketConnect(c *Context, data []byte) error {
 	}
 	var hs bus.Handshake
 	if err := json.Unmarshal(data, &hs); err != nil {
+		c.Logger().Warn("malformed handshake event", "err", err)
 		return Reject(http.StatusBadRequest, "malformed handshake event")
 	}
 	return h.OnWebSocketConnect(c, hs)
+}
+
+// logHandlerError logs what a handler returned. A refusal with Reject in
+// OnWebSocketConnect is the application's decision, not a failure: it is
+// logged at info. Any other error is logged at error.
+func logHandlerError(c *Context, kind string, err error) {
+	if err == nil {
+		return
+	}
+	var re *RejectError
+	if kind == bus.EventWebSocketConnect && errors.As(err, &re) {
+		c.Logger().Info("handshake refused", "status", re.Status, "reason", re.Reason)
+		return
+	}
+	c.Logger().Error("handler failed", "event", kind, "err", err)
 }
 
 func rejection(err error) *nats.Msg {
