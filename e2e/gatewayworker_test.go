@@ -470,7 +470,9 @@ func TestGatewayWorkerConformance(t *testing.T) {
 		cl.closeAndWait(t, a)
 		for what, err := range map[string]error{
 			"JoinGroup":     api.JoinGroup(ctx(t), a.ID, "g-gone"),
+			"LeaveGroup":    api.LeaveGroup(ctx(t), a.ID, "g-gone"),
 			"BindUid":       api.BindUid(ctx(t), a.ID, "u-gone"),
+			"UnbindUid":     api.UnbindUid(ctx(t), a.ID, "u-gone"),
 			"SetSession":    api.SetSession(ctx(t), a.ID, bus.Session{"k": "v"}),
 			"UpdateSession": api.UpdateSession(ctx(t), a.ID, bus.Session{"k": "v"}),
 			"Session":       second(api.Session(ctx(t), a.ID)),
