@@ -336,15 +336,24 @@ func TestNodeWorkerDrainsOnSIGTERM(t *testing.T) {
 		m, err := nc.RequestMsg(ev, 10*time.Second)
 		replies <- result{m, err}
 	}()
+	// Entering the room: the name goes into the session at the gateway,
+	// then the join command; the join notice follows the join.
+	upd, err := commands.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no session.update command: %v", err)
+	}
+	if h := upd.Header; h.Get("Sb-Op") != "session.update" || h.Get("Sb-Client") != client || string(upd.Data) != `{"name":"ann","room":"lobby"}` {
+		t.Fatalf("session.update command = %v %q", h, upd.Data)
+	}
+	if err := upd.RespondMsg(&nats.Msg{Header: nats.Header{"Sb-Status": []string{"ok"}}}); err != nil {
+		t.Fatal(err)
+	}
 	join, err := commands.NextMsg(5 * time.Second)
 	if err != nil {
 		t.Fatalf("no join command: %v", err)
 	}
 	if h := join.Header; h.Get("Sb-Op") != "join" || h.Get("Sb-Client") != client || h.Get("Sb-Group") != "lobby" || join.Reply == "" {
 		t.Fatalf("join command = %v reply %q", h, join.Reply)
-	}
-	if n, err := notices.NextMsg(time.Second); err != nil || !strings.Contains(string(n.Data), `"type":"join"`) {
-		t.Fatalf("join notice before the join command: %v", err)
 	}
 
 	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -360,6 +369,9 @@ func TestNodeWorkerDrainsOnSIGTERM(t *testing.T) {
 	}
 	if err := join.RespondMsg(&nats.Msg{Header: nats.Header{"Sb-Status": []string{"ok"}}}); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := notices.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(n.Data), `"type":"join"`) || n.Header.Get("Sb-Exclude") != client {
+		t.Fatalf("join notice after the join command: %v", err)
 	}
 
 	var reply *nats.Msg
