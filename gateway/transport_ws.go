@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -57,8 +56,9 @@ func growFor(b []byte, n, total int) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	want := min(len(b)+total, max(2*cap(b), len(b)+n, len(b)+readGrowChunk))
-	return slices.Grow(b, want-len(b))
+	grown := make([]byte, len(b), min(len(b)+total, max(2*cap(b), len(b)+n, len(b)+readGrowChunk)))
+	copy(grown, b)
+	return grown
 }
 
 // partial reports whether a message or frame has begun but not ended.
