@@ -32,9 +32,10 @@ type conn struct {
 	seqToken    string // seq in base 36, the reply-subject token
 	nc          net.Conn
 	br          *bufio.Reader // goroutine-per-connection readers only
-	wsr         wsReader      // netpoll: the frame parser state (no allocation of its own)
-	pending     []byte        // netpoll: bytes of a frame split across reads
+	wsr         wsReader      // WebSocket: the frame parser and its place (no allocation of its own)
+	pending     []byte        // netpoll: bytes the handshake read ahead, until the first read
 	readMu      sync.Mutex    // netpoll: held while a goroutine reads
+	msgStart    atomic.Int64  // unix nanoseconds when the unfinished message began, 0 if none
 	remote      string
 	connectedAt time.Time
 	lastActive  atomic.Int64 // unix nanoseconds of the last frame read
@@ -96,6 +97,21 @@ func (c *conn) allowMessage(now time.Time) bool {
 	}
 	c.tokens--
 	return true
+}
+
+// messageBegun notes that a message has begun and not ended (its bytes
+// came in more than one read): it must end within message_read_timeout.
+func (c *conn) messageBegun() {
+	if c.msgStart.Load() == 0 {
+		c.msgStart.Store(time.Now().UnixNano())
+	}
+}
+
+// messageDone notes that no message is unfinished.
+func (c *conn) messageDone() {
+	if c.msgStart.Load() != 0 {
+		c.msgStart.Store(0)
+	}
 }
 
 // terminate closes the socket at once, takes the client out of its groups

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -15,8 +14,10 @@ import (
 // netpoll reads idle WebSocket connections without a goroutine or a buffer
 // each ("A Million WebSockets and Go"): one goroutine waits on epoll; when a
 // connection becomes readable a short-lived goroutine reads what arrived
-// into a pooled buffer, handles the complete frames and re-arms the
-// connection. Only a frame split across reads keeps bytes between reads.
+// into a pooled buffer, feeds it to the connection's frame parser and
+// re-arms the connection. The parser keeps its place between reads (see
+// wsReader), so a frame split across reads is parsed once and no read
+// buffer is kept.
 type netpoll struct {
 	epfd  int
 	mu    sync.Mutex
@@ -27,12 +28,9 @@ type netpoll struct {
 
 const netpollReadSize = 4 << 10
 
-// pollBuf is what a reading goroutine borrows: the buffer it reads into
-// and the reader the frames are parsed from (a bytes.Reader made per read
-// would be one allocation per message).
+// pollBuf is the buffer a reading goroutine borrows to read into.
 type pollBuf struct {
-	b  []byte
-	rd bytes.Reader
+	b []byte
 }
 
 func newNetpoll(g *Gateway) (*netpoll, error) {
@@ -112,6 +110,13 @@ func (p *netpoll) readable(c *conn, registered bool) {
 	// uncontended.
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if ahead := c.pending; len(ahead) > 0 {
+		c.pending = nil
+		if !c.handleData(ahead) {
+			p.forget(c)
+			return
+		}
+	}
 	pb := p.bufs.Get().(*pollBuf)
 	defer p.bufs.Put(pb)
 	for {
@@ -130,17 +135,13 @@ func (p *netpoll) readable(c *conn, registered bool) {
 			c.readFailed(err)
 			return
 		}
-		if !p.handle(c, pb, pb.b[:n]) {
+		if !c.handleData(pb.b[:n]) {
 			p.forget(c)
 			return
 		}
 		if n < len(pb.b) {
 			break
 		}
-	}
-	if len(c.pending) > 0 && !registered && !p.handle(c, pb, nil) {
-		p.forget(c)
-		return
 	}
 	if !p.linger(c, pb) {
 		p.forget(c)
@@ -176,7 +177,7 @@ func (p *netpoll) linger(c *conn, pb *pollBuf) bool {
 		n, err := c.nc.Read(pb.b)
 		if n > 0 {
 			last = time.Now()
-			if !p.handle(c, pb, pb.b[:n]) {
+			if !c.handleData(pb.b[:n]) {
 				return false
 			}
 		}
@@ -194,34 +195,4 @@ func (p *netpoll) linger(c *conn, pb *pollBuf) bool {
 			return false
 		}
 	}
-}
-
-// handle parses the complete frames of c.pending+data with pb's reader;
-// the bytes of an incomplete frame stay in c.pending. It reports false
-// when the connection ends.
-func (p *netpoll) handle(c *conn, pb *pollBuf, data []byte) bool {
-	buf := data
-	if len(c.pending) > 0 {
-		buf = append(c.pending, data...)
-		c.pending = nil
-	}
-	rd := &pb.rd
-	rd.Reset(buf)
-	defer rd.Reset(nil) // the pooled reader must not keep the bytes alive
-	for rd.Len() > 0 {
-		start := len(buf) - rd.Len()
-		op, ev, err := c.wsr.next(rd, c.g.pools)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			c.pending = append([]byte(nil), buf[start:]...)
-			return true
-		}
-		if err != nil {
-			c.readFailed(err)
-			return false
-		}
-		if !c.handleWS(op, ev) {
-			return false
-		}
-	}
-	return true
 }

@@ -169,7 +169,6 @@ func (w *discarder) Write(b []byte) (int, error) {
 type pipeline struct {
 	f     *pathFixture
 	c     *conn
-	pb    pollBuf
 	frame []byte
 	reply nats.Msg
 	subj  []byte
@@ -191,7 +190,7 @@ func newPipeline(tb testing.TB, f *pathFixture) *pipeline {
 
 // message runs one client message through, reply included.
 func (p *pipeline) message(tb testing.TB) {
-	if !p.f.g.poll.handle(p.c, &p.pb, p.frame) {
+	if !p.c.handleData(p.frame) {
 		tb.Fatal("the connection ended")
 	}
 	p.c.evMu.Lock()
@@ -207,7 +206,7 @@ func (p *pipeline) message(tb testing.TB) {
 // publishOnly runs one client message up to its publish, and drops it
 // as if answered without frames.
 func (p *pipeline) publishOnly(tb testing.TB) {
-	if !p.f.g.poll.handle(p.c, &p.pb, p.frame) {
+	if !p.c.handleData(p.frame) {
 		tb.Fatal("the connection ended")
 	}
 	p.c.evMu.Lock()
@@ -292,12 +291,10 @@ func TestReadersAllocateNothing(t *testing.T) {
 	_ = ws.WriteFrame(&frame, ws.MaskFrameInPlace(ws.NewBinaryFrame(make([]byte, 100))))
 	r := wsReader{limit: 1 << 20}
 	pools := newEventPools()
-	in := bytes.NewReader(nil)
 	readWS := func() {
-		in.Reset(frame.Bytes())
-		op, ev, err := r.next(in, pools)
-		if err != nil || op != ws.OpBinary || len(ev.data) != 100 {
-			t.Fatalf("next = %v, %v", op, err)
+		n, op, ev, err := r.feed(frame.Bytes(), pools)
+		if err != nil || op != ws.OpBinary || ev == nil || len(ev.data) != 100 || n != frame.Len() {
+			t.Fatalf("feed = %d, %v, %v", n, op, err)
 		}
 		ev.release()
 	}
