@@ -220,7 +220,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if handler == nil {
 		handler = http.NotFoundHandler()
 	}
-	g.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: g.opts.handshakeTimeout}
+	g.httpSrv = &http.Server{Handler: g.routeHTTP(handler), ReadHeaderTimeout: g.opts.handshakeTimeout}
 	if g.opts.netpoll {
 		p, err := newNetpoll(g)
 		if err != nil {

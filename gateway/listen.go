@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -76,6 +77,13 @@ func (g *Gateway) handshake(nc net.Conn) {
 		g.httpLn.push(&bufferedConn{Conn: nc, r: br})
 		return
 	}
+	g.upgrade(nc, br, len(head))
+}
+
+// upgrade answers the WebSocket upgrade request, the first headLen bytes of
+// br, read from nc, and registers the client. What follows the request in
+// br is the client's first frames.
+func (g *Gateway) upgrade(nc net.Conn, br *bufio.Reader, headLen int) {
 	c := newConn(g, transportWS, nc, g.seq.Add(1))
 	hs := bus.Handshake{Header: http.Header{}, Remote: c.remote}
 	var deflate *wsflate.Extension
@@ -103,10 +111,12 @@ func (g *Gateway) handshake(nc net.Conn) {
 	if deflate != nil {
 		u.Negotiate = deflate.Negotiate
 	}
+	// The upgrader reads through a buffer of its own: it gets the request
+	// and nothing more.
 	if _, err := u.Upgrade(struct {
 		io.Reader
 		io.Writer
-	}{br, nc}); err != nil {
+	}{io.LimitReader(br, int64(headLen)), nc}); err != nil {
 		g.log.Debug("upgrade refused", "remote", c.remote, "err", err)
 		if !errors.As(err, new(*ws.ConnectionRejectedError)) {
 			g.metrics.limits.hit(limitHandshakeTimeout)
@@ -116,6 +126,11 @@ func (g *Gateway) handshake(nc net.Conn) {
 		return
 	}
 	_ = nc.SetDeadline(time.Time{})
+	if pc, ok := nc.(*prefixConn); ok && pc.prefix.Len() == 0 {
+		// Everything replayed is in br: read the socket itself from now on
+		// (netpoll, sendv).
+		c.nc, c.fd = pc.Conn, socketFD(pc.Conn)
+	}
 	if deflate != nil {
 		if _, ok := deflate.Accepted(); ok {
 			c.t = transportWSDeflate
@@ -280,6 +295,85 @@ func isWebSocketUpgrade(head []byte) bool {
 		}
 	}
 	return false
+}
+
+// routeHTTP serves the requests that follow the first one on a kept-alive
+// connection: the handshake only saw the first. A WebSocket upgrade among
+// them is taken from the HTTP server and upgraded as if it had come first
+// (Node's WebSocket reuses a connection fetch() opened).
+func (g *Gateway) routeHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoAtLeast(1, 1) && headerHasToken(r.Header, "Upgrade", "websocket") {
+			if hj, ok := w.(http.Hijacker); ok {
+				g.upgradeHijacked(r, hj)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// upgradeHijacked takes an upgrade request's connection from the HTTP
+// server and runs the handshake on it: the request head, written out again,
+// then whatever the HTTP server and the first handshake had read ahead.
+func (g *Gateway) upgradeHijacked(r *http.Request, hj http.Hijacker) {
+	nc, rw, err := hj.Hijack()
+	if err != nil {
+		g.log.Debug("hijack for upgrade", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	_ = nc.SetDeadline(time.Now().Add(g.opts.handshakeTimeout))
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "%s %s HTTP/%d.%d\r\nHost: %s\r\n", r.Method, r.RequestURI, r.ProtoMajor, r.ProtoMinor, r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+		}
+	}
+	head.WriteString("\r\n")
+	headLen := head.Len()
+	if n := rw.Reader.Buffered(); n > 0 {
+		b, _ := rw.Reader.Peek(n)
+		head.Write(b)
+	}
+	raw := nc
+	if bc, ok := nc.(*bufferedConn); ok {
+		raw = bc.Conn
+		if n := bc.r.Buffered(); n > 0 {
+			b, _ := bc.r.Peek(n)
+			head.Write(b)
+		}
+	}
+	br := g.headReaders.Get().(*bufio.Reader)
+	pc := &prefixConn{Conn: raw, prefix: bytes.NewReader(head.Bytes())}
+	br.Reset(pc)
+	g.upgrade(pc, br, headLen)
+}
+
+// headerHasToken reports whether a comma-separated header has token
+// (case-insensitive).
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// prefixConn reads prefix before the connection.
+type prefixConn struct {
+	net.Conn
+	prefix *bytes.Reader
+}
+
+func (p *prefixConn) Read(b []byte) (int, error) {
+	if p.prefix.Len() > 0 {
+		return p.prefix.Read(b)
+	}
+	return p.Conn.Read(b)
 }
 
 // bufferedConn replays what the handshake peeked before reading on.
