@@ -4,16 +4,23 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/nats-io/nats.go"
 
+	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/worker"
 )
 
 // plainGET sends a GET on c and reads the whole answer through br.
@@ -123,5 +130,167 @@ func TestUpgradePipelinedAfterGET(t *testing.T) {
 		if err != nil || string(got) != "early" {
 			t.Fatalf("echo of the pipelined frame (after a GET: %v): %q %v", get, got, err)
 		}
+	}
+}
+
+// rawUpgrade sends a WebSocket upgrade request on a fresh socket and reads
+// the answer's status line and headers, as a browser would, within wait.
+func rawUpgrade(t *testing.T, addr string, wait time.Duration, extra ...string) (*http.Response, time.Duration) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	began := time.Now()
+	_ = c.SetDeadline(began.Add(wait))
+	req := "GET /chat HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	for _, h := range extra {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to the handshake within %v: %v", wait, err)
+	}
+	return resp, time.Since(began)
+}
+
+// expect503 checks a refusal for want of a worker.
+func expect503(t *testing.T, resp *http.Response, took, within time.Duration) {
+	t.Helper()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("answer %s, Retry-After %q: want 503 with Retry-After", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	if took > within {
+		t.Fatalf("503 after %v, want within %v", took, within)
+	}
+	t.Logf("503 with Retry-After: %s after %v", resp.Header.Get("Retry-After"), took.Round(time.Millisecond))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type vetting struct {
+	block chan struct{} // nil: refuse at once with 401
+}
+
+func (v vetting) OnWebSocketConnect(_ *worker.Context, _ bus.Handshake) error {
+	if v.block != nil {
+		<-v.block
+	}
+	return worker.Reject(http.StatusUnauthorized, "bad token")
+}
+
+func (vetting) OnMessage(*worker.Context, worker.Message) error { return nil }
+
+// TestHandshakeFailsClosed: OnWebSocketConnect is asked whenever a running
+// worker implements it, and a handshake nobody can vet is refused with 503
+// and Retry-After, in time for the client to read it (issue 14 item 1,
+// issue 13 item 12).
+func TestHandshakeFailsClosed(t *testing.T) {
+	t.Run("no worker", func(t *testing.T) {
+		ns := sbtest.NATS(t)
+		g := sbtest.Gateway(t, ns.ClientURL())
+		resp, took := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+		expect503(t, resp, took, 2500*time.Millisecond)
+		// The gateway now knows that no worker runs: at once.
+		resp, took = rawUpgrade(t, g.Addr().String(), 5*time.Second)
+		expect503(t, resp, took, time.Second)
+		if n := g.Stats().Refused["no_worker"]; n != 2 {
+			t.Fatalf("refused no_worker = %d, want 2", n)
+		}
+	})
+	t.Run("passive subscriber and no worker", func(t *testing.T) {
+		ns := sbtest.NATS(t)
+		nc := sbtest.Conn(t, ns.ClientURL())
+		if _, err := nc.Subscribe("sb.>", func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		g := sbtest.Gateway(t, ns.ClientURL())
+		for range 2 {
+			resp, took := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+			expect503(t, resp, took, 2500*time.Millisecond)
+		}
+	})
+	t.Run("worker without OnWebSocketConnect", func(t *testing.T) {
+		g := start(t) // echo
+		c := sbtest.Dial(t, g, "/")
+		c.Send("in")
+		c.Expect("in")
+	})
+	t.Run("worker that refuses", func(t *testing.T) {
+		ns := sbtest.NATS(t)
+		var logs syncBuffer
+		sbtest.Worker(t, ns.ClientURL(), vetting{}, worker.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
+		g := sbtest.Gateway(t, ns.ClientURL())
+		resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("answer %s, want 401", resp.Status)
+		}
+		out := logs.String()
+		if strings.Contains(out, "handler failed") || !strings.Contains(out, "level=INFO msg=\"handshake refused by OnWebSocketConnect\"") {
+			t.Fatalf("worker log of a deliberate refusal:\n%s", out)
+		}
+	})
+	t.Run("worker busy past the deadline", func(t *testing.T) {
+		ns := sbtest.NATS(t)
+		block := make(chan struct{})
+		sbtest.Worker(t, ns.ClientURL(), vetting{block: block})
+		t.Cleanup(func() { close(block) }) // before the worker stops
+		g := sbtest.Gateway(t, ns.ClientURL(), gateway.HandshakeTimeout(2*time.Second))
+		// The client reads until the socket deadline: the 503 comes first.
+		resp, took := rawUpgrade(t, g.Addr().String(), 3*time.Second)
+		expect503(t, resp, took, 2*time.Second)
+		if n := g.Stats().Refused["worker_timeout"]; n != 1 {
+			t.Fatalf("refused worker_timeout = %d, want 1", n)
+		}
+	})
+	t.Run("bus away", func(t *testing.T) {
+		ns := sbtest.NATS(t)
+		sbtest.Worker(t, ns.ClientURL(), echo{})
+		g := sbtest.Gateway(t, ns.ClientURL())
+		sbtest.Dial(t, g, "/")
+		ns.Shutdown()
+		sbtest.Eventually(t, 5*time.Second, "a 503 for bus_away", func() bool {
+			resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+			return resp.StatusCode == http.StatusServiceUnavailable && g.Stats().Refused["bus_away"] > 0
+		})
+	})
+}
+
+// TestRefusalsLoggedOnce: many refused handshakes make one warning.
+func TestRefusalsLoggedOnce(t *testing.T) {
+	ns := sbtest.NATS(t)
+	var logs syncBuffer
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
+	for range 5 {
+		resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("answer %s, want 503", resp.Status)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN msg=\"WebSocket handshake refused"); n != 1 {
+		t.Fatalf("%d warnings for 5 refusals, want 1:\n%s", n, logs.String())
 	}
 }

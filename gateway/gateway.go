@@ -47,6 +47,7 @@ type Gateway struct {
 	pools       *eventPools // events and their NATS messages (pool.go)
 	batcher     *batcher    // message events waiting to be published (eventbatch.go)
 	fleet       fleet       // the workers that announce themselves (fleet.go)
+	refusals    refusalLog  // handshakes refused for want of a worker (listen.go)
 	tlsConfig   *tls.Config
 	cert        atomic.Pointer[tls.Certificate]
 	httpLn      *chanListener
@@ -97,7 +98,9 @@ type Stats struct {
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
-	// slow_client, heartbeat_timeout.
+	// slow_client, heartbeat_timeout; and handshakes refused with 503
+	// because no worker could vet them: no_worker, worker_timeout,
+	// bus_away.
 	Refused map[string]uint64
 }
 
@@ -153,6 +156,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	g.pools = newEventPools()
 	g.batcher = newBatcher(o.eventBatch)
 	g.fleet.workers = map[string]fleetWorker{}
+	g.fleet.arrived = make(chan struct{})
 	g.hub = newHub(g.subscribeInterest)
 	return g, nil
 }
@@ -210,6 +214,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.subscribe(); err != nil {
 		return err
 	}
+	g.fleet.mu.Lock()
+	g.fleet.emptySince = time.Now() // listening to worker heartbeats from now
+	g.fleet.mu.Unlock()
 	if err := g.listen(ctx); err != nil {
 		g.unsubscribe()
 		return err

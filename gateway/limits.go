@@ -20,6 +20,9 @@ const (
 	limitHandshakeTimeout              // handshake_timeout, or a broken handshake
 	limitSlowClient                    // send_buffer_bytes
 	limitHeartbeat                     // ping_not_response_limit
+	limitNoWorker                      // handshake: no worker runs (or answers) OnWebSocketConnect
+	limitWorkerTimeout                 // handshake: OnWebSocketConnect did not answer in time
+	limitBusAway                       // handshake: NATS unavailable
 	numLimits
 )
 
@@ -43,6 +46,12 @@ func (l limit) String() string {
 		return "handshake_failed"
 	case limitSlowClient:
 		return "slow_client"
+	case limitNoWorker:
+		return "no_worker"
+	case limitWorkerTimeout:
+		return "worker_timeout"
+	case limitBusAway:
+		return "bus_away"
 	}
 	return "heartbeat_timeout"
 }

@@ -57,7 +57,8 @@ func (g *Gateway) acceptLoop(l listener) {
 // which ends after the upgrade: the connection's reader starts fresh with a
 // small stack.
 func (g *Gateway) handshake(nc net.Conn) {
-	_ = nc.SetDeadline(time.Now().Add(g.opts.handshakeTimeout))
+	deadline := time.Now().Add(g.opts.handshakeTimeout)
+	_ = nc.SetDeadline(deadline)
 	br := g.headReaders.Get().(*bufio.Reader)
 	br.Reset(nc)
 	head, err := peekHead(br)
@@ -77,13 +78,13 @@ func (g *Gateway) handshake(nc net.Conn) {
 		g.httpLn.push(&bufferedConn{Conn: nc, r: br})
 		return
 	}
-	g.upgrade(nc, br, len(head))
+	g.upgrade(nc, br, len(head), deadline)
 }
 
 // upgrade answers the WebSocket upgrade request, the first headLen bytes of
 // br, read from nc, and registers the client. What follows the request in
-// br is the client's first frames.
-func (g *Gateway) upgrade(nc net.Conn, br *bufio.Reader, headLen int) {
+// br is the client's first frames. The socket's deadline is deadline.
+func (g *Gateway) upgrade(nc net.Conn, br *bufio.Reader, headLen int, deadline time.Time) {
 	c := newConn(g, transportWS, nc, g.seq.Add(1))
 	hs := bus.Handshake{Header: http.Header{}, Remote: c.remote}
 	var deflate *wsflate.Extension
@@ -105,7 +106,7 @@ func (g *Gateway) upgrade(nc net.Conn, br *bufio.Reader, headLen int) {
 			return nil
 		},
 		OnBeforeUpgrade: func() (ws.HandshakeHeader, error) {
-			return nil, g.admit(c, &hs)
+			return nil, g.admit(c, &hs, deadline)
 		},
 	}
 	if deflate != nil {
@@ -214,22 +215,78 @@ func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
 }
 
 // admit applies the gateway's limits and asks a worker's OnWebSocketConnect
-// (when a worker implements it) whether the client may connect.
-func (g *Gateway) admit(c *conn, hs *bus.Handshake) error {
+// (when a worker implements it) whether the client may connect. deadline is
+// the socket's: every refusal is written before it.
+func (g *Gateway) admit(c *conn, hs *bus.Handshake, deadline time.Time) error {
 	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
 		g.metrics.limits.hit(limitMaxConnections)
-		return reject(http.StatusServiceUnavailable, "too many connections")
+		return rejectRetry("too many connections")
 	}
 	if g.opts.allowedOrigins != nil && !g.opts.allowedOrigins[hs.Header.Get("Origin")] {
 		g.metrics.limits.hit(limitOrigin)
 		return reject(http.StatusForbidden, "origin not allowed")
 	}
-	return g.askWorker(c, hs)
+	return g.askWorker(c, hs, deadline.Add(-g.opts.handshakeTimeout/4))
 }
 
-// askWorker sends the wsconnect event. No worker subscribed to it (no
-// responders) means no worker implements OnWebSocketConnect: accept.
-func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
+// fleetSettle is how long a gateway must have known of no worker before it
+// trusts that none runs: workers announce themselves every second.
+// workerGrace is how long a handshake still waits then for a worker that
+// has just started (it announces itself at once).
+const (
+	fleetSettle = 1500 * time.Millisecond
+	workerGrace = 250 * time.Millisecond
+)
+
+// retryAfter is the Retry-After, in seconds, of a 503 answer.
+const retryAfter = "2"
+
+// askWorker decides whether OnWebSocketConnect must be asked, and asks it,
+// failing closed (docs/protocol.md §5.4). The gateway learns from worker
+// heartbeats (fleet.go) which running workers implement it, never from NATS
+// "no responders": a passive subscriber must not change the answer. It
+// accepts without asking only while workers run and none implements
+// OnWebSocketConnect; with no worker, no answer before until, or the bus
+// away, it refuses with 503 and Retry-After.
+func (g *Gateway) askWorker(c *conn, hs *bus.Handshake, until time.Time) error {
+	for {
+		now := time.Now()
+		if !g.nc.IsConnected() {
+			return g.refuseHandshake(limitBusAway, "message bus unavailable", nil)
+		}
+		v := g.viewFleet(now)
+		switch {
+		case v.wsConnect > 0:
+			return g.requestWSConnect(c, hs, until)
+		case v.live > 0:
+			return nil
+		}
+		wait := v.emptySince.Add(fleetSettle)
+		if grace := now.Add(workerGrace); wait.Before(grace) {
+			wait = grace
+		}
+		if until.Before(wait) {
+			wait = until
+		}
+		if !now.Before(wait) {
+			return g.refuseHandshake(limitNoWorker, "no worker running", nil)
+		}
+		t := time.NewTimer(wait.Sub(now))
+		select {
+		case <-v.arrived:
+			t.Stop()
+		case <-t.C:
+			return g.refuseHandshake(limitNoWorker, "no worker running", nil)
+		}
+	}
+}
+
+// requestWSConnect sends the wsconnect event and applies the answer.
+func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) error {
+	budget := time.Until(until)
+	if budget <= 0 {
+		return g.refuseHandshake(limitWorkerTimeout, "no time left to ask OnWebSocketConnect", nil)
+	}
 	body, err := json.Marshal(hs)
 	if err != nil {
 		return err
@@ -242,13 +299,15 @@ func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
 		},
 		Data: body,
 	}
-	reply, err := g.nc.RequestMsg(m, g.opts.handshakeTimeout)
+	reply, err := g.nc.RequestMsg(m, budget)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil
+		// The workers that announced it are gone since.
+		return g.refuseHandshake(limitNoWorker, "no worker answers OnWebSocketConnect", err)
+	case errors.Is(err, nats.ErrTimeout):
+		return g.refuseHandshake(limitWorkerTimeout, "OnWebSocketConnect did not answer in time", err)
 	case err != nil:
-		g.log.Warn("OnWebSocketConnect did not answer", "client_id", c.id, "err", err)
-		return reject(http.StatusServiceUnavailable, "no answer from worker")
+		return g.refuseHandshake(limitBusAway, "OnWebSocketConnect could not be asked", err)
 	case reply.Header.Get(bus.HdrStatus) == bus.StatusReject:
 		code, _ := strconv.Atoi(reply.Header.Get(bus.HdrHTTPStatus))
 		if code < 400 || code > 599 {
@@ -263,6 +322,46 @@ func (g *Gateway) askWorker(c *conn, hs *bus.Handshake) error {
 	}
 	g.applySession(c, reply)
 	return nil
+}
+
+// refusalLogEvery bounds the warnings about handshakes refused for want of
+// a worker: one, then at most one per interval with the count in between.
+const refusalLogEvery = 10 * time.Second
+
+// refusalLog rate-limits those warnings.
+type refusalLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// refuseHandshake counts a handshake refused because no worker could vet
+// it, logs it (rate-limited) and returns the 503 answer.
+func (g *Gateway) refuseHandshake(l limit, reason string, err error) error {
+	g.metrics.limits.hit(l)
+	now := time.Now()
+	rl := &g.refusals
+	rl.mu.Lock()
+	if !rl.last.IsZero() && now.Sub(rl.last) < refusalLogEvery {
+		rl.suppressed++
+		rl.mu.Unlock()
+		return rejectRetry(reason)
+	}
+	n := rl.suppressed
+	rl.last, rl.suppressed = now, 0
+	rl.mu.Unlock()
+	args := []any{"reason", l.String(), "detail", reason, "refused_unlogged", n}
+	if err != nil {
+		args = append(args, "err", err)
+	}
+	g.log.Warn("WebSocket handshake refused with 503: no worker could run OnWebSocketConnect", args...)
+	return rejectRetry(reason)
+}
+
+// rejectRetry refuses a handshake with 503 and Retry-After.
+func rejectRetry(reason string) error {
+	return ws.RejectConnectionError(ws.RejectionStatus(http.StatusServiceUnavailable), ws.RejectionReason(reason),
+		ws.RejectionHeader(ws.HandshakeHeaderHTTP(http.Header{"Retry-After": {retryAfter}})))
 }
 
 // reject refuses a handshake with an HTTP status.
@@ -322,7 +421,8 @@ func (g *Gateway) upgradeHijacked(r *http.Request, hj http.Hijacker) {
 		g.log.Debug("hijack for upgrade", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	_ = nc.SetDeadline(time.Now().Add(g.opts.handshakeTimeout))
+	deadline := time.Now().Add(g.opts.handshakeTimeout)
+	_ = nc.SetDeadline(deadline)
 	var head bytes.Buffer
 	fmt.Fprintf(&head, "%s %s HTTP/%d.%d\r\nHost: %s\r\n", r.Method, r.RequestURI, r.ProtoMajor, r.ProtoMinor, r.Host)
 	for k, vs := range r.Header {
@@ -347,7 +447,7 @@ func (g *Gateway) upgradeHijacked(r *http.Request, hj http.Hijacker) {
 	br := g.headReaders.Get().(*bufio.Reader)
 	pc := &prefixConn{Conn: raw, prefix: bytes.NewReader(head.Bytes())}
 	br.Reset(pc)
-	g.upgrade(pc, br, headLen)
+	g.upgrade(pc, br, headLen, deadline)
 }
 
 // headerHasToken reports whether a comma-separated header has token

@@ -330,7 +330,13 @@ func (w *Worker) handle(ev event) {
 	if w.opts.observe != nil {
 		w.opts.observe(kind, time.Since(start), err)
 	}
-	if err != nil {
+	var refused *RejectError
+	switch {
+	case err == nil:
+	case kind == bus.EventWebSocketConnect && errors.As(err, &refused):
+		// A deliberate answer, not a failure.
+		c.Logger().Info("handshake refused by OnWebSocketConnect", "status", refused.Status, "reason", refused.Reason)
+	default:
 		c.Logger().Error("handler failed", "event", kind, "err", err)
 	}
 	w.handled.Add(1)
