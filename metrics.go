@@ -108,6 +108,7 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 	}
 	return &gatewayCollector{g: g, descs: map[string]*prometheus.Desc{
 		"connections":        d("connections", "Live client connections."),
+		"sockets":            d("sockets", "Sockets open on the listeners (clients, handshakes, plain HTTP), as max_connections counts them."),
 		"connects":           d("connects_total", "Connections accepted."),
 		"disconnects":        d("disconnects_total", "Connections ended, for any reason."),
 		"refused":            d("refused_total", "Clients refused or closed by a limit.", "reason"),
@@ -139,6 +140,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
 	}
 	ch <- prometheus.MustNewConstMetric(c.descs["connections"], prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(c.descs["sockets"], prometheus.GaugeValue, float64(st.Sockets))
 	ch <- prometheus.MustNewConstMetric(c.descs["max_queued"], prometheus.GaugeValue, float64(st.MaxQueuedBytes))
 	ch <- prometheus.MustNewConstMetric(c.descs["holdouts"], prometheus.GaugeValue, float64(st.WorkersWithoutBatches))
 	counter("connects", st.Connects)

@@ -144,11 +144,17 @@ func rawUpgrade(t *testing.T, addr string, wait time.Duration, extra ...string) 
 	t.Cleanup(func() { _ = c.Close() })
 	began := time.Now()
 	_ = c.SetDeadline(began.Add(wait))
-	req := "GET /chat HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	host := "Host: " + addr + "\r\n"
+	var more string
 	for _, h := range extra {
-		req += h + "\r\n"
+		if strings.HasPrefix(h, "Host:") {
+			host = h + "\r\n"
+			continue
+		}
+		more += h + "\r\n"
 	}
+	req := "GET /chat HTTP/1.1\r\n" + host + "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + more
 	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -292,5 +298,172 @@ func TestRefusalsLoggedOnce(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=WARN msg=\"WebSocket handshake refused"); n != 1 {
 		t.Fatalf("%d warnings for 5 refusals, want 1:\n%s", n, logs.String())
+	}
+}
+
+// waitClosed reads c until the server closes it and returns how long that
+// took.
+func waitClosed(t *testing.T, c net.Conn, br *bufio.Reader, within time.Duration) time.Duration {
+	t.Helper()
+	began := time.Now()
+	_ = c.SetReadDeadline(began.Add(within))
+	_, err := io.Copy(io.Discard, br)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the server kept the socket open for %v", within)
+	}
+	return time.Since(began)
+}
+
+// TestHTTPSocketsTimeOut: plain HTTP sockets on the gateway's port are
+// closed when idle between requests, and when a request's body does not
+// arrive (issue 13 item 5); the socket count goes back to 0.
+func TestHTTPSocketsTimeOut(t *testing.T) {
+	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	g := start(t, gateway.HTTPHandler(read), gateway.HTTPTimeouts(500*time.Millisecond, time.Second, 300*time.Millisecond))
+	t.Run("idle keep-alive", func(t *testing.T) {
+		c, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		plainGET(t, c, br, "/")
+		took := waitClosed(t, c, br, 3*time.Second)
+		t.Logf("idle keep-alive socket closed %v after its answer", took.Round(time.Millisecond))
+	})
+	t.Run("body withheld", func(t *testing.T) {
+		c, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: example\r\nContent-Length: 1000\r\n\r\nonly this"); err != nil {
+			t.Fatal(err)
+		}
+		took := waitClosed(t, c, bufio.NewReader(c), 3*time.Second)
+		t.Logf("body-withholding socket closed after %v", took.Round(time.Millisecond))
+	})
+	sbtest.Eventually(t, 5*time.Second, "no socket counted", func() bool { return g.Stats().Sockets == 0 })
+}
+
+// TestMaxConnectionsCountsEverySocket: kept-alive HTTP sockets count
+// against max_connections, so a WebSocket past it gets 503.
+func TestMaxConnectionsCountsEverySocket(t *testing.T) {
+	g := start(t, gateway.MaxConnections(2))
+	var plain []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		plainGET(t, c, bufio.NewReader(c), "/")
+		plain = append(plain, c)
+	}
+	if n := g.Stats().Sockets; n != 2 {
+		t.Fatalf("%d sockets counted, want 2", n)
+	}
+	resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("WebSocket past max_connections: %s, want 503 with Retry-After", resp.Status)
+	}
+	if n := g.Stats().Refused["max_connections"]; n != 1 {
+		t.Fatalf("refused max_connections = %d, want 1", n)
+	}
+	_ = plain[0].Close()
+	sbtest.Eventually(t, 5*time.Second, "the closed socket uncounted", func() bool { return g.Stats().Sockets == 1 })
+	c := sbtest.Dial(t, g, "/")
+	c.Send("room again")
+	c.Expect("room again")
+}
+
+// TestMaxConnectionsPerIP: the cap+1th socket from one address is refused
+// and counted; one closed makes room again.
+func TestMaxConnectionsPerIP(t *testing.T) {
+	const perIP = 3
+	g := start(t, gateway.MaxConnectionsPerIP(perIP), gateway.Listen("ws://127.0.0.1:0", "tcp+text://127.0.0.1:0"))
+	var clients []*sbtest.WS
+	for range perIP {
+		clients = append(clients, sbtest.Dial(t, g, "/"))
+	}
+	resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("WebSocket %d from 127.0.0.1: %s, want 503", perIP+1, resp.Status)
+	}
+	tcpAddr := strings.TrimPrefix(g.Addrs()[1], "tcp+text://")
+	tc, err := net.Dial("tcp", tcpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if n := waitClosed(t, tc, bufio.NewReader(tc), 5*time.Second); n > 2*time.Second {
+		t.Fatalf("TCP socket over the cap closed after %v", n)
+	}
+	if n := g.Stats().Refused["max_connections_per_ip"]; n != 2 {
+		t.Fatalf("refused max_connections_per_ip = %d, want 2", n)
+	}
+	_ = clients[0].Conn.Close()
+	sbtest.Eventually(t, 5*time.Second, "the closed client uncounted", func() bool { return g.Stats().Sockets == perIP-1 })
+	c := sbtest.Dial(t, g, "/")
+	c.Send("room again")
+	c.Expect("room again")
+}
+
+// TestOriginPolicy: by default only the same origin (and clients that send
+// no Origin) may open a socket; ["*"] allows any (issue 13 item 7).
+func TestOriginPolicy(t *testing.T) {
+	cases := []struct {
+		allowed []string
+		headers []string
+		want    int
+	}{
+		{nil, nil, http.StatusSwitchingProtocols}, // no Origin: not a browser
+		{nil, []string{"Origin: http://{addr}"}, http.StatusSwitchingProtocols},
+		{nil, []string{"Origin: HTTP://{ADDR}"}, http.StatusSwitchingProtocols},
+		{nil, []string{"Origin: https://chat.example", "Host: chat.example:443"}, http.StatusSwitchingProtocols},
+		{nil, []string{"Origin: http://chat.example", "Host: chat.example"}, http.StatusSwitchingProtocols},
+		// Behind a TLS proxy the gateway cannot tell the scheme: not compared.
+		{nil, []string{"Origin: https://chat.example", "Host: chat.example"}, http.StatusSwitchingProtocols},
+		{nil, []string{"Origin: https://chat.example", "Host: chat.example:8443"}, http.StatusForbidden},
+		{nil, []string{"Origin: https://evil.example"}, http.StatusForbidden},
+		{nil, []string{"Origin: http://localhost:{port}"}, http.StatusForbidden}, // another host name
+		{nil, []string{"Origin: null"}, http.StatusForbidden},
+		{nil, []string{"Origin: file://{addr}"}, http.StatusForbidden},
+		{nil, []string{"Origin: "}, http.StatusForbidden},
+		{[]string{"*"}, []string{"Origin: https://evil.example"}, http.StatusSwitchingProtocols},
+		{[]string{"*"}, []string{"Origin: null"}, http.StatusSwitchingProtocols},
+		{[]string{"https://good.example"}, []string{"Origin: https://good.example"}, http.StatusSwitchingProtocols},
+		{[]string{"https://good.example"}, []string{"Origin: http://{addr}"}, http.StatusForbidden},
+	}
+	ns := sbtest.NATS(t)
+	sbtest.Worker(t, ns.ClientURL(), echo{})
+	gateways := map[string]*gateway.Gateway{}
+	for _, tc := range cases {
+		key := strings.Join(tc.allowed, ",")
+		g := gateways[key]
+		if g == nil {
+			g = sbtest.Gateway(t, ns.ClientURL(), gateway.AllowedOrigins(tc.allowed...))
+			gateways[key] = g
+		}
+		addr := g.Addr().String()
+		_, port, _ := net.SplitHostPort(addr)
+		var hs []string
+		for _, h := range tc.headers {
+			h = strings.ReplaceAll(h, "{addr}", addr)
+			h = strings.ReplaceAll(h, "{ADDR}", strings.ToUpper(addr))
+			hs = append(hs, strings.ReplaceAll(h, "{port}", port))
+		}
+		resp, _ := rawUpgrade(t, addr, 5*time.Second, hs...)
+		if resp.StatusCode != tc.want {
+			t.Errorf("allowed_origins %q, headers %q: %s, want %d", tc.allowed, hs, resp.Status, tc.want)
+		}
+	}
+	if _, err := gateway.New(nil, gateway.AllowedOrigins("*", "https://a.example")); err == nil {
+		t.Error(`allowed_origins ["*", "https://a.example"] accepted`)
 	}
 }

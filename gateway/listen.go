@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,12 @@ func (g *Gateway) acceptLoop(l listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		ip := remoteIP(nc.RemoteAddr())
+		if lim, ok := g.acquire(ip); !ok {
+			go g.refuseSocket(nc, lim, l.t == transportWS && !l.useTLS)
+			continue
+		}
+		nc = &trackedConn{Conn: nc, g: g, ip: ip}
 		if l.useTLS {
 			nc = tls.Server(nc, g.tlsConfig)
 		}
@@ -132,6 +139,7 @@ func (g *Gateway) upgrade(nc net.Conn, br *bufio.Reader, headLen int, deadline t
 		// (netpoll, sendv).
 		c.nc, c.fd = pc.Conn, socketFD(pc.Conn)
 	}
+	untrack(c)
 	if deflate != nil {
 		if _, ok := deflate.Accepted(); ok {
 			c.t = transportWSDeflate
@@ -202,15 +210,10 @@ func socketFD(nc net.Conn) int {
 }
 
 // acceptTCP admits a plain TCP client: no handshake, so no
-// OnWebSocketConnect; the connection limit still applies.
+// OnWebSocketConnect; the connection limits applied at accept.
 func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
-	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
-		g.metrics.limits.hit(limitMaxConnections)
-		g.log.Info("connection refused: max_connections", "remote", nc.RemoteAddr().String())
-		_ = nc.Close()
-		return
-	}
 	c := newConn(g, t, nc, g.seq.Add(1))
+	untrack(c)
 	g.register(c, bufio.NewReaderSize(nc, readBufferSize))
 }
 
@@ -218,15 +221,56 @@ func (g *Gateway) acceptTCP(t transport, nc net.Conn) {
 // (when a worker implements it) whether the client may connect. deadline is
 // the socket's: every refusal is written before it.
 func (g *Gateway) admit(c *conn, hs *bus.Handshake, deadline time.Time) error {
-	if g.opts.maxConnections > 0 && g.ConnectionCount() >= g.opts.maxConnections {
-		g.metrics.limits.hit(limitMaxConnections)
-		return rejectRetry("too many connections")
-	}
-	if g.opts.allowedOrigins != nil && !g.opts.allowedOrigins[hs.Header.Get("Origin")] {
+	if !g.originAllowed(hs.Header) {
 		g.metrics.limits.hit(limitOrigin)
 		return reject(http.StatusForbidden, "origin not allowed")
 	}
 	return g.askWorker(c, hs, deadline.Add(-g.opts.handshakeTimeout/4))
+}
+
+// originAllowed applies allowed_origins. Empty (the default): same origin
+// only, the Origin's host and port equal to the Host header's, as browsers
+// send them; a request without Origin comes from no browser and is
+// allowed. "*": any origin. Otherwise: exactly the listed origins.
+func (g *Gateway) originAllowed(h http.Header) bool {
+	origin := h.Get("Origin")
+	switch {
+	case g.opts.anyOrigin:
+		return true
+	case g.opts.allowedOrigins != nil:
+		return g.opts.allowedOrigins[origin]
+	case len(h.Values("Origin")) == 0:
+		return true
+	}
+	return sameOrigin(origin, h.Get("Host"))
+}
+
+// sameOrigin reports whether origin (scheme://host[:port]) names host
+// (host[:port] of the request), case-insensitively, the default port of
+// the Origin's scheme added where a port is missing. The scheme itself is
+// not compared: behind a TLS proxy the gateway cannot tell it.
+func sameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || host == "" {
+		return false // "null", garbage
+	}
+	port := "80"
+	switch strings.ToLower(u.Scheme) {
+	case "https", "wss":
+		port = "443"
+	case "http", "ws":
+	default:
+		return false
+	}
+	return strings.EqualFold(withPort(u.Host, port), withPort(host, port))
+}
+
+// withPort returns host:port, adding port when host has none.
+func withPort(host, port string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
 }
 
 // fleetSettle is how long a gateway must have known of no worker before it
