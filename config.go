@@ -48,10 +48,14 @@ type ProcessConfig struct {
 
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
-	// Listen is an extra host:port for /metrics, /healthz and /readyz
-	// (needed by worker-only processes). Empty: only on the gateway's
-	// ws:// ports.
+	// Listen is a host:port for /metrics, /healthz and /readyz (needed
+	// by worker-only processes). Empty: none; the gateway's ws:// ports
+	// serve /healthz and /readyz, and /metrics only with OnGatewayPort.
 	Listen string `mapstructure:"listen"`
+	// OnGatewayPort serves /metrics on the gateway's ws:// ports too (off
+	// by default: they face the clients, and the metrics tell an attacker
+	// the Go version, descriptor counts and traffic).
+	OnGatewayPort bool `mapstructure:"on_gateway_port"`
 }
 
 // NATSConfig says where the bus is.
@@ -194,6 +198,7 @@ func setDefaults(v *viper.Viper) {
 		"process.log_file":                "switchboard.log",
 		"worker.stop_timeout":             "30s",
 		"metrics.listen":                  "",
+		"metrics.on_gateway_port":         false,
 		"api.listen":                      "",
 		"api.tokens":                      []map[string]any{},
 		"api.max_body_bytes":              1 << 20,

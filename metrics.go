@@ -161,11 +161,14 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// handler serves /metrics, /healthz (the process runs) and /readyz (every
-// NATS connection is up), and passes anything else to next.
-func (m *metrics) handler(ready func() bool, next http.Handler) http.Handler {
+// handler serves /metrics (when withMetrics), /healthz (the process runs)
+// and /readyz (every NATS connection is up), and passes anything else to
+// next.
+func (m *metrics) handler(ready func() bool, next http.Handler, withMetrics bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if withMetrics {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {

@@ -196,7 +196,7 @@ func (n *Node) serveMetrics() error {
 		return fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	n.mAddr = ln.Addr().String()
-	n.mSrv = n.httpServer(n.m.handler(n.ready, nil))
+	n.mSrv = n.httpServer(n.m.handler(n.ready, nil, true))
 	go func() { _ = n.mSrv.Serve(ln) }()
 	n.log.Info("metrics listening", "addr", ln.Addr().String())
 	return nil
@@ -260,7 +260,8 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		next = http.FileServerFS(o.static)
 	}
 	// The gateway's port also serves the browser client at /switchboard.js,
-	// answers /metrics, /healthz and /readyz, and /api/ and /admin/ when
+	// answers /healthz and /readyz (and /metrics when
+	// metrics.on_gateway_port), and /api/ and /admin/ when
 	// the api role runs here without a port of its own.
 	site := http.NewServeMux()
 	site.Handle("/switchboard.js", jsclient.Handler())
@@ -284,7 +285,9 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 			n.log.Error("http api not mounted", "err", err)
 		}
 	}
-	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next)))
+	// /metrics (Go version, descriptor counts, traffic) is not for the
+	// public: on the clients' port only when metrics.on_gateway_port.
+	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next, n.cfg.Metrics.OnGatewayPort)))
 }
 
 // connect opens a NATS connection for one role: in-process to the embedded
