@@ -467,3 +467,24 @@ func TestOriginPolicy(t *testing.T) {
 		t.Error(`allowed_origins ["*", "https://a.example"] accepted`)
 	}
 }
+
+// TestKeptAliveRequestHeadBounded: a later request on a kept-alive
+// connection has the same 8 KiB head bound as the first (net/http's
+// default would be 1 MiB per socket).
+func TestKeptAliveRequestHeadBounded(t *testing.T) {
+	g := start(t)
+	c, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	plainGET(t, c, br, "/")
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	big := "GET / HTTP/1.1\r\nHost: example\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n"
+	go func() { _, _ = io.WriteString(c, big) }()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB head on a kept-alive connection: %v %v, want 431", resp, err)
+	}
+}

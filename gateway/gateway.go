@@ -239,6 +239,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		ReadTimeout:       g.opts.httpReadTimeout,
 		WriteTimeout:      g.opts.httpWriteTimeout,
 		IdleTimeout:       g.opts.httpIdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes, // later requests on a connection, as the first
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
 	if g.opts.netpoll {
