@@ -65,10 +65,14 @@ func (p *ProcessConfig) resolve(configFile string) error {
 
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
-	// Listen is an extra host:port for /metrics, /healthz and /readyz
-	// (needed by worker-only processes). Empty: only on the gateway's
-	// ws:// ports.
+	// Listen is a host:port for /metrics, /healthz and /readyz (needed
+	// by worker-only processes). Empty: none; the gateway's ws:// ports
+	// serve /healthz and /readyz, and /metrics only with OnGatewayPort.
 	Listen string `mapstructure:"listen"`
+	// OnGatewayPort serves /metrics on the gateway's ws:// ports too (off
+	// by default: they face the clients, and the metrics tell an attacker
+	// the Go version, descriptor counts and traffic).
+	OnGatewayPort bool `mapstructure:"on_gateway_port"`
 }
 
 // NATSConfig says where the bus is.
@@ -115,17 +119,23 @@ type GatewayConfig struct {
 	MaxMessageBytes      int           `mapstructure:"max_message_bytes"`
 	SendBufferBytes      int           `mapstructure:"send_buffer_bytes"`
 	MaxConnections       int           `mapstructure:"max_connections"`
-	MaxPendingEvents     int           `mapstructure:"max_pending_events"`
-	MaxEventBatch        int           `mapstructure:"max_event_batch"`
-	EventTimeout         time.Duration `mapstructure:"event_timeout"`
-	MaxRedeliveries      int           `mapstructure:"max_redeliveries"`
-	NoWorkerWait         time.Duration `mapstructure:"no_worker_wait"`
-	HandshakeTimeout     time.Duration `mapstructure:"handshake_timeout"`
-	AllowedOrigins       []string      `mapstructure:"allowed_origins"`
-	Compression          bool          `mapstructure:"compression"`
-	RateLimit            float64       `mapstructure:"rate_limit"`
-	RateBurst            int           `mapstructure:"rate_burst"`
-	TLS                  TLSFiles      `mapstructure:"tls"`
+	MaxConnectionsPerIP  int           `mapstructure:"max_connections_per_ip"`
+	// HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout bound plain
+	// HTTP requests on the gateway's port, api.listen and metrics.listen.
+	HTTPReadTimeout  time.Duration `mapstructure:"http_read_timeout"`
+	HTTPWriteTimeout time.Duration `mapstructure:"http_write_timeout"`
+	HTTPIdleTimeout  time.Duration `mapstructure:"http_idle_timeout"`
+	MaxPendingEvents int           `mapstructure:"max_pending_events"`
+	MaxEventBatch    int           `mapstructure:"max_event_batch"`
+	EventTimeout     time.Duration `mapstructure:"event_timeout"`
+	MaxRedeliveries  int           `mapstructure:"max_redeliveries"`
+	NoWorkerWait     time.Duration `mapstructure:"no_worker_wait"`
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	AllowedOrigins   []string      `mapstructure:"allowed_origins"`
+	Compression      bool          `mapstructure:"compression"`
+	RateLimit        float64       `mapstructure:"rate_limit"`
+	RateBurst        int           `mapstructure:"rate_burst"`
+	TLS              TLSFiles      `mapstructure:"tls"`
 }
 
 // TLSFiles are PEM files of a certificate and its key.
@@ -183,6 +193,10 @@ func setDefaults(v *viper.Viper) {
 		"gateway.max_message_bytes":       1 << 20,
 		"gateway.send_buffer_bytes":       4 << 20,
 		"gateway.max_connections":         0,
+		"gateway.max_connections_per_ip":  0,
+		"gateway.http_read_timeout":       "10s",
+		"gateway.http_write_timeout":      "30s",
+		"gateway.http_idle_timeout":       "30s",
 		"gateway.max_pending_events":      64,
 		"gateway.max_event_batch":         32,
 		"gateway.event_timeout":           "10s",
@@ -201,6 +215,7 @@ func setDefaults(v *viper.Viper) {
 		"process.log_file":                "switchboard.log",
 		"worker.stop_timeout":             "30s",
 		"metrics.listen":                  "",
+		"metrics.on_gateway_port":         false,
 		"api.listen":                      "",
 		"api.tokens":                      []map[string]any{},
 		"api.max_body_bytes":              1 << 20,
@@ -324,10 +339,13 @@ func (c Config) Validate() error {
 		return bad("gateway.max_event_batch", "%d must be from 1 to 64", b)
 	}
 	for key, d := range map[string]time.Duration{
-		"gateway.event_timeout":     c.Gateway.EventTimeout,
-		"gateway.no_worker_wait":    c.Gateway.NoWorkerWait,
-		"gateway.handshake_timeout": c.Gateway.HandshakeTimeout,
-		"worker.stop_timeout":       c.Worker.StopTimeout,
+		"gateway.event_timeout":      c.Gateway.EventTimeout,
+		"gateway.no_worker_wait":     c.Gateway.NoWorkerWait,
+		"gateway.handshake_timeout":  c.Gateway.HandshakeTimeout,
+		"gateway.http_read_timeout":  c.Gateway.HTTPReadTimeout,
+		"gateway.http_write_timeout": c.Gateway.HTTPWriteTimeout,
+		"gateway.http_idle_timeout":  c.Gateway.HTTPIdleTimeout,
+		"worker.stop_timeout":        c.Worker.StopTimeout,
 	} {
 		if d <= 0 {
 			return bad(key, "%v must be positive", d)
@@ -338,6 +356,9 @@ func (c Config) Validate() error {
 	}
 	if c.Process.PIDFile == "" {
 		return bad("process.pid_file", "must not be empty")
+	}
+	if c.Gateway.MaxConnectionsPerIP < 0 {
+		return bad("gateway.max_connections_per_ip", "%d must not be negative", c.Gateway.MaxConnectionsPerIP)
 	}
 	if c.Gateway.PingInterval < 0 || c.Gateway.PingNotResponseLimit < 0 || c.Gateway.MaxConnections < 0 {
 		return bad("gateway.ping_interval", "ping and connection limits must not be negative")

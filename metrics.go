@@ -108,6 +108,7 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 	}
 	return &gatewayCollector{g: g, descs: map[string]*prometheus.Desc{
 		"connections":        d("connections", "Live client connections."),
+		"sockets":            d("sockets", "Sockets open on the listeners (clients, handshakes, plain HTTP), as max_connections counts them."),
 		"connects":           d("connects_total", "Connections accepted."),
 		"disconnects":        d("disconnects_total", "Connections ended, for any reason."),
 		"refused":            d("refused_total", "Clients refused or closed by a limit.", "reason"),
@@ -139,6 +140,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v))
 	}
 	ch <- prometheus.MustNewConstMetric(c.descs["connections"], prometheus.GaugeValue, float64(st.Connections))
+	ch <- prometheus.MustNewConstMetric(c.descs["sockets"], prometheus.GaugeValue, float64(st.Sockets))
 	ch <- prometheus.MustNewConstMetric(c.descs["max_queued"], prometheus.GaugeValue, float64(st.MaxQueuedBytes))
 	ch <- prometheus.MustNewConstMetric(c.descs["holdouts"], prometheus.GaugeValue, float64(st.WorkersWithoutBatches))
 	counter("connects", st.Connects)
@@ -159,11 +161,14 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// handler serves /metrics, /healthz (the process runs) and /readyz (every
-// NATS connection is up), and passes anything else to next.
-func (m *metrics) handler(ready func() bool, next http.Handler) http.Handler {
+// handler serves /metrics (when withMetrics), /healthz (the process runs)
+// and /readyz (every NATS connection is up), and passes anything else to
+// next.
+func (m *metrics) handler(ready func() bool, next http.Handler, withMetrics bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	if withMetrics {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {

@@ -84,7 +84,7 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	var body string
 	for {
-		body = scrape(t, base+"/metrics")
+		body = scrape(t, "http://"+n.MetricsAddr()+"/metrics")
 		if metricValue(t, body, `switchboard_worker_events_total{kind="close",result="ok"}`) == "1" || time.Now().After(deadline) {
 			break
 		}
@@ -107,9 +107,6 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 		if got := metricValue(t, body, line); got != want {
 			t.Errorf("%s = %s, want %s", line, got, want)
 		}
-	}
-	if own := scrape(t, "http://"+n.MetricsAddr()+"/metrics"); !strings.Contains(own, "switchboard_gateway_connections 2") {
-		t.Error("metrics.listen serves other metrics than the gateway port")
 	}
 	if got := scrape(t, base+"/readyz"); got != "ready\n" {
 		t.Errorf("/readyz = %q", got)
@@ -147,5 +144,42 @@ func TestAPIRoleOnTheGatewayPort(t *testing.T) {
 	}
 	if page := scrape(t, "http://"+n.GatewayAddr().String()+"/admin/"); !strings.Contains(page, "Switchboard admin") {
 		t.Fatal("/admin/ does not serve the admin page")
+	}
+}
+
+// TestMetricsNotOnClientPort: /metrics is served on metrics.listen, and on
+// the clients' port only with metrics.on_gateway_port; /healthz and
+// /readyz stay there (issue 13 item 8).
+func TestMetricsNotOnClientPort(t *testing.T) {
+	for _, onGatewayPort := range []bool{false, true} {
+		cfg, err := LoadConfig("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.NATS.Port = -1
+		cfg.Gateway.Listen = []string{"ws://127.0.0.1:0"}
+		cfg.Metrics.Listen = "127.0.0.1:0"
+		cfg.Metrics.OnGatewayPort = onGatewayPort
+		cfg.Log.Level = "error"
+		n, err := Start(context.Background(), echoEvents{}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := "http://" + n.GatewayAddr().String()
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[onGatewayPort]; resp.StatusCode != want {
+			t.Errorf("on_gateway_port %v: GET /metrics on the gateway port: %d, want %d", onGatewayPort, resp.StatusCode, want)
+		}
+		if body := scrape(t, "http://"+n.MetricsAddr()+"/metrics"); !strings.Contains(body, "switchboard_gateway_connections") {
+			t.Error("metrics.listen serves no gateway metrics")
+		}
+		if got := scrape(t, base+"/readyz"); got != "ready\n" {
+			t.Errorf("/readyz on the gateway port = %q", got)
+		}
+		_ = n.Stop(context.Background())
 	}
 }

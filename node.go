@@ -166,7 +166,7 @@ func (n *Node) startAPI() error {
 	if err != nil {
 		return fmt.Errorf("api.listen %s: %w", n.cfg.API.Listen, err)
 	}
-	n.apiSrv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	n.apiSrv = n.httpServer(h)
 	go func() { _ = n.apiSrv.Serve(ln) }()
 	n.log.Info("http api listening", "addr", ln.Addr().String())
 	return nil
@@ -196,10 +196,23 @@ func (n *Node) serveMetrics() error {
 		return fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	n.mAddr = ln.Addr().String()
-	n.mSrv = &http.Server{Handler: n.m.handler(n.ready, nil), ReadHeaderTimeout: 5 * time.Second}
+	n.mSrv = n.httpServer(n.m.handler(n.ready, nil, true))
 	go func() { _ = n.mSrv.Serve(ln) }()
 	n.log.Info("metrics listening", "addr", ln.Addr().String())
 	return nil
+}
+
+// httpServer is an HTTP server with the gateway's HTTP timeouts, for
+// api.listen and metrics.listen: no socket stays open without a deadline.
+func (n *Node) httpServer(h http.Handler) *http.Server {
+	g := n.cfg.Gateway
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       g.HTTPReadTimeout,
+		WriteTimeout:      g.HTTPWriteTimeout,
+		IdleTimeout:       g.HTTPIdleTimeout,
+	}
 }
 
 // ready reports whether every NATS connection of the node is up.
@@ -225,6 +238,8 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		gateway.MaxMessageBytes(c.MaxMessageBytes),
 		gateway.SendBufferBytes(c.SendBufferBytes),
 		gateway.MaxConnections(c.MaxConnections),
+		gateway.MaxConnectionsPerIP(c.MaxConnectionsPerIP),
+		gateway.HTTPTimeouts(c.HTTPReadTimeout, c.HTTPWriteTimeout, c.HTTPIdleTimeout),
 		gateway.MaxPendingEvents(c.MaxPendingEvents),
 		gateway.MaxEventBatch(c.MaxEventBatch),
 		gateway.EventTimeout(c.EventTimeout),
@@ -245,7 +260,8 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		next = http.FileServerFS(o.static)
 	}
 	// The gateway's port also serves the browser client at /switchboard.js,
-	// answers /metrics, /healthz and /readyz, and /api/ and /admin/ when
+	// answers /healthz and /readyz (and /metrics when
+	// metrics.on_gateway_port), and /api/ and /admin/ when
 	// the api role runs here without a port of its own.
 	site := http.NewServeMux()
 	site.Handle("/switchboard.js", jsclient.Handler())
@@ -269,7 +285,9 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 			n.log.Error("http api not mounted", "err", err)
 		}
 	}
-	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next)))
+	// /metrics (Go version, descriptor counts, traffic) is not for the
+	// public: on the clients' port only when metrics.on_gateway_port.
+	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next, n.cfg.Metrics.OnGatewayPort)))
 }
 
 // connect opens a NATS connection for one role: in-process to the embedded

@@ -33,6 +33,12 @@ const (
 // worker takes event batches (docs/protocol.md §5.7, §9.1).
 const FeatureEventBatches = "event-batches"
 
+// FeatureWSConnect in a worker heartbeat's HdrFeatures says that the
+// worker answers wsconnect events (OnWebSocketConnect): while a live
+// worker announces it, gateways ask before they accept a handshake
+// (docs/protocol.md §5.4, §9.1).
+const FeatureWSConnect = "ws-connect"
+
 // Operations carried in HdrOp.
 const (
 	OpSend          = "send"

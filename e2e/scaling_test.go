@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -118,14 +123,27 @@ func TestTimedOutEventIsRedeliveredToAnotherWorker(t *testing.T) {
 	c.Expect("next redelivered=false")
 }
 
+// TestEventWaitsForAWorkerToAppear: a TCP client (no handshake: with no
+// worker running, a WebSocket handshake is refused with 503) connects while
+// no worker runs; its events wait for one.
 func TestEventWaitsForAWorkerToAppear(t *testing.T) {
 	ns := sbtest.NATS(t)
-	g := sbtest.Gateway(t, ns.ClientURL())
-	c := sbtest.Dial(t, g, "/ws")
-	c.Send("early") // no worker: "no responders", the gateway retries
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.Listen("tcp+text://127.0.0.1:0"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(g.Addrs()[0], "tcp+text://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "early\n"); err != nil { // no worker: "no responders", the gateway retries
+		t.Fatal(err)
+	}
 	// The connect event has been retried at least once, so the message is
 	// queued behind it with no worker anywhere.
 	sbtest.Eventually(t, 5*time.Second, "a retried event", func() bool { return g.Stats().EventsOut >= 2 })
 	sbtest.Worker(t, ns.ClientURL(), marker{})
-	c.Expect("early redelivered=false")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "early redelivered=false\n" {
+		t.Fatalf("reply %q, %v", line, err)
+	}
 }

@@ -64,6 +64,7 @@ type conn struct {
 	closeReason     string
 
 	terminateOnce sync.Once
+	release       func() // gives the socket's max_connections count back (sockets.go)
 }
 
 func newConn(g *Gateway, t transport, nc net.Conn, seq uint64) *conn {
@@ -126,6 +127,9 @@ func (c *conn) terminate(reason string) {
 			c.g.poll.forget(c)
 		}
 		_ = c.nc.Close()
+		if c.release != nil {
+			c.release()
+		}
 		c.g.metrics.disconnects.Add(1)
 		c.g.hub.detach(c)
 		c.g.log.Debug("client closed", "client_id", c.id, "reason", reason)

@@ -10,7 +10,7 @@ import (
 )
 
 // The fleet: the workers that announce themselves (docs/protocol.md §9.1)
-// and whether each takes event batches. While a live worker says it does
+// and whether each takes event batches and implements OnWebSocketConnect. While a live worker says it does
 // not, the gateway sends events one by one, so that NATS spreads them over
 // every worker: a batch goes only to a worker that takes batches, and
 // under load most events would travel in batches. Workers that never
@@ -23,11 +23,47 @@ const workerGone = 3 * time.Second
 type fleet struct {
 	mu      sync.Mutex
 	workers map[string]fleetWorker // by worker id
+	// emptySince is when the gateway last knew of no worker: its start,
+	// or when the last worker left.
+	emptySince time.Time
+	// arrived is closed, and replaced, when a worker is heard of that was
+	// not known: handshakes waiting for a worker look again.
+	arrived chan struct{}
 }
 
 type fleetWorker struct {
-	batches bool // it takes event batches
-	seen    time.Time
+	batches   bool // it takes event batches
+	wsConnect bool // it implements OnWebSocketConnect
+	seen      time.Time
+}
+
+// fleetView is what a handshake needs to know of the fleet.
+type fleetView struct {
+	live       int       // workers heard of within workerGone
+	wsConnect  int       // of them, those that implement OnWebSocketConnect
+	emptySince time.Time // when live is 0: since when
+	arrived    <-chan struct{}
+}
+
+func (g *Gateway) viewFleet(now time.Time) fleetView {
+	g.fleet.mu.Lock()
+	defer g.fleet.mu.Unlock()
+	v := fleetView{emptySince: g.fleet.emptySince, arrived: g.fleet.arrived}
+	for _, w := range g.fleet.workers {
+		if now.Sub(w.seen) > workerGone {
+			continue
+		}
+		v.live++
+		if w.wsConnect {
+			v.wsConnect++
+		}
+	}
+	if v.live > 0 {
+		v.emptySince = time.Time{}
+	} else if v.emptySince.IsZero() {
+		v.emptySince = now // workers known but all silent: from now
+	}
+	return v
 }
 
 // onWorkerHeartbeat records a worker's heartbeat or goodbye.
@@ -40,8 +76,23 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 	g.fleet.mu.Lock()
 	if m.Header.Get(bus.HdrOp) == bus.OpBye {
 		delete(g.fleet.workers, id)
+		if len(g.fleet.workers) == 0 {
+			g.fleet.emptySince = now
+		}
 	} else {
-		g.fleet.workers[id] = fleetWorker{batches: listed(m.Header.Get(bus.HdrFeatures), bus.FeatureEventBatches), seen: now}
+		features := m.Header.Get(bus.HdrFeatures)
+		if _, known := g.fleet.workers[id]; !known {
+			if g.fleet.arrived != nil {
+				close(g.fleet.arrived)
+			}
+			g.fleet.arrived = make(chan struct{})
+		}
+		g.fleet.workers[id] = fleetWorker{
+			batches:   listed(features, bus.FeatureEventBatches),
+			wsConnect: listed(features, bus.FeatureWSConnect),
+			seen:      now,
+		}
+		g.fleet.emptySince = time.Time{}
 	}
 	g.fleet.mu.Unlock()
 	g.recountFleet(now)
@@ -56,6 +107,9 @@ func (g *Gateway) recountFleet(now time.Time) {
 		switch {
 		case now.Sub(w.seen) > workerGone:
 			delete(g.fleet.workers, id)
+			if len(g.fleet.workers) == 0 {
+				g.fleet.emptySince = now
+			}
 		case !w.batches:
 			n++
 		}

@@ -47,6 +47,8 @@ type Gateway struct {
 	pools       *eventPools // events and their NATS messages (pool.go)
 	batcher     *batcher    // message events waiting to be published (eventbatch.go)
 	fleet       fleet       // the workers that announce themselves (fleet.go)
+	refusals    refusalLog  // handshakes refused for want of a worker (listen.go)
+	sockets     sockets     // accepted sockets, for max_connections (sockets.go)
 	tlsConfig   *tls.Config
 	cert        atomic.Pointer[tls.Certificate]
 	httpLn      *chanListener
@@ -75,7 +77,10 @@ type metrics struct {
 
 // Stats are the gateway's counters since it started.
 type Stats struct {
-	Connections       int    // live now
+	Connections int // live now
+	// Sockets counts the sockets open on the listeners now, as
+	// max_connections does: clients, handshakes and plain HTTP.
+	Sockets           int
 	Connects          uint64 // accepted since start
 	MsgsIn            uint64 // client messages read
 	MsgsOut           uint64 // messages written to clients
@@ -97,7 +102,9 @@ type Stats struct {
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
-	// slow_client, heartbeat_timeout.
+	// slow_client, heartbeat_timeout; and handshakes refused with 503
+	// because no worker could vet them: no_worker, worker_timeout,
+	// bus_away; and sockets refused at accept: max_connections_per_ip.
 	Refused map[string]uint64
 }
 
@@ -106,6 +113,7 @@ func (g *Gateway) Stats() Stats {
 	m := &g.metrics
 	return Stats{
 		Connections:           g.ConnectionCount(),
+		Sockets:               int(g.sockets.open.Load()),
 		Connects:              m.connects.Load(),
 		MsgsIn:                m.msgsIn.Load(),
 		MsgsOut:               m.msgsOut.Load(),
@@ -153,6 +161,8 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	g.pools = newEventPools()
 	g.batcher = newBatcher(o.eventBatch)
 	g.fleet.workers = map[string]fleetWorker{}
+	g.sockets.perIP = map[string]int{}
+	g.fleet.arrived = make(chan struct{})
 	g.hub = newHub(g.subscribeInterest)
 	return g, nil
 }
@@ -210,6 +220,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.subscribe(); err != nil {
 		return err
 	}
+	g.fleet.mu.Lock()
+	g.fleet.emptySince = time.Now() // listening to worker heartbeats from now
+	g.fleet.mu.Unlock()
 	if err := g.listen(ctx); err != nil {
 		g.unsubscribe()
 		return err
@@ -220,7 +233,15 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if handler == nil {
 		handler = http.NotFoundHandler()
 	}
-	g.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: g.opts.handshakeTimeout}
+	g.httpSrv = &http.Server{
+		Handler:           g.routeHTTP(handler),
+		ReadHeaderTimeout: g.opts.handshakeTimeout,
+		ReadTimeout:       g.opts.httpReadTimeout,
+		WriteTimeout:      g.opts.httpWriteTimeout,
+		IdleTimeout:       g.opts.httpIdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes, // later requests on a connection, as the first
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
 	if g.opts.netpoll {
 		p, err := newNetpoll(g)
 		if err != nil {

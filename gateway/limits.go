@@ -10,16 +10,20 @@ import (
 type limit int
 
 const (
-	limitMessageTooLarge  limit = iota // max_message_bytes
-	limitInvalidUTF8                   // text frame that is not UTF-8
-	limitProtocolError                 // any other RFC 6455 violation
-	limitRate                          // rate_limit
-	limitMaxConnections                // max_connections
-	limitOrigin                        // allowed_origins
-	limitHeaderTooLarge                // request head over 8 KiB
-	limitHandshakeTimeout              // handshake_timeout, or a broken handshake
-	limitSlowClient                    // send_buffer_bytes
-	limitHeartbeat                     // ping_not_response_limit
+	limitMessageTooLarge     limit = iota // max_message_bytes
+	limitInvalidUTF8                      // text frame that is not UTF-8
+	limitProtocolError                    // any other RFC 6455 violation
+	limitRate                             // rate_limit
+	limitMaxConnections                   // max_connections
+	limitOrigin                           // allowed_origins
+	limitHeaderTooLarge                   // request head over 8 KiB
+	limitHandshakeTimeout                 // handshake_timeout, or a broken handshake
+	limitSlowClient                       // send_buffer_bytes
+	limitHeartbeat                        // ping_not_response_limit
+	limitNoWorker                         // handshake: no worker runs (or answers) OnWebSocketConnect
+	limitWorkerTimeout                    // handshake: OnWebSocketConnect did not answer in time
+	limitBusAway                          // handshake: NATS unavailable
+	limitMaxConnectionsPerIP              // max_connections_per_ip
 	numLimits
 )
 
@@ -43,6 +47,14 @@ func (l limit) String() string {
 		return "handshake_failed"
 	case limitSlowClient:
 		return "slow_client"
+	case limitNoWorker:
+		return "no_worker"
+	case limitWorkerTimeout:
+		return "worker_timeout"
+	case limitBusAway:
+		return "bus_away"
+	case limitMaxConnectionsPerIP:
+		return "max_connections_per_ip"
 	}
 	return "heartbeat_timeout"
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -11,30 +12,35 @@ import (
 type Option func(*options) error
 
 type options struct {
-	listen            []string
-	prefix            string
-	log               *slog.Logger
-	httpHandler       http.Handler
-	maxMessageBytes   int
-	sendBufferBytes   int
-	maxConnections    int
-	maxPendingEvents  int
-	eventBatch        int
-	eventTimeout      time.Duration
-	maxRedeliveries   int
-	noWorkerWait      time.Duration
-	handshakeTimeout  time.Duration
-	writeTimeout      time.Duration
-	heartbeatInterval time.Duration
-	pingInterval      time.Duration
-	pingLimit         int
-	pingData          []byte
-	allowedOrigins    map[string]bool
-	certFile, keyFile string
-	rateLimit         float64
-	rateBurst         int
-	compression       bool
-	netpoll           bool
+	listen              []string
+	prefix              string
+	log                 *slog.Logger
+	httpHandler         http.Handler
+	maxMessageBytes     int
+	sendBufferBytes     int
+	maxConnections      int
+	maxConnectionsPerIP int
+	httpReadTimeout     time.Duration
+	httpWriteTimeout    time.Duration
+	httpIdleTimeout     time.Duration
+	maxPendingEvents    int
+	eventBatch          int
+	eventTimeout        time.Duration
+	maxRedeliveries     int
+	noWorkerWait        time.Duration
+	handshakeTimeout    time.Duration
+	writeTimeout        time.Duration
+	heartbeatInterval   time.Duration
+	pingInterval        time.Duration
+	pingLimit           int
+	pingData            []byte
+	allowedOrigins      map[string]bool // nil: same origin only
+	anyOrigin           bool            // allowed_origins: ["*"]
+	certFile, keyFile   string
+	rateLimit           float64
+	rateBurst           int
+	compression         bool
+	netpoll             bool
 }
 
 func defaultOptions() options {
@@ -50,6 +56,9 @@ func defaultOptions() options {
 		noWorkerWait:      30 * time.Second,
 		handshakeTimeout:  5 * time.Second,
 		writeTimeout:      10 * time.Second,
+		httpReadTimeout:   10 * time.Second,
+		httpWriteTimeout:  30 * time.Second,
+		httpIdleTimeout:   30 * time.Second,
 		heartbeatInterval: time.Second,
 		netpoll:           true,
 	}
@@ -98,14 +107,44 @@ func SendBufferBytes(n int) Option {
 	return positive("send_buffer_bytes", n, func(o *options) *int { return &o.sendBufferBytes })
 }
 
-// MaxConnections bounds the connections of this gateway (0: no limit);
-// handshakes past it get HTTP 503.
+// MaxConnections bounds the sockets open on this gateway's listeners (0:
+// no limit): WebSocket clients, handshakes in progress, plain HTTP
+// connections and TCP clients alike. Past it a WebSocket listener answers
+// HTTP 503 and a TCP listener closes the socket.
 func MaxConnections(n int) Option {
 	return func(o *options) error {
 		if n < 0 {
 			return fmt.Errorf("max_connections %d: must not be negative", n)
 		}
 		o.maxConnections = n
+		return nil
+	}
+}
+
+// MaxConnectionsPerIP bounds the sockets one remote IP address may hold
+// open on this gateway (0: no limit, the default). Past it a WebSocket
+// listener answers HTTP 503 and a TCP listener closes the socket; counted
+// as max_connections_per_ip.
+func MaxConnectionsPerIP(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("max_connections_per_ip %d: must not be negative", n)
+		}
+		o.maxConnectionsPerIP = n
+		return nil
+	}
+}
+
+// HTTPTimeouts bound the plain HTTP requests on the gateway's port: read
+// (the whole request, body included; default 10s), write (the answer;
+// default 30s) and idle (a kept-alive connection between requests;
+// default 30s). A WebSocket upgrade is bounded by handshake_timeout.
+func HTTPTimeouts(read, write, idle time.Duration) Option {
+	return func(o *options) error {
+		if read <= 0 || write <= 0 || idle <= 0 {
+			return fmt.Errorf("http timeouts read %v, write %v, idle %v: must be positive", read, write, idle)
+		}
+		o.httpReadTimeout, o.httpWriteTimeout, o.httpIdleTimeout = read, write, idle
 		return nil
 	}
 }
@@ -203,16 +242,29 @@ func Compression(on bool) Option { return func(o *options) error { o.compression
 // reader goroutine per connection, as TLS and TCP connections always have.
 func Netpoll(on bool) Option { return func(o *options) error { o.netpoll = on; return nil } }
 
-// AllowedOrigins restricts WebSocket handshakes to these Origin values
-// (empty: any origin). Others get HTTP 403.
+// AllowedOrigins restricts the Origin of WebSocket handshakes; others get
+// HTTP 403. None (the default): same origin only, the Origin's host and
+// port equal to the request's Host (a handshake without Origin, from a
+// non-browser client, is allowed). "*": any origin. Otherwise exactly the
+// listed origins, such as "https://chat.example.com".
 func AllowedOrigins(origins ...string) Option {
 	return func(o *options) error {
+		o.allowedOrigins, o.anyOrigin = nil, false
 		if len(origins) == 0 {
-			o.allowedOrigins = nil
+			return nil
+		}
+		if slices.Contains(origins, "*") {
+			if len(origins) > 1 {
+				return fmt.Errorf("allowed_origins %q: \"*\" must stand alone", origins)
+			}
+			o.anyOrigin = true
 			return nil
 		}
 		o.allowedOrigins = map[string]bool{}
 		for _, s := range origins {
+			if s == "" {
+				return fmt.Errorf("allowed_origins %q: an empty origin", origins)
+			}
 			o.allowedOrigins[s] = true
 		}
 		return nil

@@ -205,6 +205,8 @@ func TestMaxConnectionsAndOrigins(t *testing.T) {
 	if st, ok := err.(ws.StatusError); !ok || int(st) != http.StatusForbidden {
 		t.Fatalf("no Origin: %v, want 403", err)
 	}
+	// Every socket counts against max_connections until it is closed.
+	sbtest.Eventually(t, 5*time.Second, "the refused socket closed", func() bool { return g.Stats().Sockets == 0 })
 	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(http.Header{"Origin": {"https://good.example"}}), Timeout: 5 * time.Second}
 	c, _, _, err := d.Dial(t.Context(), "ws://"+g.Addr().String()+"/")
 	if err != nil {

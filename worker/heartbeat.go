@@ -3,6 +3,7 @@ package worker
 import (
 	"encoding/json"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,8 +80,15 @@ func (hb *heartbeat) announce(op string) {
 	if op != "" {
 		m.Header.Set(bus.HdrOp, op)
 	}
+	var features []string
 	if _, ok := hb.w.events.(MessageHandler); ok {
-		m.Header.Set(bus.HdrFeatures, bus.FeatureEventBatches) // it subscribes to them (Start)
+		features = append(features, bus.FeatureEventBatches) // it subscribes to them (Start)
+	}
+	if _, ok := hb.w.events.(WebSocketConnectHandler); ok {
+		features = append(features, bus.FeatureWSConnect) // gateways must ask it (Start subscribed)
+	}
+	if len(features) > 0 {
+		m.Header.Set(bus.HdrFeatures, strings.Join(features, ","))
 	}
 	_ = hb.w.nc.PublishMsg(m)
 }

@@ -7,6 +7,7 @@
 //
 // Run: NATS_URL=nats://127.0.0.1:4222 SB_PREFIX=sb node worker.mjs
 import { connect, headers, createInbox } from "nats";
+import os from "node:os";
 
 const prefix = process.env.SB_PREFIX || "sb";
 const servers = process.env.NATS_URL || "nats://127.0.0.1:4222";
@@ -309,6 +310,7 @@ const nc = await connect({ servers, name: "switchboard-node-worker", maxReconnec
 (async () => { for await (const s of nc.status()) if (s.type === "disconnect" || s.type === "reconnect") log(s.type, s.data); })();
 
 const inflight = new Set();
+let handled = 0; // events answered, for the heartbeat (§9.1)
 // One subscription per event kind, plus <p>.evb.message for the batches of
 // message events (§5.7), all in queue group "workers".
 const subjects = [
@@ -321,12 +323,32 @@ const subs = subjects.map(([subject, run]) => {
     for await (const m of sub) {
       const p = run(m);
       inflight.add(p);
-      p.finally(() => inflight.delete(p));
+      p.finally(() => { inflight.delete(p); handled++; });
     }
   })();
   return { sub, loop };
 });
 await nc.flush(); // the server has the subscriptions
+
+// §9.1 Worker heartbeats: announce this worker at once, every second, in
+// answer to a hello, and say bye when it stops. Gateways accept WebSocket
+// handshakes only while they know of a running worker (§5.4). Sb-Features
+// lists event-batches (it subscribes to <p>.evb.message); a worker that
+// answered <p>.ev.wsconnect would add ws-connect, so that gateways ask it.
+const workerId = `node${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+const started = new Date().toISOString();
+function announce(op) {
+  const h = hdrs({ "Sb-Worker": workerId, "Sb-Features": "event-batches" });
+  if (op) h.set("Sb-Op", op);
+  const body = { id: workerId, host: os.hostname(), pid: process.pid, started, handled,
+    in_flight: inflight.size, memory_bytes: process.memoryUsage().rss };
+  nc.publish(`${prefix}.whb`, enc.encode(JSON.stringify(body)), { headers: h });
+}
+const hello = nc.subscribe(`${prefix}.whb`, {
+  callback: (err, m) => { if (!err && m.headers?.get("Sb-Op") === "hello") announce(); },
+});
+announce();
+const beat = setInterval(announce, 1000);
 log(`ready on ${prefix}.ev.{connect,message,close} and ${prefix}.evb.message (queue "workers"), ${servers}`);
 
 // SIGTERM drains (§5.6, §10 checklist 6): leave the queue group, answer every
@@ -340,6 +362,9 @@ for (const sig of ["SIGTERM", "SIGINT"]) {
     try {
       await Promise.all(subs.map(({ sub, loop }) => sub.drain().then(() => loop)));
       await Promise.allSettled([...inflight]);
+      clearInterval(beat);
+      hello.unsubscribe();
+      announce("bye");
       await nc.drain();
     } catch (err) {
       log("drain:", err?.message || err);
