@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -90,28 +91,65 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	}
 	expected := map[string]bool{}
 	answers := map[string]*nats.Msg{}
+	partial := map[string]*assembly{} // answers in parts (Sb-Part), by gateway
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			missing := missingGateways(expected, answers)
-			return msgs(answers), fmt.Errorf("query %s: %d answers, missing %v: %w", kind, len(answers), missing, ErrQueryTimeout)
+			return msgs(answers), c.gatherError(ctx, kind, err, expected, answers, partial)
 		}
 		if m.Header.Get("Status") == "503" { // no responders: no gateway is running
 			return nil, nil
 		}
-		if err := ReplyError(m); err != nil {
-			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, m.Header.Get(HdrGateway), err)
-		}
 		gw := m.Header.Get(HdrGateway)
-		answers[gw] = m
+		if err := ReplyError(m); err != nil {
+			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
+		}
 		expected[gw] = true
 		for _, id := range SplitIDs(m.Header.Get(HdrGateways)) {
 			expected[id] = true
 		}
+		i, n, err := ParsePart(m.Header.Get(HdrPart))
+		if err != nil {
+			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
+		}
+		if n > 1 {
+			a := partial[gw]
+			if a == nil {
+				a = &assembly{}
+				partial[gw] = a
+			}
+			whole, err := a.add(m, i, n)
+			if err != nil {
+				return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
+			}
+			if whole == nil {
+				continue
+			}
+			delete(partial, gw)
+			m = whole
+		}
+		answers[gw] = m
 		if len(missingGateways(expected, answers)) == 0 {
 			return msgs(answers), nil
 		}
 	}
+}
+
+// gatherError names why a query ended before every gateway answered: the
+// deadline (which gateways are missing, and how far their answers in
+// parts got) or the subscription's own error (a slow consumer, a closed
+// connection).
+func (c *Client) gatherError(ctx context.Context, kind string, err error, expected map[string]bool, answers map[string]*nats.Msg, partial map[string]*assembly) error {
+	missing := missingGateways(expected, answers)
+	for i, gw := range missing {
+		if a := partial[gw]; a != nil {
+			missing[i] = gw + " (" + a.progress() + ")"
+		}
+	}
+	if ctx.Err() == nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("query %s: %d answers, missing %v: receive: %w", kind, len(answers), missing, err)
+	}
+	return fmt.Errorf("query %s: %d answers, missing %v: %w", kind, len(answers), missing, ErrQueryTimeout)
 }
 
 func missingGateways(expected map[string]bool, answers map[string]*nats.Msg) []string {
