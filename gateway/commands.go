@@ -27,6 +27,10 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 		}
 		return
 	}
+	if op == bus.OpPing { // a query asking whether this gateway is still on the bus
+		g.respondOK(m, op, nil)
+		return
+	}
 	// Any other command may close or change a client: what was gathered
 	// so far goes out first.
 	b.flush()
