@@ -474,6 +474,85 @@ func (c *Client) GroupUidList(ctx context.Context) (map[string][]string, error) 
 	return out, nil
 }
 
+// GroupClientCounts returns the number of members of every group
+// (getAllGroupClientIdCount).
+func (c *Client) GroupClientCounts(ctx context.Context) (map[string]int, error) {
+	m, err := c.GroupClientIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return counts(m), nil
+}
+
+// GroupUidCounts returns the number of distinct uids of every group
+// (getAllGroupUidCount). A group whose members have no uid is left out,
+// as in GroupUidList.
+func (c *Client) GroupUidCounts(ctx context.Context) (map[string]int, error) {
+	m, err := c.GroupUidList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return counts(m), nil
+}
+
+func counts(m map[string][]string) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
+}
+
+// ClientIDsByGroups returns the clients that are members of any of groups,
+// each once, sorted (getClientIdListByGroup with an array). It lists every
+// client with its groups and filters here: one query whatever the number
+// of groups.
+func (c *Client) ClientIDsByGroups(ctx context.Context, groups []string) ([]string, error) {
+	infos, err := c.membersOfAny(ctx, groups)
+	return ids(infos), err
+}
+
+// UidsByGroups returns the distinct uids bound to members of any of groups,
+// sorted (getUidListByGroup with an array).
+func (c *Client) UidsByGroups(ctx context.Context, groups []string) ([]string, error) {
+	infos, err := c.membersOfAny(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, ci := range infos {
+		if ci.Uid != "" {
+			set[ci.Uid] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
+}
+
+func (c *Client) membersOfAny(ctx context.Context, groups []string) ([]ClientInfo, error) {
+	groups, err := distinctNames("group", groups)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 1 {
+		return c.Clients(ctx, byGroup(groups[0]), FieldUid)
+	}
+	want := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		want[g] = true
+	}
+	infos, err := c.Clients(ctx, Filter{}, FieldUid, FieldGroups)
+	if err != nil {
+		return nil, err
+	}
+	out := []ClientInfo{}
+	for _, ci := range infos {
+		if slices.ContainsFunc(ci.Groups, func(g string) bool { return want[g] }) {
+			out = append(out, ci)
+		}
+	}
+	return out, nil
+}
+
 // Gateways returns the status of every live gateway, sorted by id.
 func (c *Client) Gateways(ctx context.Context) ([]GatewayStatus, error) {
 	answers, err := c.gather(ctx, QueryStatus, Filter{})
