@@ -125,6 +125,7 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"replies_batched":    d("replies_batched_total", "Event replies received in reply batches."),
 		"holdouts":           d("workers_without_batches", "Live workers that announce themselves and do not take event batches; while not 0, events go one by one."),
 		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
+		"answers_failed":     d("answers_failed_total", "Answers to queries and commands that could not be published (each logged with its cause)."),
 	}}
 }
 
@@ -156,6 +157,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("events_batched", st.EventsBatched)
 	counter("reply_batches", st.ReplyBatches)
 	counter("replies_batched", st.RepliesBatched)
+	counter("answers_failed", st.AnswersFailed)
 	for reason, v := range st.Refused {
 		ch <- prometheus.MustNewConstMetric(c.descs["refused"], prometheus.CounterValue, float64(v), reason)
 	}

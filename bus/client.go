@@ -85,14 +85,19 @@ func Connect(url string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Close flushes pending messages and closes the connection if the Client
-// opened it.
+// Close returns once everything published before it has reached the NATS
+// server, then closes the connection if the Client opened it: a program
+// may exit right after Close without losing a push. It waits at most the
+// Client's timeout (WithTimeout, default DefaultTimeout) and returns the
+// error when the server could not confirm in time; the connection is
+// closed in every case. A Client made by New does not own its connection
+// and only flushes.
 func (c *Client) Close() error {
-	if !c.ownConn {
-		return nil
-	}
-	err := c.nc.Drain()
+	err := c.nc.FlushTimeout(c.timeout)
 	if err != nil {
+		err = fmt.Errorf("close: flush to nats: %w", err)
+	}
+	if c.ownConn {
 		c.nc.Close()
 	}
 	return err

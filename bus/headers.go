@@ -3,30 +3,34 @@ package bus
 // Header names of the wire protocol (docs/protocol.md). Group and uid names
 // in headers are encoded with NameToken; lists are comma-separated.
 const (
-	HdrClient      = "Sb-Client"      // a client id
-	HdrClients     = "Sb-Clients"     // a list of client ids (SendToAll's client list)
-	HdrExclude     = "Sb-Exclude"     // client ids that must not receive a frame
-	HdrGateway     = "Sb-Gateway"     // a gateway id
-	HdrGateways    = "Sb-Gateways"    // the gateways a responder knows to be alive
-	HdrOp          = "Sb-Op"          // the operation of a command
-	HdrGroup       = "Sb-Group"       // a group token
-	HdrUid         = "Sb-Uid"         // a uid token
-	HdrBinary      = "Sb-Binary"      // "1" when the frame is binary, absent for text
-	HdrSession     = "Sb-Session"     // the client's session as a JSON object
-	HdrRedelivered = "Sb-Redelivered" // "1" when an event is sent again after a timeout
-	HdrRemote      = "Sb-Remote"      // the client's remote address
-	HdrStatus      = "Sb-Status"      // reply status: ok, error or reject
-	HdrError       = "Sb-Error"       // machine-readable error code of a reply
-	HdrReason      = "Sb-Reason"      // human-readable reason
-	HdrFrames      = "Sb-Frames"      // frame lengths of a multi-frame body
-	HdrClose       = "Sb-Close"       // "1": close the client after the frames
-	HdrSessionSet  = "Sb-Session-Set" // JSON object replacing the session
-	HdrSessionUpd  = "Sb-Session-Update"
-	HdrHTTPStatus  = "Sb-Http-Status" // status code for a rejected handshake
-	HdrQuery       = "Sb-Query"       // the kind of a cluster query
-	HdrWorker      = "Sb-Worker"      // a worker id
-	HdrFields      = "Sb-Fields"      // fields a list query returns: uid,groups,session
-	HdrFeatures    = "Sb-Features"    // what a worker takes beyond the base protocol, a list (worker heartbeats)
+	HdrClient  = "Sb-Client"  // a client id
+	HdrClients = "Sb-Clients" // a list of client ids (SendToAll's client list)
+	HdrExclude = "Sb-Exclude" // client ids that must not receive a frame
+	// HdrExcludeGroups lists group tokens whose members must not receive
+	// a group send (SendToGroups: each group's publish leaves out the
+	// members of the groups listed before it).
+	HdrExcludeGroups = "Sb-Exclude-Groups"
+	HdrGateway       = "Sb-Gateway"     // a gateway id
+	HdrGateways      = "Sb-Gateways"    // the gateways a responder knows to be alive
+	HdrOp            = "Sb-Op"          // the operation of a command
+	HdrGroup         = "Sb-Group"       // a group token
+	HdrUid           = "Sb-Uid"         // a uid token
+	HdrBinary        = "Sb-Binary"      // "1" when the frame is binary, absent for text
+	HdrSession       = "Sb-Session"     // the client's session as a JSON object
+	HdrRedelivered   = "Sb-Redelivered" // "1" when an event is sent again after a timeout
+	HdrRemote        = "Sb-Remote"      // the client's remote address
+	HdrStatus        = "Sb-Status"      // reply status: ok, error or reject
+	HdrError         = "Sb-Error"       // machine-readable error code of a reply
+	HdrReason        = "Sb-Reason"      // human-readable reason
+	HdrFrames        = "Sb-Frames"      // frame lengths of a multi-frame body
+	HdrClose         = "Sb-Close"       // "1": close the client after the frames
+	HdrSessionSet    = "Sb-Session-Set" // JSON object replacing the session
+	HdrSessionUpd    = "Sb-Session-Update"
+	HdrHTTPStatus    = "Sb-Http-Status" // status code for a rejected handshake
+	HdrQuery         = "Sb-Query"       // the kind of a cluster query
+	HdrWorker        = "Sb-Worker"      // a worker id
+	HdrFields        = "Sb-Fields"      // fields a list query returns: uid,groups,session
+	HdrFeatures      = "Sb-Features"    // what a worker takes beyond the base protocol, a list (worker heartbeats)
 )
 
 // FeatureEventBatches in a worker heartbeat's HdrFeatures says that the

@@ -37,16 +37,24 @@ func AppendClientID(b []byte, gatewayID string, seq uint64) []byte {
 	return strconv.AppendUint(b, seq, 36)
 }
 
+// ValidGatewayID reports whether id has the form NewGatewayID gives.
+func ValidGatewayID(id string) bool {
+	if len(id) != GatewayIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !strings.ContainsRune(idAlphabet, rune(id[i])) {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseClientID splits a client id into its gateway id and sequence number.
 func ParseClientID(id string) (gatewayID string, seq uint64, err error) {
 	gw, s, ok := strings.Cut(id, "-")
-	if !ok || len(gw) != GatewayIDLen || s == "" {
+	if !ok || !ValidGatewayID(gw) || s == "" {
 		return "", 0, fmt.Errorf("client id %q: %w", id, ErrInvalidClientID)
-	}
-	for i := 0; i < len(gw); i++ {
-		if !strings.ContainsRune(idAlphabet, rune(gw[i])) {
-			return "", 0, fmt.Errorf("client id %q: %w", id, ErrInvalidClientID)
-		}
 	}
 	seq, err = strconv.ParseUint(s, 36, 64)
 	if err != nil {

@@ -3,10 +3,12 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -79,39 +81,208 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	}
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
-	inbox := c.nc.NewRespInbox()
-	sub, err := c.nc.SubscribeSync(inbox)
+	// One subscription for the answers (<inbox>.q) and for the probes of
+	// gateways that may be dead (<inbox>.p.<gateway id>).
+	inbox := c.nc.NewInbox()
+	// An asynchronous subscription: a synchronous one turns a
+	// no-responders status into an error without saying which request it
+	// answers, and probes need to know.
+	q := &inboxQueue{signal: make(chan struct{}, 1)}
+	sub, err := c.nc.Subscribe(inbox+".>", q.push)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", kind, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Query(), Reply: inbox, Header: hdr}); err != nil {
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Query(), Reply: inbox + ".q", Header: hdr}); err != nil {
 		return nil, fmt.Errorf("query %s: %w", kind, err)
 	}
-	expected := map[string]bool{}
-	answers := map[string]*nats.Msg{}
+	st := gathering{
+		expected: map[string]bool{},
+		answers:  map[string]*nats.Msg{},
+		partial:  map[string]*assembly{},
+		probed:   map[string]bool{},
+		dead:     map[string]bool{},
+	}
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		m, probeDue, err := q.next(ctx, st.probeAt)
+		if probeDue {
+			if err := c.probe(inbox, &st); err != nil {
+				return nil, fmt.Errorf("query %s: %w", kind, err)
+			}
+			continue
+		}
+		if err == nil {
+			if dropped, _ := sub.Dropped(); dropped > 0 {
+				err = fmt.Errorf("%d answer messages dropped: %w", dropped, nats.ErrSlowConsumer)
+			}
+		}
 		if err != nil {
-			missing := missingGateways(expected, answers)
-			return msgs(answers), fmt.Errorf("query %s: %d answers, missing %v: %w", kind, len(answers), missing, ErrQueryTimeout)
+			return msgs(st.answers), c.gatherError(ctx, kind, err, st.expected, st.answers, st.partial)
+		}
+		if gw, ok := strings.CutPrefix(m.Subject, inbox+".p."); ok {
+			// A probe's answer: no responders means that gateway has no
+			// subscription left on the bus (its connection is gone).
+			if m.Header.Get("Status") == "503" {
+				st.dead[gw] = true
+				delete(st.expected, gw)
+				delete(st.partial, gw)
+				if len(missingGateways(st.expected, st.answers)) == 0 {
+					return msgs(st.answers), nil
+				}
+			}
+			continue
 		}
 		if m.Header.Get("Status") == "503" { // no responders: no gateway is running
 			return nil, nil
 		}
-		if err := ReplyError(m); err != nil {
-			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, m.Header.Get(HdrGateway), err)
-		}
 		gw := m.Header.Get(HdrGateway)
-		answers[gw] = m
-		expected[gw] = true
-		for _, id := range SplitIDs(m.Header.Get(HdrGateways)) {
-			expected[id] = true
+		if err := ReplyError(m); err != nil {
+			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
 		}
-		if len(missingGateways(expected, answers)) == 0 {
-			return msgs(answers), nil
+		st.expect(gw)
+		for _, id := range SplitIDs(m.Header.Get(HdrGateways)) {
+			st.expect(id)
+		}
+		i, n, err := ParsePart(m.Header.Get(HdrPart))
+		if err != nil {
+			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
+		}
+		if n > 1 {
+			a := st.partial[gw]
+			if a == nil {
+				a = &assembly{}
+				st.partial[gw] = a
+			}
+			whole, err := a.add(m, i, n)
+			if err != nil {
+				return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
+			}
+			if whole == nil {
+				continue
+			}
+			delete(st.partial, gw)
+			m = whole
+		}
+		st.answers[gw] = m
+		st.dead[gw] = false // it answered: alive, whatever a probe said
+		if len(missingGateways(st.expected, st.answers)) == 0 {
+			return msgs(st.answers), nil
 		}
 	}
+}
+
+// inboxQueue holds a query's incoming messages for gather, in order.
+type inboxQueue struct {
+	mu     sync.Mutex
+	msgs   []*nats.Msg
+	signal chan struct{} // one token: messages are waiting
+}
+
+func (q *inboxQueue) push(m *nats.Msg) {
+	q.mu.Lock()
+	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the next message; or probeDue when probeAt (if not zero)
+// came first; or ctx's error.
+func (q *inboxQueue) next(ctx context.Context, probeAt time.Time) (m *nats.Msg, probeDue bool, err error) {
+	var timer <-chan time.Time
+	if !probeAt.IsZero() {
+		t := time.NewTimer(time.Until(probeAt))
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		q.mu.Lock()
+		if len(q.msgs) > 0 {
+			m = q.msgs[0]
+			q.msgs[0] = nil
+			q.msgs = q.msgs[1:]
+			q.mu.Unlock()
+			return m, false, nil
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.signal:
+		case <-timer:
+			return nil, true, nil
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// ProbeDelay is how long a query waits for a gateway named alive by its
+// peers before it asks NATS whether that gateway still has a connection
+// (docs/protocol.md §8, "Gateways that crashed").
+const ProbeDelay = 100 * time.Millisecond
+
+// gathering is the state of one query's scatter-gather.
+type gathering struct {
+	expected map[string]bool      // gateways to wait for
+	answers  map[string]*nats.Msg // whole answers, by gateway
+	partial  map[string]*assembly // answers in parts (Sb-Part), by gateway
+	probed   map[string]bool      // gateways probed already
+	dead     map[string]bool      // true: no responders to the probe
+	probeAt  time.Time            // when to probe the gateways not yet answered; zero: none to probe
+}
+
+// expect adds a gateway to wait for, unless a probe found it gone, and
+// schedules a probe of it.
+func (st *gathering) expect(id string) {
+	if st.dead[id] || st.expected[id] {
+		return
+	}
+	st.expected[id] = true
+	if st.probeAt.IsZero() && !st.probed[id] {
+		st.probeAt = time.Now().Add(ProbeDelay)
+	}
+}
+
+// probe asks, for every gateway still awaited and not probed yet, whether
+// its command subject has a subscriber: a "ping" request whose answer (or
+// NATS's no-responders status) comes back on <inbox>.p.<id>.
+func (c *Client) probe(inbox string, st *gathering) error {
+	st.probeAt = time.Time{}
+	for _, id := range missingGateways(st.expected, st.answers) {
+		if st.probed[id] || !ValidGatewayID(id) {
+			continue
+		}
+		st.probed[id] = true
+		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: inbox + ".p." + id, Header: nats.Header{HdrOp: []string{OpPing}}}
+		if err := c.nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("probe gateway %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// gatherError names why a query ended before every gateway answered: the
+// deadline (which gateways are missing, and how far their answers in
+// parts got) or the subscription's own error (a slow consumer, a closed
+// connection).
+func (c *Client) gatherError(ctx context.Context, kind string, err error, expected map[string]bool, answers map[string]*nats.Msg, partial map[string]*assembly) error {
+	missing := missingGateways(expected, answers)
+	for i, gw := range missing {
+		if a := partial[gw]; a != nil {
+			missing[i] = gw + " (" + a.progress() + ")"
+		}
+	}
+	switch {
+	case c.nc.IsClosed():
+		err = nats.ErrConnectionClosed
+	case !errors.Is(err, context.DeadlineExceeded):
+	case !c.nc.IsConnected():
+		return fmt.Errorf("query %s: %d answers, missing %v: nats disconnected: %w", kind, len(answers), missing, ErrQueryTimeout)
+	default:
+		return fmt.Errorf("query %s: %d answers, missing %v: %w", kind, len(answers), missing, ErrQueryTimeout)
+	}
+	return fmt.Errorf("query %s: %d answers, missing %v: receive: %w", kind, len(answers), missing, err)
 }
 
 func missingGateways(expected map[string]bool, answers map[string]*nats.Msg) []string {
@@ -299,6 +470,85 @@ func (c *Client) GroupUidList(ctx context.Context) (map[string][]string, error) 
 	out := make(map[string][]string, len(sets))
 	for g, set := range sets {
 		out[g] = slices.Sorted(maps.Keys(set))
+	}
+	return out, nil
+}
+
+// GroupClientCounts returns the number of members of every group
+// (getAllGroupClientIdCount).
+func (c *Client) GroupClientCounts(ctx context.Context) (map[string]int, error) {
+	m, err := c.GroupClientIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return counts(m), nil
+}
+
+// GroupUidCounts returns the number of distinct uids of every group
+// (getAllGroupUidCount). A group whose members have no uid is left out,
+// as in GroupUidList.
+func (c *Client) GroupUidCounts(ctx context.Context) (map[string]int, error) {
+	m, err := c.GroupUidList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return counts(m), nil
+}
+
+func counts(m map[string][]string) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
+}
+
+// ClientIDsByGroups returns the clients that are members of any of groups,
+// each once, sorted (getClientIdListByGroup with an array). It lists every
+// client with its groups and filters here: one query whatever the number
+// of groups.
+func (c *Client) ClientIDsByGroups(ctx context.Context, groups []string) ([]string, error) {
+	infos, err := c.membersOfAny(ctx, groups)
+	return ids(infos), err
+}
+
+// UidsByGroups returns the distinct uids bound to members of any of groups,
+// sorted (getUidListByGroup with an array).
+func (c *Client) UidsByGroups(ctx context.Context, groups []string) ([]string, error) {
+	infos, err := c.membersOfAny(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, ci := range infos {
+		if ci.Uid != "" {
+			set[ci.Uid] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
+}
+
+func (c *Client) membersOfAny(ctx context.Context, groups []string) ([]ClientInfo, error) {
+	groups, err := distinctNames("group", groups)
+	if err != nil {
+		return nil, err
+	}
+	if len(groups) == 1 {
+		return c.Clients(ctx, byGroup(groups[0]), FieldUid)
+	}
+	want := make(map[string]bool, len(groups))
+	for _, g := range groups {
+		want[g] = true
+	}
+	infos, err := c.Clients(ctx, Filter{}, FieldUid, FieldGroups)
+	if err != nil {
+		return nil, err
+	}
+	out := []ClientInfo{}
+	for _, ci := range infos {
+		if slices.ContainsFunc(ci.Groups, func(g string) bool { return want[g] }) {
+			out = append(out, ci)
+		}
 	}
 	return out, nil
 }

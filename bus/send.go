@@ -92,6 +92,73 @@ func (c *Client) SendToGroup(group string, data []byte, opts ...SendOption) erro
 	return nil
 }
 
+// SendToUids sends data to every client bound to any of uids, minus the
+// excluded clients (GatewayWorker's sendToUid with an array): one publish
+// per distinct uid. A client has one uid at most, so none receives twice.
+// An empty list or an invalid name is an error and nothing is sent.
+func (c *Client) SendToUids(uids []string, data []byte, opts ...SendOption) error {
+	uids, err := distinctNames("uid", uids)
+	if err != nil {
+		return err
+	}
+	o := applySend(opts)
+	for _, uid := range uids {
+		if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, o)); err != nil {
+			return fmt.Errorf("send to uid %q: %w", uid, err)
+		}
+	}
+	return nil
+}
+
+// SendToGroups sends data to every member of any of groups, minus the
+// excluded clients (GatewayWorker's sendToGroup with an array): one
+// publish per distinct group, and a client in several of the groups
+// receives the message once. Each group's publish names the groups listed
+// before it (Sb-Exclude-Groups), and a gateway leaves out their members:
+// they receive it through the first of their groups. A client that joins
+// or leaves one of the groups while the publishes are in flight may
+// receive it twice or not at all. An empty list or an invalid name is an
+// error and nothing is sent.
+func (c *Client) SendToGroups(groups []string, data []byte, opts ...SendOption) error {
+	groups, err := distinctNames("group", groups)
+	if err != nil {
+		return err
+	}
+	o := applySend(opts)
+	before := make([]byte, 0, 16*len(groups))
+	for i, group := range groups {
+		m := newFrameMsg(c.subj.Group(group), data, o)
+		if i > 0 {
+			m.Header.Set(HdrExcludeGroups, string(before))
+			before = append(before, ',')
+		}
+		before = append(before, NameToken(group)...)
+		if err := c.nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("send to group %q (%d of %d): %w", group, i+1, len(groups), err)
+		}
+	}
+	return nil
+}
+
+// distinctNames checks every name and drops repeats, keeping the order.
+func distinctNames(what string, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, fmt.Errorf("empty %s list: %w", what, ErrInvalidName)
+	}
+	seen := make(map[string]bool, len(names))
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if err := ValidName(n); err != nil {
+			return nil, err
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
 // SendToAll sends data to every connected client, or with Only to the listed
 // clients (one publish per gateway involved), minus the excluded ones.
 func (c *Client) SendToAll(data []byte, opts ...SendOption) error {

@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
 func sorted(s ...string) []string { return slices.Sorted(slices.Values(s)) }
@@ -133,5 +136,75 @@ func TestQueryWithoutGateways(t *testing.T) {
 	}
 	if time.Since(start) > time.Second {
 		t.Fatal("JoinGroup of a client on a gateway that does not exist waited for a timeout instead of no-responders")
+	}
+}
+
+// TestQueryAfterGatewayCrash kills one of two gateways without a goodbye
+// (its NATS connection is cut; its peer keeps naming it alive for three
+// heartbeat intervals) and queries at once: the query must return the live
+// gateway's answer promptly (the dead gateway's probe gets no responders),
+// not wait for its deadline.
+func TestQueryAfterGatewayCrash(t *testing.T) {
+	ns := sbtest.NATS(t)
+	url := ns.ClientURL()
+	w := &ctl{}
+	sbtest.Worker(t, url, w)
+	live := sbtest.Gateway(t, url)
+	doomedNC := sbtest.Conn(t, url)
+	doomed, err := gateway.New(doomedNC, gateway.Listen("ws://127.0.0.1:0"), gateway.Logger(sbtest.Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doomed.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = doomed.Shutdown(c)
+	})
+	api := sbtest.Client(t, url)
+	a := dial(t, live)
+	dial(t, doomed)
+	sbtest.Eventually(t, 5*time.Second, "both gateways in a status query", func() bool {
+		gws, err := api.Gateways(ctx(t))
+		return err == nil && len(gws) == 2
+	})
+
+	// The crash: the connection goes away with no bye. Wait until the
+	// server has dropped it (what "known dead" means), then ask.
+	before := ns.NumClients()
+	doomedNC.Close()
+	sbtest.Eventually(t, 5*time.Second, "the server to drop the crashed gateway's connection", func() bool {
+		return ns.NumClients() < before
+	})
+	for i := range 5 {
+		start := time.Now()
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ids, err := api.ClientIDs(c)
+		cancel()
+		took := time.Since(start)
+		if err != nil || !slices.Equal(ids, []string{a.ID}) {
+			t.Fatalf("query %d after the crash: %v, %v; want [%s]", i, ids, err, a.ID)
+		}
+		t.Logf("query %d after the crash answered in %v", i, took)
+		if took > time.Second {
+			t.Fatalf("query %d after the crash took %v; want well under the 5 s deadline", i, took)
+		}
+	}
+}
+
+// TestQueryWithNoGatewayAtAll: with no gateway on the bus, the query's
+// no-responders status is an empty answer, at once.
+func TestQueryWithNoGatewayAtAll(t *testing.T) {
+	ns := sbtest.NATS(t)
+	api := sbtest.Client(t, ns.ClientURL())
+	start := time.Now()
+	ids, err := api.ClientIDs(ctx(t))
+	if err != nil || len(ids) != 0 {
+		t.Fatalf("ClientIDs with no gateway = %v, %v; want none", ids, err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("ClientIDs with no gateway took %v", took)
 	}
 }

@@ -27,6 +27,10 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 		}
 		return
 	}
+	if op == bus.OpPing { // a query asking whether this gateway is still on the bus
+		g.respondOK(m, op, nil)
+		return
+	}
 	// Any other command may close or change a client: what was gathered
 	// so far goes out first.
 	b.flush()
@@ -34,7 +38,7 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 	c := g.lookup(id)
 	if c == nil {
 		g.log.Debug("command for a client that is gone", "client_id", id, "op", op)
-		respondError(m, bus.CodeNotFound, "client "+id+" not found")
+		g.respondError(m, bus.CodeNotFound, "client "+id+" not found")
 		return
 	}
 	if err := g.apply(c, op, m); err != nil {
@@ -45,7 +49,7 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 		case errors.Is(err, bus.ErrInvalidName):
 			code = bus.CodeBadName
 		}
-		respondError(m, code, err.Error())
+		g.respondError(m, code, err.Error())
 	}
 }
 
@@ -88,7 +92,7 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 		g.log.Warn("unknown command dropped", "client_id", c.id, "op", op)
 		return errUnknownOp(op)
 	}
-	respondOK(m, body)
+	g.respondOK(m, op, body)
 	return nil
 }
 
@@ -141,22 +145,35 @@ func (g *Gateway) lookup(id string) *conn {
 	return c
 }
 
-func respondOK(m *nats.Msg, body []byte) {
+// respondOK answers a command. An answer that cannot be sent (too large
+// for max_payload, connection gone) is logged and counted, and the asker
+// gets an error answer naming the cause when that still fits.
+func (g *Gateway) respondOK(m *nats.Msg, op string, body []byte) {
 	if m.Reply == "" {
 		return
 	}
-	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{bus.HdrStatus: []string{bus.StatusOK}}, Data: body})
+	err := m.RespondMsg(&nats.Msg{Header: nats.Header{bus.HdrStatus: []string{bus.StatusOK}}, Data: body})
+	if err == nil {
+		return
+	}
+	g.metrics.queryAnswersFailed.Add(1)
+	g.log.Error("command answer not sent", "op", op, "client_id", m.Header.Get(bus.HdrClient), "bytes", len(body), "err", err)
+	g.respondError(m, bus.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
 }
 
-func respondError(m *nats.Msg, code, reason string) {
+func (g *Gateway) respondError(m *nats.Msg, code, reason string) {
 	if m.Reply == "" {
 		return
 	}
-	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{
+	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
 		bus.HdrStatus: []string{bus.StatusError},
 		bus.HdrError:  []string{code},
 		bus.HdrReason: []string{reason},
 	}})
+	if err != nil {
+		g.metrics.queryAnswersFailed.Add(1)
+		g.log.Error("command error answer not sent", "op", m.Header.Get(bus.HdrOp), "client_id", m.Header.Get(bus.HdrClient), "reason", reason, "err", err)
+	}
 }
 
 type errUnknownOp string

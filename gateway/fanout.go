@@ -90,16 +90,24 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 			answer = "1"
 		}
 		if m.Reply != "" {
-			_ = m.Respond([]byte(answer))
+			if err := m.Respond([]byte(answer)); err != nil {
+				g.metrics.queryAnswersFailed.Add(1)
+				g.log.Error("uid ping answer not sent", "subject", m.Subject, "err", err)
+			}
 		}
 		return members
 	default:
 		g.log.Warn("unknown operation dropped", "subject", m.Subject, "op", op)
 		return members
 	}
-	if kind == bus.KindAll {
+	switch groups := m.Header.Get(bus.HdrExcludeGroups); {
+	case kind == bus.KindAll:
 		g.hub.each(func(c *conn) { members = append(members, c) })
-	} else {
+	case groups != "" && kind == bus.KindGroup:
+		// One of a SendToGroups' publishes: the members of the groups
+		// listed before this one get it through theirs.
+		members = g.hub.appendMembersNotIn(members, token, groups)
+	default:
 		members = g.hub.appendMembers(members, kind, token)
 	}
 	frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})

@@ -73,6 +73,9 @@ type metrics struct {
 	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
 	limits            limitCounters
+	// queryAnswersFailed counts answers to queries and commands that
+	// could not be sent (too large, connection gone).
+	queryAnswersFailed atomic.Uint64
 }
 
 // Stats are the gateway's counters since it started.
@@ -99,6 +102,9 @@ type Stats struct {
 	ReplyBatches          uint64 // NATS messages from workers that carried several replies
 	RepliesBatched        uint64 // replies received in batches
 	MaxQueuedBytes        int64  // the most bytes ever queued for one client
+	// AnswersFailed counts answers to queries and commands that could not
+	// be published (each is logged with its cause).
+	AnswersFailed uint64
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
@@ -129,6 +135,7 @@ func (g *Gateway) Stats() Stats {
 		ReplyBatches:          m.replyBatches.Load(),
 		RepliesBatched:        m.repliesBatched.Load(),
 		MaxQueuedBytes:        m.maxQueued.Load(),
+		AnswersFailed:         m.queryAnswersFailed.Load(),
 		Refused:               m.limits.snapshot(),
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -241,6 +242,35 @@ func (h *hub) appendMembers(dst []*conn, kind, token string) []*conn {
 		for c := range m.conns {
 			dst = append(dst, c)
 		}
+	}
+	return dst
+}
+
+// appendMembersNotIn appends the members of a group that are members of
+// none of the groups in exclude (a comma-separated list of group tokens).
+func (h *hub) appendMembersNotIn(dst []*conn, token, exclude string) []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.groups[token]
+	if m == nil {
+		return dst
+	}
+	var others []*members
+	for exclude != "" {
+		var t string
+		t, exclude, _ = strings.Cut(exclude, ",")
+		if o := h.groups[t]; o != nil && t != token {
+			others = append(others, o)
+		}
+	}
+next:
+	for c := range m.conns {
+		for _, o := range others {
+			if _, in := o.conns[c]; in {
+				continue next
+			}
+		}
+		dst = append(dst, c)
 	}
 	return dst
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -56,22 +58,53 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 		g.respondQueryError(m, bus.CodeInternal, err.Error())
 		return
 	}
-	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{
+	hdr := nats.Header{
 		bus.HdrStatus:   []string{bus.StatusOK},
 		bus.HdrGateway:  []string{g.id},
 		bus.HdrGateways: []string{bus.JoinIDs(g.peers.alive())},
-	}, Data: data})
+	}
+	if err := g.respondInParts(m, hdr, data); err != nil {
+		g.metrics.queryAnswersFailed.Add(1)
+		g.log.Error("query answer not sent", "query", m.Header.Get(bus.HdrQuery), "bytes", len(data), "err", err)
+		// Tell the asker at once rather than let it wait for its deadline.
+		g.respondQueryError(m, bus.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
+	}
+}
+
+// respondInParts answers m with data, in as many messages as it takes for
+// each to fit the server's max_payload (docs/protocol.md §8, "Answers in
+// parts"). Every part carries hdr; parts of a split answer add Sb-Part.
+func (g *Gateway) respondInParts(m *nats.Msg, hdr nats.Header, data []byte) error {
+	parts, err := bus.SplitAnswer(g.nc.MaxPayload(), hdr, data)
+	if err != nil {
+		return err
+	}
+	if len(parts) == 1 {
+		return m.RespondMsg(&nats.Msg{Header: hdr, Data: parts[0]})
+	}
+	for i, p := range parts {
+		h := maps.Clone(hdr)
+		h.Set(bus.HdrPart, bus.PartValue(i+1, len(parts)))
+		if err := m.RespondMsg(&nats.Msg{Header: h, Data: p}); err != nil {
+			return fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
+		}
+	}
+	return nil
 }
 
 // respondQueryError answers a query with an error, naming this gateway so
 // the asker does not wait for it.
 func (g *Gateway) respondQueryError(m *nats.Msg, code, reason string) {
-	_ = m.RespondMsg(&nats.Msg{Header: nats.Header{
+	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
 		bus.HdrStatus:  []string{bus.StatusError},
 		bus.HdrError:   []string{code},
 		bus.HdrReason:  []string{reason},
 		bus.HdrGateway: []string{g.id},
 	}})
+	if err != nil {
+		g.metrics.queryAnswersFailed.Add(1)
+		g.log.Error("query error answer not sent", "query", m.Header.Get(bus.HdrQuery), "reason", reason, "err", err)
+	}
 }
 
 // selectClients returns the live clients of a group, of a uid, or all.

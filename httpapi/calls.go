@@ -15,6 +15,8 @@ type Request struct {
 	ClientID   string      `json:"client_id,omitempty"`
 	Group      string      `json:"group,omitempty"`
 	Uid        string      `json:"uid,omitempty"`
+	Groups     []string    `json:"groups,omitempty"`     // send_to_groups, client_ids_by_groups, uids_by_groups
+	Uids       []string    `json:"uids,omitempty"`       // send_to_uids
 	Data       *string     `json:"data,omitempty"`       // text, or with binary: base64
 	Binary     bool        `json:"binary,omitempty"`     // data is base64 and goes as a binary frame
 	Exclude    []string    `json:"exclude,omitempty"`    // client ids left out
@@ -25,7 +27,7 @@ type Request struct {
 
 // call is one API call: the fields it needs and what it does.
 type call struct {
-	needs string // letters: c client_id, g group, u uid, d data, s session
+	needs string // letters: c client_id, g group, u uid, d data, s session, G groups, U uids
 	doc   string
 	run   func(ctx context.Context, api *bus.Client, r Request) (any, error)
 }
@@ -79,6 +81,12 @@ func Calls() map[string]call {
 		})},
 		"send_to_group": {"gd", "Send data to every member of group, minus exclude.", send(func(api *bus.Client, r Request, d []byte, o []bus.SendOption) error {
 			return api.SendToGroup(r.Group, d, o...)
+		})},
+		"send_to_uids": {"Ud", "Send data to every client bound to any of uids, minus exclude.", send(func(api *bus.Client, r Request, d []byte, o []bus.SendOption) error {
+			return api.SendToUids(r.Uids, d, o...)
+		})},
+		"send_to_groups": {"Gd", "Send data to every member of any of groups, once per client, minus exclude.", send(func(api *bus.Client, r Request, d []byte, o []bus.SendOption) error {
+			return api.SendToGroups(r.Groups, d, o...)
 		})},
 		"send_to_all": {"d", "Send data to every client, or to client_ids only, minus exclude.", send(func(api *bus.Client, r Request, d []byte, o []bus.SendOption) error {
 			if r.Only != nil {
@@ -173,6 +181,18 @@ func Calls() map[string]call {
 		}},
 		"group_client_ids": {"", "The members of every group.", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
 			return value[map[string][]string]("groups")(api.GroupClientIDs(ctx))
+		}},
+		"group_client_counts": {"", "The number of members of every group.", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
+			return value[map[string]int]("groups")(api.GroupClientCounts(ctx))
+		}},
+		"group_uid_counts": {"", "The number of distinct uids of every group.", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
+			return value[map[string]int]("groups")(api.GroupUidCounts(ctx))
+		}},
+		"client_ids_by_groups": {"G", "Clients that are members of any of groups.", func(ctx context.Context, api *bus.Client, r Request) (any, error) {
+			return value[[]string]("client_ids")(api.ClientIDsByGroups(ctx, r.Groups))
+		}},
+		"uids_by_groups": {"G", "Distinct uids of the members of any of groups.", func(ctx context.Context, api *bus.Client, r Request) (any, error) {
+			return value[[]string]("uids")(api.UidsByGroups(ctx, r.Groups))
 		}},
 		"gateways": {"", "The status of every live gateway.", func(ctx context.Context, api *bus.Client, _ Request) (any, error) {
 			return value[[]bus.GatewayStatus]("gateways")(api.Gateways(ctx))

@@ -136,6 +136,10 @@ func (r Request) check(needs string) error {
 			missing = "data"
 		case f == 's' && r.Session == nil:
 			missing = "session"
+		case f == 'G' && len(r.Groups) == 0:
+			missing = "groups"
+		case f == 'U' && len(r.Uids) == 0:
+			missing = "uids"
 		}
 		if missing != "" {
 			return fail(http.StatusBadRequest, "bad_request", "%s is required", missing)

@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
@@ -92,6 +95,15 @@ func TestEveryCall(t *testing.T) {
 	if data, err := wsutil.ReadServerBinary(b.Conn); err != nil || !bytes.Equal(data, []byte{1, 2}) {
 		t.Fatalf("binary send: %v %v", data, err)
 	}
+	e.ok("join_group", map[string]any{"client_id": a.ID, "group": "other"})
+	e.ok("send_to_groups", map[string]any{"groups": []string{"room", "other"}, "data": "to rooms"})
+	a.Expect("to rooms") // once, though a is in both groups
+	b.Expect("to rooms")
+	a.ExpectNothingFrom(api)
+	e.ok("send_to_uids", map[string]any{"uids": []string{"ann", "nobody"}, "data": "to uids"})
+	a.Expect("to uids")
+	b.ExpectNothingFrom(api)
+	e.ok("leave_group", map[string]any{"client_id": a.ID, "group": "other"})
 	e.ok("send_to_all", map[string]any{"data": "all", "client_ids": []string{a.ID}})
 	a.Expect("all")
 	b.ExpectNothingFrom(api)
@@ -114,6 +126,9 @@ func TestEveryCall(t *testing.T) {
 		"uid_count":                `{}|{"count":1}`,
 		"group_ids":                `{}|{"groups":["room"]}`,
 		"group_uid_list":           `{}|{"groups":{"room":["ann"]}}`,
+		"group_uid_counts":         `{}|{"groups":{"room":1}}`,
+		"group_client_counts":      `{}|{"groups":{"room":2}}`,
+		"uids_by_groups":           `{"groups":["room","nothing"]}|{"uids":["ann"]}`,
 		"client_sessions_by_group": fmt.Sprintf(`{"group":"room"}|{"sessions":{%q:{"only":1},%q:{}}}`, a.ID, b.ID),
 	} {
 		req, answer, _ := strings.Cut(want, "|")
@@ -128,6 +143,7 @@ func TestEveryCall(t *testing.T) {
 	for _, c := range []struct{ name, body, key string }{
 		{"client_ids", `{}`, "client_ids"},
 		{"client_ids_by_group", `{"group":"room"}`, "client_ids"},
+		{"client_ids_by_groups", `{"groups":["room","nothing"]}`, "client_ids"},
 		{"group_client_ids", `{}`, "groups"},
 		{"all_client_sessions", `{}`, "sessions"},
 	} {
@@ -204,6 +220,58 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		t.Fatalf("pusher send_to_group: %d %v", status, out)
 	}
 	c.Expect("allowed")
+}
+
+// TestEveryGoCallIsInTheAPI: every exported method of bus.Client is an
+// HTTP call, or is listed here as one that has no HTTP form on purpose.
+func TestEveryGoCallIsInTheAPI(t *testing.T) {
+	notHTTP := map[string]string{
+		"Close":    "closes the Go client",
+		"Conn":     "the Go client's NATS connection",
+		"Subjects": "the Go client's subject builder",
+		"Flush":    "the HTTP API flushes on every call's return",
+	}
+	rename := map[string]string{
+		"Session":       "get_session",
+		"Clients":       "clients",
+		"ClientIDs":     "client_ids",
+		"Gateways":      "gateways",
+		"Workers":       "workers",
+		"UidByClientID": "uid_by_client_id",
+	}
+	calls := httpapi.Calls()
+	typ := reflect.TypeFor[*bus.Client]()
+	for i := range typ.NumMethod() {
+		name := typ.Method(i).Name
+		if notHTTP[name] != "" {
+			continue
+		}
+		call, ok := rename[name]
+		if !ok {
+			call = snake(name)
+		}
+		if _, ok := calls[call]; !ok {
+			t.Errorf("bus.Client.%s has no HTTP call %q (add it to httpapi.Calls, docs/http-api.md and docs/openapi.json)", name, call)
+		}
+	}
+}
+
+// snake turns a Go method name into the HTTP call's name: SendToUids →
+// send_to_uids, ClientIDsByUid → client_ids_by_uid.
+func snake(name string) string {
+	name = strings.ReplaceAll(name, "IDs", "Ids")
+	name = strings.ReplaceAll(name, "ID", "Id")
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func TestOpenAPIDocument(t *testing.T) {

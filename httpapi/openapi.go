@@ -18,8 +18,10 @@ func OpenAPI() map[string]any {
 		"exclude":    map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
 		"client_ids": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
 		"session":    map[string]any{"type": "object"},
+		"groups":     map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+		"uids":       map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
 	}
-	fieldOf := map[rune]string{'c': "client_id", 'g': "group", 'u': "uid", 'd': "data", 's': "session"}
+	fieldOf := map[rune]string{'c': "client_id", 'g': "group", 'u': "uid", 'd': "data", 's': "session", 'G': "groups", 'U': "uids"}
 	paths := map[string]any{}
 	for _, name := range slices.Sorted(maps.Keys(calls)) {
 		c := calls[name]
