@@ -97,7 +97,8 @@ type Stats struct {
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
-	// slow_client, heartbeat_timeout.
+	// slow_client, heartbeat_timeout, connect_dropped (the connect event
+	// reached no worker; the client was closed).
 	Refused map[string]uint64
 }
 

@@ -20,6 +20,7 @@ const (
 	limitHandshakeTimeout              // handshake_timeout, or a broken handshake
 	limitSlowClient                    // send_buffer_bytes
 	limitHeartbeat                     // ping_not_response_limit
+	limitConnectDropped                // connect event dropped: no worker (no_worker_wait, max_redeliveries)
 	numLimits
 )
 
@@ -43,6 +44,8 @@ func (l limit) String() string {
 		return "handshake_failed"
 	case limitSlowClient:
 		return "slow_client"
+	case limitConnectDropped:
+		return "connect_dropped"
 	}
 	return "heartbeat_timeout"
 }
