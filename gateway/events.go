@@ -82,8 +82,14 @@ func (q *eventQueue) pop() *pendingEvent {
 // connection closed while waiting.
 func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Lock()
-	for !force && !c.closed && !c.connectLost && c.queue.len() >= c.g.opts.maxPendingEvents {
+	for !force && !c.closed && !c.connectLost && c.queue.len() >= c.g.opts.maxPendingEvents && !c.g.closing.Load() {
 		c.evCond.Wait()
+	}
+	if !force && c.g.closing.Load() {
+		// Shutdown: what was read before is answered, nothing new is taken.
+		c.evMu.Unlock()
+		ev.release()
+		return false
 	}
 	if c.connectLost {
 		// No worker saw this client connect: nothing of it goes to one.

@@ -1,11 +1,16 @@
 package gateway_test
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/gateway"
@@ -171,5 +176,86 @@ func TestConnectDroppedAfterRedeliveriesClosesClient(t *testing.T) {
 	spy.expectNone(t, "message:never handled", "close:")
 	if n := spy.count("connect:"); n != 3 {
 		t.Errorf("%d connect events published, want 3 (the lost one, its one redelivery, the new client's)", n)
+	}
+}
+
+// slowEcho answers every message after 200 ms and counts the handlers
+// running.
+type slowEcho struct {
+	echo
+	running atomic.Int32
+}
+
+func (s *slowEcho) OnMessage(c *worker.Context, m worker.Message) error {
+	s.running.Add(1)
+	time.Sleep(200 * time.Millisecond) // the handler's work
+	return s.echo.OnMessage(c, m)
+}
+
+// TestShutdownAnswersEventsInFlight: Shutdown waits for the events it
+// already read to be answered and written before it closes the clients
+// with 1001: with a 200 ms handler and 100 clients each with a message in
+// flight, every client gets its echo, then the close.
+func TestShutdownAnswersEventsInFlight(t *testing.T) {
+	const clients = 100
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL())
+	h := &slowEcho{}
+	sbtest.Worker(t, ns.ClientURL(), h, worker.MaxConcurrency(clients))
+
+	conns := make([]*sbtest.WS, clients)
+	for i := range conns {
+		conns[i] = sbtest.Dial(t, g, "/")
+	}
+	for i, c := range conns {
+		c.Send(fmt.Sprintf("echo %d", i))
+	}
+	sbtest.Eventually(t, 10*time.Second, "every message in a handler", func() bool {
+		return h.running.Load() == clients
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- g.Shutdown(ctx) }()
+
+	var lost atomic.Int32
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, code := readUntilClose(c.Conn)
+			if want := fmt.Sprintf("echo %d", i); len(got) != 1 || got[0] != want {
+				lost.Add(1)
+				t.Errorf("client %d got %q before the close, want [%q]", i, got, want)
+			}
+			if code != ws.StatusGoingAway {
+				t.Errorf("client %d: close code %d, want 1001", i, code)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := <-shutdown; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	t.Logf("%d of %d echoes lost at shutdown", lost.Load(), clients)
+}
+
+// readUntilClose reads text messages until a close frame and returns them
+// with the close code (0 if the connection ended without one).
+func readUntilClose(c net.Conn) (msgs []string, code ws.StatusCode) {
+	for {
+		f, err := ws.ReadFrame(c)
+		if err != nil {
+			return msgs, 0
+		}
+		switch f.Header.OpCode {
+		case ws.OpText:
+			msgs = append(msgs, string(f.Payload))
+		case ws.OpClose:
+			code, _ = ws.ParseCloseFrameData(f.Payload)
+			return msgs, code
+		}
 	}
 }
