@@ -282,7 +282,12 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 	}
 	opts = append(opts,
 		nats.Name("switchboard-"+role),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			// Close (a clean stop) reports no error: not a warning.
+			if err == nil || nc.IsClosed() {
+				n.log.Info("nats connection closed", "role", role)
+				return
+			}
 			n.log.Warn("nats disconnected", "role", role, "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
