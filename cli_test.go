@@ -123,11 +123,14 @@ func TestConfigErrors(t *testing.T) {
 		"two auths":      "nats:\n  token: t\n  user: u\n  password: p\n",
 		"missing creds":  "nats:\n  creds_file: /nonexistent.creds\n",
 		"missing cert":   "gateway:\n  listen: [wss://0.0.0.0:1]\n  tls:\n    cert_file: /nope.pem\n    key_file: /nope.key\n",
+		"no pings":       "nats:\n  ping_interval: 0s\n",
+		"no outstanding": "nats:\n  max_pings_outstanding: 0\n",
 	}
 	wantKey := map[string]string{
 		"unknown key": "listn", "bad address": "gateway.listen", "bad duration": "event_timeout",
 		"bad role": "roles", "negative bytes": "gateway.max_message_bytes", "no nats": "nats.url",
 		"two auths": "only one of", "missing creds": "nats.creds_file", "missing cert": "gateway.tls.cert_file",
+		"no pings": "nats.ping_interval", "no outstanding": "nats.max_pings_outstanding",
 	}
 	for name, body := range cases {
 		_, err := LoadConfig(write(strings.ReplaceAll(name, " ", "_")+".yaml", body))

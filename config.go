@@ -100,6 +100,12 @@ type NATSConfig struct {
 	ReconnectWait        time.Duration `mapstructure:"reconnect_wait"`
 	ReconnectBufferBytes int           `mapstructure:"reconnect_buffer_bytes"`
 	MaxReconnects        int           `mapstructure:"max_reconnects"`
+	// Dead-link detection: a PING every ping_interval; a connection with
+	// more than max_pings_outstanding unanswered is dropped and
+	// reconnected, so a silently dead link is noticed within
+	// ping_interval × (max_pings_outstanding + 1).
+	PingInterval        time.Duration `mapstructure:"ping_interval"`
+	MaxPingsOutstanding int           `mapstructure:"max_pings_outstanding"`
 }
 
 // NATSTLS configures TLS to the NATS servers.
@@ -186,6 +192,8 @@ func setDefaults(v *viper.Viper) {
 		"nats.reconnect_wait":             "250ms",
 		"nats.reconnect_buffer_bytes":     8 << 20,
 		"nats.max_reconnects":             -1,
+		"nats.ping_interval":              "3s",
+		"nats.max_pings_outstanding":      2,
 		"gateway.listen":                  []string{"ws://0.0.0.0:8282"},
 		"gateway.ping_interval":           "0s",
 		"gateway.ping_not_response_limit": 0,
@@ -401,6 +409,12 @@ func (n NATSConfig) validate() error {
 	}
 	if n.ReconnectWait <= 0 || n.ReconnectBufferBytes < 0 {
 		return fmt.Errorf("%w: nats.reconnect_wait: must be positive", ErrConfig)
+	}
+	if n.PingInterval <= 0 {
+		return fmt.Errorf("%w: nats.ping_interval: %v must be positive", ErrConfig, n.PingInterval)
+	}
+	if n.MaxPingsOutstanding < 1 {
+		return fmt.Errorf("%w: nats.max_pings_outstanding: %d must be at least 1", ErrConfig, n.MaxPingsOutstanding)
 	}
 	return nil
 }

@@ -91,7 +91,8 @@ func Start(ctx context.Context, events any, cfg Config, opts ...Option) (*Node, 
 func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 	cfg := n.cfg
 	if cfg.Has(RoleNATS) && cfg.NATS.URL == "" {
-		s, err := bus.StartServer(bus.ServerConfig{Host: cfg.NATS.Host, Port: cfg.NATS.Port})
+		s, err := bus.StartServer(bus.ServerConfig{Host: cfg.NATS.Host, Port: cfg.NATS.Port,
+			PingInterval: cfg.NATS.PingInterval, MaxPingsOut: cfg.NATS.MaxPingsOutstanding})
 		if err != nil {
 			return err
 		}
@@ -299,7 +300,12 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 	}
 	opts = append(opts,
 		nats.Name("switchboard-"+role),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			// Close (a clean stop) reports no error: not a warning.
+			if err == nil || nc.IsClosed() {
+				n.log.Info("nats connection closed", "role", role)
+				return
+			}
 			n.log.Warn("nats disconnected", "role", role, "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -331,12 +337,16 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 }
 
 // natsOptions turns the NATS configuration into connection options:
-// authentication, TLS and reconnection.
+// authentication, TLS, reconnection and dead-link pings. Every NATS
+// connection the process makes (roles, status and other commands) uses
+// them.
 func natsOptions(c NATSConfig) ([]nats.Option, error) {
 	opts := []nats.Option{
 		nats.MaxReconnects(c.MaxReconnects),
 		nats.ReconnectWait(c.ReconnectWait),
 		nats.ReconnectBufSize(c.ReconnectBufferBytes),
+		nats.PingInterval(c.PingInterval),
+		nats.MaxPingsOutstanding(c.MaxPingsOutstanding),
 	}
 	switch {
 	case c.CredsFile != "":

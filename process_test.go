@@ -173,4 +173,14 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 	if _, err := e.run("stop"); err == nil {
 		t.Fatal("stop with nothing running succeeded")
 	}
+	// Each stop line names its process; a clean stop warns of nothing.
+	log := e.log()
+	for _, want := range []string{"msg=stopping process=supervisor", "msg=stopping process=worker-child"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log has no %q line:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "nats disconnected") && strings.Contains(log, "err=<nil>") {
+		t.Errorf("a clean stop logged a disconnect warning:\n%s", log)
+	}
 }

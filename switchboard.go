@@ -115,7 +115,14 @@ func bind(v *viper.Viper, flags *pflag.FlagSet, key, flag string) {
 // or when ctx ends; a second signal forces the exit. SIGHUP reloads.
 func runForeground(ctx context.Context, events any, cfg Config, exe, configFile string, opts []Option) error {
 	workerChild := os.Getenv(envWorkerChild) == "1"
+	// process names this process in its stop lines: a worker child, the
+	// supervisor of worker children, or a process that runs its roles
+	// itself.
+	process := "main"
 	pf := pidFile(cfg.Process.PIDFile)
+	if workerChild {
+		process = "worker-child"
+	}
 	if !workerChild {
 		if pid, err := pf.running(); err == nil && pid != os.Getpid() {
 			return fmt.Errorf("already running with pid %d (%s)", pid, pf)
@@ -126,6 +133,7 @@ func runForeground(ctx context.Context, events any, cfg Config, exe, configFile 
 		if configFile != "" {
 			args = append(args, "-c", configFile)
 		}
+		process = "supervisor"
 		log := newLogger(cfg.Log, nil)
 		opts = append(opts, withSupervisor(newSupervisor(exe, args, cfg.Worker.Processes, cfg.Worker.StopTimeout, log)))
 	}
@@ -167,7 +175,7 @@ func runForeground(ctx context.Context, events any, cfg Config, exe, configFile 
 			done = true
 		}
 	}
-	n.log.Info("stopping")
+	n.log.Info("stopping", "process", process, "pid", os.Getpid())
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Worker.StopTimeout)
 	defer cancel()
 	stopped := make(chan error, 1)
@@ -176,7 +184,7 @@ func runForeground(ctx context.Context, events any, cfg Config, exe, configFile 
 	case err := <-stopped:
 		return err
 	case <-sigs:
-		n.log.Warn("second signal: stopping now")
+		n.log.Warn("second signal: stopping now", "process", process, "pid", os.Getpid())
 		return errForced
 	}
 }

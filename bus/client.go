@@ -71,7 +71,11 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 // GatewayClient use case: pushing from any program.
 func Connect(url string, opts ...Option) (*Client, error) {
 	o := buildOptions(opts)
-	natsOpts := append([]nats.Option{nats.Name("switchboard-client"), nats.MaxReconnects(-1)}, o.natsOpt...)
+	// Pings every 3 s, 2 outstanding: a silently dead link is noticed
+	// within 9 s (nats.go's default is 2 minutes). WithNATSOptions may
+	// override them.
+	natsOpts := append([]nats.Option{nats.Name("switchboard-client"), nats.MaxReconnects(-1),
+		nats.PingInterval(3 * time.Second), nats.MaxPingsOutstanding(2)}, o.natsOpt...)
 	nc, err := nats.Connect(url, natsOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to nats %s: %w", url, err)

@@ -17,6 +17,13 @@ type ServerConfig struct {
 	MaxPayload int32
 	// Debug turns on the server's own logging.
 	Debug bool
+	// PingInterval and MaxPingsOut: the server pings each client every
+	// PingInterval and drops one with more than MaxPingsOut unanswered,
+	// so a client behind a dead link (and its queue subscriptions, which
+	// would keep taking events) is gone within PingInterval ×
+	// (MaxPingsOut + 1). Defaults 3s and 2.
+	PingInterval time.Duration
+	MaxPingsOut  int
 }
 
 // StartServer starts an embedded nats-server (the GatewayWorker "register"
@@ -32,12 +39,20 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = 8 << 20
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 3 * time.Second
+	}
+	if cfg.MaxPingsOut <= 0 {
+		cfg.MaxPingsOut = 2
+	}
 	opts := &server.Options{
-		Host:       cfg.Host,
-		Port:       cfg.Port,
-		MaxPayload: cfg.MaxPayload,
-		NoSigs:     true,
-		NoLog:      !cfg.Debug,
+		Host:         cfg.Host,
+		Port:         cfg.Port,
+		MaxPayload:   cfg.MaxPayload,
+		PingInterval: cfg.PingInterval,
+		MaxPingsOut:  cfg.MaxPingsOut,
+		NoSigs:       true,
+		NoLog:        !cfg.Debug,
 		// Gateways hold many client subjects; keep the server from
 		// disconnecting a busy in-process gateway as a slow consumer early.
 		WriteDeadline: 10 * time.Second,

@@ -56,6 +56,10 @@ type conn struct {
 	evSeq      uint64
 	registered bool // the connect event was queued: a close event must follow
 	closed     bool
+	// connectLost: the connect event was dropped (no worker within
+	// no_worker_wait, or redeliveries exhausted). No worker saw the client
+	// connect, so none may see its later events: it is being closed.
+	connectLost bool
 
 	// The send queue, under wmu (write.go).
 	wq              net.Buffers

@@ -82,8 +82,24 @@ func (q *eventQueue) pop() *pendingEvent {
 // connection closed while waiting.
 func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Lock()
-	for !force && !c.closed && c.queue.len() >= c.g.opts.maxPendingEvents {
+	for !force && !c.closed && !c.connectLost && c.queue.len() >= c.g.opts.maxPendingEvents && !c.g.closing.Load() {
 		c.evCond.Wait()
+	}
+	if !force && c.g.closing.Load() {
+		// Shutdown: what was read before is answered, nothing new is taken.
+		c.evMu.Unlock()
+		ev.release()
+		return false
+	}
+	if c.connectLost {
+		// No worker saw this client connect: nothing of it goes to one.
+		c.evMu.Unlock()
+		isClose := ev.kind == bus.EventClose
+		ev.release()
+		if isClose {
+			c.g.hub.remove(c)
+		}
+		return false
 	}
 	if c.closed && !force {
 		c.evMu.Unlock()
@@ -348,8 +364,12 @@ func (g *Gateway) scanEvents(now time.Time) {
 			redeliver = true
 			ev.deadline = now.Add(g.opts.eventTimeout)
 		}
+		lost, removeNow := false, false
 		if drop {
 			ev.done = true // from here only this scan may finish ev
+			if ev.kind == bus.EventConnect {
+				lost, removeNow = c.loseConnectLocked()
+			}
 		} else {
 			ev.publishing++
 		}
@@ -364,6 +384,9 @@ func (g *Gateway) scanEvents(now time.Time) {
 			g.log.Log(context.Background(), level, "event dropped", "client_id", c.id, "event", ev.kind,
 				"redeliveries", ev.redeliveries, "waited", now.Sub(ev.firstSent).String())
 			c.advance()
+			if lost {
+				g.closeLostClient(c, removeNow)
+			}
 			return
 		}
 		if redeliver {
@@ -373,3 +396,39 @@ func (g *Gateway) scanEvents(now time.Time) {
 		g.publishEvent(c, ev, redelivered)
 	})
 }
+
+// loseConnectLocked is called when c's connect event is dropped: no worker
+// saw the client connect, so no worker may see its later events (they
+// would run without the session OnConnect sets) and its close event must
+// not reach one either. The events queued behind the connect are released.
+// It reports that the client must be closed, and whether a close event was
+// among those released (the client already ended and is to be forgotten).
+// The caller holds c.evMu.
+func (c *conn) loseConnectLocked() (lost, removeNow bool) {
+	c.connectLost = true
+	c.registered = false
+	for q := c.queue.pop(); q != nil; q = c.queue.pop() {
+		removeNow = removeNow || q.kind == bus.EventClose
+		q.release()
+	}
+	c.evCond.Broadcast() // a reader waiting for room gives up
+	return true, removeNow
+}
+
+// closeLostClient closes a client whose connect event was dropped: a
+// WebSocket client gets close 1013 (try again later), a TCP client is
+// closed. It is counted as refused{reason="connect_dropped"}.
+func (g *Gateway) closeLostClient(c *conn, removeNow bool) {
+	g.metrics.limits.hit(limitConnectDropped)
+	if !g.closing.Load() {
+		g.log.Warn("no worker handled the client's connect; closing it", "client_id", c.id)
+	}
+	c.closeGracefully(c.t.closeFrame(statusTryAgainLater, "try again later"), "connect event dropped")
+	if removeNow {
+		g.hub.remove(c)
+	}
+}
+
+// statusTryAgainLater is WebSocket close code 1013 (RFC 6455 registry:
+// "Try Again Later").
+const statusTryAgainLater ws.StatusCode = 1013

@@ -22,6 +22,12 @@ func (g *Gateway) runFanout() {
 	bounces = bounces[:len(bounces)-1] // "<p>.gw.<id>.b."
 	handle := func(m *nats.Msg, frame *encodedFrame) {
 		switch {
+		case m.Subject == "": // a barrier from drainEvents (NATS subjects are never empty)
+			b.flush()
+			select {
+			case g.barrier <- struct{}{}:
+			default:
+			}
 		case m.Subject == command:
 			g.onCommand(m, b)
 		case strings.HasPrefix(m.Subject, replies):

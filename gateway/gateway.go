@@ -54,6 +54,7 @@ type Gateway struct {
 	httpLn      *chanListener
 	httpSrv     *http.Server
 	stop        chan struct{}
+	barrier     chan struct{} // the fan-out goroutine wrote what came before (drainEvents)
 	stopOnce    sync.Once
 	wg          sync.WaitGroup
 }
@@ -110,7 +111,9 @@ type Stats struct {
 	// max_connections, origin, header_too_large, handshake_failed,
 	// slow_client, heartbeat_timeout; and handshakes refused with 503
 	// because no worker could vet them: no_worker, worker_timeout,
-	// bus_away; and sockets refused at accept: max_connections_per_ip.
+	// bus_away; and sockets refused at accept: max_connections_per_ip; and
+	// connect_dropped (the connect event reached no worker; the client was
+	// closed).
 	Refused map[string]uint64
 }
 
@@ -155,13 +158,14 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	}
 	id := bus.NewGatewayID()
 	g := &Gateway{
-		id:     id,
-		nc:     nc,
-		subj:   subj,
-		opts:   o,
-		log:    o.log.With("gateway_id", id),
-		fanout: make(chan *nats.Msg, 1<<16),
-		stop:   make(chan struct{}),
+		id:      id,
+		nc:      nc,
+		subj:    subj,
+		opts:    o,
+		log:     o.log.With("gateway_id", id),
+		fanout:  make(chan *nats.Msg, 1<<16),
+		stop:    make(chan struct{}),
+		barrier: make(chan struct{}, 1),
 	}
 	g.peers = peers{self: id, interval: o.heartbeatInterval, seen: map[string]time.Time{}}
 	g.headReaders.New = func() any { return bufio.NewReaderSize(nil, maxHeaderBytes) }
@@ -426,22 +430,25 @@ func (g *Gateway) watchBus() {
 	}
 }
 
-// Shutdown stops accepting, closes every client with 1001 (going away),
-// waits until their close events were handled or ctx ends, says goodbye
-// to the cluster and stops.
+// Shutdown stops accepting and reading clients, waits until the events
+// already read were answered and the answers handed to the sockets,
+// closes every client with 1001 (going away), waits until their close
+// events were handled, says goodbye to the cluster and stops. ctx bounds
+// the waits (the node gives it worker.stop_timeout): when it ends, the
+// clients are closed at once and the error says how many were waiting.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	if len(g.listeners) == 0 {
 		return errors.New("gateway was not started")
 	}
-	g.closing.Store(true)
+	g.closing.Store(true) // from here clients' new messages are not read (enqueue)
 	g.closeListeners()
 	_ = g.httpSrv.Close()
+	err := g.drainEvents(ctx)
 	g.hub.each(func(c *conn) {
 		c.closeGracefully(c.t.closeFrame(ws.StatusGoingAway, "gateway shutting down"), "gateway shutdown")
 	})
-	var err error
 	// Close events need the bus; without it there is nothing to wait for.
-	for g.pendingClients() > 0 && g.nc.IsConnected() {
+	for err == nil && g.pendingClients() > 0 && g.nc.IsConnected() {
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("gateway shutdown: %d clients still closing: %w", g.pendingClients(), ctx.Err())
@@ -459,6 +466,59 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopOnce.Do(func() { close(g.stop) })
 	g.wg.Wait()
 	return err
+}
+
+// drainEvents waits, until ctx ends or the bus is away, for every open
+// client's events (in flight or queued) to be answered, then for the
+// fan-out goroutine to hand the answers' frames to the sockets. An event
+// waiting for a worker when none is running is dropped by scanEvents at
+// once. g.closing is set, so readers add no new events.
+func (g *Gateway) drainEvents(ctx context.Context) error {
+	// Readers waiting for room in a full queue give up (enqueue).
+	g.hub.each(func(c *conn) {
+		c.evMu.Lock()
+		c.evCond.Broadcast()
+		c.evMu.Unlock()
+	})
+	for {
+		busy := g.busyClients()
+		if busy == 0 || !g.nc.IsConnected() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gateway shutdown: %d clients still waiting for a reply: %w", busy, ctx.Err())
+		case now := <-time.After(10 * time.Millisecond):
+			g.scanEvents(now)
+		}
+	}
+	// A reply is applied before its event leaves the pipeline, but its
+	// frames may still wait in the fan-out goroutine's batch: a barrier
+	// through the same channel comes out after the batch was written.
+	select {
+	case g.fanout <- &nats.Msg{}:
+	case <-ctx.Done():
+		return fmt.Errorf("gateway shutdown: replies not written: %w", ctx.Err())
+	}
+	select {
+	case <-g.barrier:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway shutdown: replies not written: %w", ctx.Err())
+	}
+}
+
+// busyClients counts the open clients with an event in flight or queued.
+func (g *Gateway) busyClients() int {
+	n := 0
+	g.hub.each(func(c *conn) {
+		c.evMu.Lock()
+		if !c.closed && (c.inflight != nil || c.queue.len() > 0) {
+			n++
+		}
+		c.evMu.Unlock()
+	})
+	return n
 }
 
 func (g *Gateway) pendingClients() int {

@@ -24,6 +24,7 @@ const (
 	limitWorkerTimeout                    // handshake: OnWebSocketConnect did not answer in time
 	limitBusAway                          // handshake: NATS unavailable
 	limitMaxConnectionsPerIP              // max_connections_per_ip
+	limitConnectDropped                   // connect event dropped: no worker (no_worker_wait, max_redeliveries)
 	numLimits
 )
 
@@ -55,6 +56,8 @@ func (l limit) String() string {
 		return "bus_away"
 	case limitMaxConnectionsPerIP:
 		return "max_connections_per_ip"
+	case limitConnectDropped:
+		return "connect_dropped"
 	}
 	return "heartbeat_timeout"
 }

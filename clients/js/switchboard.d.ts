@@ -12,8 +12,12 @@ export interface Options {
   pong?: string;
   /** The WebSocket class to use (default: globalThis.WebSocket). */
   WebSocket?: { new (url: string): WebSocket; readonly OPEN: number };
-  /** The timer used for reconnect delays (default: setTimeout). */
+  /** A connection not open within this many ms is given up and retried (default 10000; 0: no limit). */
+  connectTimeout?: number;
+  /** The timer used for reconnect delays and the connect timeout (default: setTimeout). */
   setTimeout?: (fn: () => void, ms: number) => unknown;
+  /** Cancels a timer made by `setTimeout` (default: clearTimeout). */
+  clearTimeout?: (handle: unknown) => void;
 }
 
 export type State = "connecting" | "open" | "reconnecting" | "closed";

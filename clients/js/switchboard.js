@@ -10,8 +10,10 @@
  * @property {number} [maxQueue=100]   messages kept while disconnected; older ones are dropped
  * @property {string} [ping]           the gateway's ping_data: answered with `pong`, not surfaced
  * @property {string} [pong]           the answer to `ping`
+ * @property {number} [connectTimeout=10000] a connection not open within this many ms is given up and retried; 0: no limit
  * @property {typeof WebSocket} [WebSocket] the WebSocket class (tests inject one)
  * @property {(fn: () => void, ms: number) => any} [setTimeout] timer (tests inject one)
+ * @property {(handle: any) => void} [clearTimeout] cancels a timer of setTimeout (tests inject one)
  */
 
 /** @typedef {"connecting"|"open"|"reconnecting"|"closed"} State */
@@ -31,9 +33,10 @@ export class Switchboard {
    */
   constructor(url, options = {}) {
     this.url = url;
-    this.opts = { minDelay: 500, maxDelay: 10000, maxQueue: 100, ...options };
+    this.opts = { minDelay: 500, maxDelay: 10000, maxQueue: 100, connectTimeout: 10000, ...options };
     this.WS = this.opts.WebSocket || globalThis.WebSocket;
     this.timer = this.opts.setTimeout || ((fn, ms) => setTimeout(fn, ms));
+    this.untimer = this.opts.clearTimeout || ((h) => clearTimeout(h));
     /** @type {Map<string, Set<Function>>} */
     this.handlers = new Map();
     this.queue = [];
@@ -127,11 +130,41 @@ export class Switchboard {
 
   _open() {
     this._state = this.attempt === 0 ? "connecting" : "reconnecting";
-    const ws = new this.WS(this.url);
+    let ws;
+    try {
+      ws = new this.WS(this.url);
+    } catch (e) {
+      // A URL the constructor refuses: report it and try again later.
+      this.ws = null;
+      this._emit("error", e);
+      this._failed(null, { code: 1006, reason: "connect failed", wasClean: false });
+      return;
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    let opened = false;
+    let deadline = null; // the connect timeout's timer
+    const stopDeadline = () => {
+      if (deadline !== null) this.untimer(deadline);
+      deadline = null;
+    };
+    // A socket that fails before it opens may fire "error" and never
+    // "close" (Node 20's WebSocket on a refused connection), or hang: both
+    // count as a failed attempt, once, like a close.
+    const giveUp = (reason) => {
+      stopDeadline();
+      if (this.ws !== ws) return;
+      this._failed(ws, { code: 1006, reason, wasClean: false });
+      // After _failed, so that the close event this may fire is ignored.
+      try { ws.close(); } catch { /* not open yet: nothing to close */ }
+    };
+    if (this.opts.connectTimeout > 0) {
+      deadline = this.timer(() => { deadline = null; if (!opened) giveUp("connect timeout"); }, this.opts.connectTimeout);
+    }
     ws.onopen = () => {
       if (this.ws !== ws) return;
+      opened = true;
+      stopDeadline();
       this.attempt = 0;
       this._state = "open";
       // "open" handlers run first, so what they send (a login) goes
@@ -143,23 +176,35 @@ export class Switchboard {
       for (const m of queued) this.send(m);
     };
     ws.onmessage = (e) => { if (this.ws === ws) this._message(e.data); };
-    ws.onerror = (e) => { if (this.ws === ws && !this.stopped) this._emit("error", e); };
-    ws.onclose = (e) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      if (this.stopped) this._state = "closed";
-      else this._state = "reconnecting";
-      this._emit("close", e);
-      if (this.stopped) return;
-      const delay = this._delay();
-      const token = (this.pending = {});
-      this._emit("reconnecting", delay);
-      this.timer(() => {
-        if (this.pending !== token || this.stopped) return;
-        this.pending = null;
-        this._open();
-      }, delay);
+    ws.onerror = (e) => {
+      if (this.ws !== ws || this.stopped) return;
+      this._emit("error", e);
+      if (!opened) giveUp("connect failed");
     };
+    ws.onclose = (e) => {
+      stopDeadline();
+      this._failed(ws, e);
+    };
+  }
+
+  // _failed ends the socket ws (null: none was made): "close", then a
+  // reconnect after a delay unless close() was called. It acts once per
+  // socket: a later close or error of the same socket is ignored.
+  _failed(ws, e) {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    if (this.stopped) this._state = "closed";
+    else this._state = "reconnecting";
+    this._emit("close", e);
+    if (this.stopped) return;
+    const delay = this._delay();
+    const token = (this.pending = {});
+    this._emit("reconnecting", delay);
+    this.timer(() => {
+      if (this.pending !== token || this.stopped) return;
+      this.pending = null;
+      this._open();
+    }, delay);
   }
 
   _message(data) {

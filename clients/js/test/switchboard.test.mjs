@@ -28,6 +28,8 @@ function client(opts = {}) {
   const sb = new Switchboard("ws://gw/ws", {
     WebSocket: FakeSocket,
     setTimeout: (fn, ms) => timers.push({ fn, ms }),
+    clearTimeout: (handle) => { timers[handle - 1].cleared = true; },
+    connectTimeout: 0, // the connect timeout tests turn it on
     ...opts,
   });
   return { sb, timers, last: () => FakeSocket.all.at(-1) };
@@ -218,4 +220,61 @@ test("connect twice opens one socket", () => {
   const { sb } = client();
   sb.connect(); sb.connect();
   assert.equal(FakeSocket.all.length, 1);
+});
+
+test("an error before open with no close (Node 20, connection refused) is a failure: it retries", () => {
+  const { sb, timers, last } = client();
+  const closes = [];
+  sb.on("close", (e) => closes.push(e.code));
+  sb.connect();
+  const first = last();
+  first.onerror({ type: "error" }); // no close follows
+  assert.equal(sb.state, "reconnecting");
+  assert.deepEqual(closes, [1006]);
+  assert.equal(timers.length, 1, "a reconnect is scheduled");
+  timers[0].fn();
+  assert.equal(FakeSocket.all.length, 2, "a new attempt");
+  first.onclose?.({ code: 1006 }); // a late close of the failed socket changes nothing
+  assert.equal(timers.length, 1);
+  assert.equal(closes.length, 1);
+  last().open();
+  assert.equal(sb.state, "open");
+});
+
+test("a connection that does not open within connectTimeout is given up and retried", () => {
+  const { sb, timers, last } = client({ connectTimeout: 5000 });
+  sb.connect();
+  const first = last();
+  assert.deepEqual(timers.map((t) => t.ms), [5000]);
+  timers[0].fn(); // the socket hangs: the deadline passes
+  assert.equal(first.readyState, 3, "the hung socket was closed");
+  assert.equal(sb.state, "reconnecting");
+  assert.equal(timers.length, 2, "one reconnect scheduled");
+  timers[1].fn();
+  assert.equal(FakeSocket.all.length, 2);
+  last().open();
+  assert.equal(timers[2].ms, 5000);
+  assert.ok(timers[2].cleared, "the open cancelled the connect timeout");
+  assert.equal(sb.state, "open");
+});
+
+test("a refused connection is retried with the real WebSocket", {
+  skip: typeof globalThis.WebSocket !== "function" && "no global WebSocket (Node 20: node --experimental-websocket --test)",
+}, async () => {
+  const net = await import("node:net");
+  const port = await new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, "127.0.0.1", () => { const p = srv.address().port; srv.close(() => resolve(p)); });
+  });
+  let attempts = 0;
+  class Counting extends globalThis.WebSocket {
+    constructor(url) { super(url); attempts++; }
+  }
+  const sb = new Switchboard(`ws://127.0.0.1:${port}/`, { WebSocket: Counting, minDelay: 10, maxDelay: 20, connectTimeout: 2000 });
+  sb.on("error", () => {});
+  sb.connect();
+  const deadline = Date.now() + 5000;
+  while (attempts < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  sb.close();
+  assert.ok(attempts >= 3, `only ${attempts} connection attempts in 5 s: it stopped retrying`);
 });
