@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -92,6 +93,9 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	answers := map[string]*nats.Msg{}
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
+		if errors.Is(err, nats.ErrNoResponders) { // no gateway is running
+			return nil, nil
+		}
 		if err != nil {
 			missing := missingGateways(expected, answers)
 			return msgs(answers), fmt.Errorf("query %s: %d answers, missing %v: %w", kind, len(answers), missing, ErrQueryTimeout)

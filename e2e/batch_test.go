@@ -215,6 +215,23 @@ func (echoer) OnMessage(c *worker.Context, m worker.Message) error {
 	return c.SendToCurrentClient(fmt.Appendf(nil, "%s last=%s", m.Data, last), opts...)
 }
 
+// setter is echoer with SetSession: every third message replaces the
+// whole session (Sb-Session-Set) instead of merging into it.
+type setter struct{}
+
+func (setter) OnMessage(c *worker.Context, m worker.Message) error {
+	_, num, _ := strings.Cut(string(m.Data), "/")
+	last, _ := c.Session()["last"].(string)
+	if i, _ := strconv.Atoi(num); i%3 == 0 {
+		c.SetSession(bus.Session{"last": num})
+	}
+	var opts []bus.SendOption
+	if m.Binary {
+		opts = append(opts, bus.Binary())
+	}
+	return c.SendToCurrentClient(fmt.Appendf(nil, "%s last=%s", m.Data, last), opts...)
+}
+
 // echoed is what echoer answers to message i of client k.
 func echoed(k, i int) (string, ws.OpCode) {
 	_, op := counted(k, i)
@@ -228,10 +245,21 @@ func echoed(k, i int) (string, ws.OpCode) {
 // TestReplyBatches: under load the worker answers events of the
 // gateway's batches in reply batches, and every client still gets its
 // replies in order, each exactly once, with its session changes applied.
+// Session changes in the batches are merges (Sb-Session-Update) in one
+// run, replacements (Sb-Session-Set) in the other.
 func TestReplyBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		events any
+	}{{"update", echoer{}}, {"set", setter{}}} {
+		t.Run(tc.name, func(t *testing.T) { testReplyBatches(t, tc.events) })
+	}
+}
+
+func testReplyBatches(t *testing.T, events any) {
 	ns := sbtest.NATS(t)
 	g := sbtest.Gateway(t, ns.ClientURL())
-	sbtest.Worker(t, ns.ClientURL(), echoer{})
+	sbtest.Worker(t, ns.ClientURL(), events)
 	pipeline(t, g, echoed)
 	st := g.Stats()
 	t.Logf("%d event batches of %d events, %d reply batches of %d replies",

@@ -70,7 +70,14 @@ func Conn(t testing.TB, url string) *nats.Conn {
 // connection; it is shut down at cleanup.
 func Gateway(t testing.TB, url string, opts ...gateway.Option) *gateway.Gateway {
 	t.Helper()
-	nc := Conn(t, url)
+	return GatewayOn(t, Conn(t, url), opts...)
+}
+
+// GatewayOn starts a gateway on a random loopback port on the NATS
+// connection nc, which the test keeps (to flush it, or to close it as a
+// crash would); it is shut down at cleanup.
+func GatewayOn(t testing.TB, nc *nats.Conn, opts ...gateway.Option) *gateway.Gateway {
+	t.Helper()
 	opts = append([]gateway.Option{gateway.Listen("ws://127.0.0.1:0"), gateway.Logger(Logger())}, opts...)
 	g, err := gateway.New(nc, opts...)
 	if err != nil {
