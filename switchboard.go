@@ -115,6 +115,11 @@ func bind(v *viper.Viper, flags *pflag.FlagSet, key, flag string) {
 // or when ctx ends; a second signal forces the exit. SIGHUP reloads.
 func runForeground(ctx context.Context, events any, cfg Config, exe, configFile string, opts []Option) error {
 	workerChild := os.Getenv(envWorkerChild) == "1"
+	if workerChild {
+		// metrics.listen belongs to the supervising process: a child that
+		// bound it too would fail to start ("address already in use").
+		cfg.Metrics.Listen = ""
+	}
 	pf := pidFile(cfg.Process.PIDFile)
 	if !workerChild {
 		if pid, err := pf.running(); err == nil && pid != os.Getpid() {
