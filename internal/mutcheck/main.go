@@ -276,7 +276,7 @@ func firstFailure(out []byte) string {
 		if strings.HasPrefix(strings.TrimSpace(l), "--- FAIL") {
 			for _, next := range lines[i+1:] {
 				next = strings.TrimSpace(next)
-				if next != "" && !strings.HasPrefix(next, "time=") && !strings.HasPrefix(next, "=== ") {
+				if next != "" && !strings.HasPrefix(next, "time=") && !strings.HasPrefix(next, "=== ") && !strings.HasPrefix(next, "--- ") {
 					return next
 				}
 			}

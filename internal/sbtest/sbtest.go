@@ -89,7 +89,9 @@ func GatewayOn(t testing.TB, nc *nats.Conn, opts ...gateway.Option) *gateway.Gat
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = g.Shutdown(ctx)
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("cleanup: gateway %s: %v", g.ID(), err)
+		}
 	})
 	return g
 }
@@ -110,7 +112,10 @@ func Worker(t testing.TB, url string, events any, opts ...worker.Option) *worker
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = w.Stop(ctx) // a second Stop after the test's own does nothing harmful
+		// A second Stop after the test's own does nothing harmful.
+		if err := w.Stop(ctx); err != nil {
+			t.Errorf("cleanup: worker %s: %v", w.ID(), err)
+		}
 	})
 	return w
 }
@@ -301,4 +306,17 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// MissingTool is for a test that needs a program Go does not bring
+// (Chromium, Node.js): it skips t with a message saying how to run it,
+// or fails t when the tool is required, in CI (CI=true) or when the
+// variable requireVar is set.
+func MissingTool(t testing.TB, requireVar, what, how string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || os.Getenv(requireVar) != "" {
+		t.Fatalf("%s is required (CI=true or %s is set) and missing: %v; %s", what, requireVar, err, how)
+	}
+	t.Skipf("skipped: %s is missing (%v); to run this test, %s (set %s=1 to make a missing %s a failure)",
+		what, err, how, requireVar, what)
 }
