@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -74,7 +77,7 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	natsPort, wsPort := sbtest.FreePort(t), sbtest.FreePort(t)
+	natsPort, wsPort, metricsPort := sbtest.FreePort(t), sbtest.FreePort(t), sbtest.FreePort(t)
 	dir := t.TempDir()
 	e := cliEnv{t: t, bin: buildBinary(t), dir: dir, env: []string{
 		"SB_PROCESS_PID_FILE=" + filepath.Join(dir, "sb.pid"),
@@ -83,6 +86,7 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 		fmt.Sprintf("SB_GATEWAY_LISTEN=ws://127.0.0.1:%d", wsPort),
 		"SB_WORKER_PROCESSES=1",
 		"SB_WORKER_STOP_TIMEOUT=10s",
+		fmt.Sprintf("SB_METRICS_LISTEN=127.0.0.1:%d", metricsPort),
 	}}
 	e.must("start", "-d")
 	pidBytes, err := os.ReadFile(filepath.Join(dir, "sb.pid"))
@@ -99,51 +103,33 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 	}
 	oldWorker := st.Workers[0].PID
 
-	conn, _, _, err := ws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/ws", wsPort))
-	if err != nil {
-		t.Fatal(err)
+	// Streamers, each in a room of its own, send "say" frames as fast as
+	// the gateway takes them while the worker process is replaced, so that
+	// events are in the old worker's hands when it is retired.
+	const streamers = 4
+	ss := make([]*streamer, streamers)
+	for k := range ss {
+		ss[k] = dialStreamer(t, e, wsPort, k)
 	}
-	defer conn.Close()
-	send := func(f chat.Frame) {
-		b, _ := json.Marshal(f)
-		if err := wsutil.WriteClientText(conn, b); err != nil {
-			t.Error(err)
-		}
+	if out := e.must("connections"); !strings.Contains(out, ss[0].id) {
+		t.Fatalf("connections does not list %s:\n%s", ss[0].id, out)
 	}
-	next := func(typ string) chat.Frame {
-		for {
-			_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
-			b, err := wsutil.ReadServerText(conn)
-			if err != nil {
-				t.Fatalf("read: %v\n%s", err, e.log())
-			}
-			var f chat.Frame
-			_ = json.Unmarshal(b, &f)
-			if f.Type == typ {
-				return f
-			}
-		}
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	before := gatewayCounters(t, metricsURL)
+	for _, s := range ss {
+		s.run()
 	}
-	send(chat.Frame{Type: "login", Name: "streamer"})
-	me := next("welcome").ClientID
-	if out := e.must("connections"); !strings.Contains(out, me) {
-		t.Fatalf("connections does not list %s:\n%s", me, out)
+	for _, s := range ss { // mid-stream: every streamer's first message came back
+		sbtest.Eventually(t, 20*time.Second, s.id+"'s first message back", func() bool { return s.got.Load() > 0 })
 	}
-
-	// Stream while the worker process is replaced.
-	const n = 400
-	go func() {
-		for i := range n {
-			send(chat.Frame{Type: "say", Text: fmt.Sprint(i)})
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	time.Sleep(100 * time.Millisecond)
 	e.must("reload")
-	for i := range n {
-		if f := next("say"); f.Text != fmt.Sprint(i) {
-			t.Fatalf("message %d came back as %q: lost or reordered across the reload", i, f.Text)
-		}
+	sbtest.Eventually(t, 20*time.Second, "the old worker process to end", func() bool { return !alive(oldWorker) })
+	for _, s := range ss {
+		close(s.stop)
+	}
+	sent := 0
+	for _, s := range ss {
+		sent += s.finish() + 1 // and its "end"
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -152,12 +138,26 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after reload the workers are %+v, want one new process", st.Workers)
+			t.Fatalf("after reload the workers are %+v, want one new process\n%s", st.Workers, e.log())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if alive(oldWorker) {
-		t.Fatalf("the old worker process %d still runs", oldWorker)
+	// Every message was published once: none waited for a worker (a new
+	// one not ready yet) and none was redelivered (an old one killed with
+	// events in hand). The gateway counts a publish just after making it,
+	// so the count may lag the last reply by a moment.
+	var after map[string]float64
+	for end := time.Now().Add(5 * time.Second); ; {
+		after = gatewayCounters(t, metricsURL)
+		if int(after["events_published_total"]-before["events_published_total"]) >= sent || time.Now().After(end) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for name, want := range map[string]float64{"events_published_total": float64(sent), "events_redelivered_total": 0, "events_dropped_total": 0} {
+		if got := after[name] - before[name]; got != want {
+			t.Errorf("across the reload: %s grew by %v, want %v (%d messages sent)\n%s", name, got, want, sent, e.log())
+		}
 	}
 	newWorker := st.Workers[0].PID
 
@@ -183,4 +183,121 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 	if strings.Contains(log, "nats disconnected") && strings.Contains(log, "err=<nil>") {
 		t.Errorf("a clean stop logged a disconnect warning:\n%s", log)
 	}
+}
+
+// streamer is a chat client in a room of its own that sends numbered
+// "say" frames until stop is closed, then a frame of an unknown type
+// whose error answer ends its reader; the reader checks that the says
+// come back each once and in order.
+type streamer struct {
+	t    *testing.T
+	e    cliEnv
+	conn net.Conn
+	id   string
+	got  atomic.Int64 // says read back so far
+	stop chan struct{}
+	sent chan int
+	done chan error // the reader's end
+}
+
+func dialStreamer(t *testing.T, e cliEnv, port, k int) *streamer {
+	t.Helper()
+	conn, _, _, err := ws.Dial(context.Background(), fmt.Sprintf("ws://127.0.0.1:%d/ws", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	s := &streamer{t: t, e: e, conn: conn, stop: make(chan struct{}), sent: make(chan int, 1), done: make(chan error, 1)}
+	if err := s.send(chat.Frame{Type: "login", Name: fmt.Sprintf("streamer%d", k), Room: fmt.Sprintf("room%d", k)}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.next()
+	if err != nil || f.Type != "welcome" {
+		t.Fatalf("login: got %+v, %v; want a welcome\n%s", f, err, e.log())
+	}
+	s.id = f.ClientID
+	return s
+}
+
+func (s *streamer) send(f chat.Frame) error {
+	b, _ := json.Marshal(f)
+	return wsutil.WriteClientText(s.conn, b)
+}
+
+func (s *streamer) next() (chat.Frame, error) {
+	var f chat.Frame
+	_ = s.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	b, err := wsutil.ReadServerText(s.conn)
+	if err == nil {
+		err = json.Unmarshal(b, &f)
+	}
+	return f, err
+}
+
+// run sends and reads in goroutines of its own.
+func (s *streamer) run() {
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-s.stop:
+				s.sent <- i
+				_ = s.send(chat.Frame{Type: "end"})
+				return
+			default:
+			}
+			if err := s.send(chat.Frame{Type: "say", Text: fmt.Sprint(i)}); err != nil {
+				s.sent <- i
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			f, err := s.next()
+			switch {
+			case err != nil:
+				s.done <- fmt.Errorf("read after %d says: %w", s.got.Load(), err)
+				return
+			case f.Type == "error": // the answer to "end"
+				s.done <- nil
+				return
+			case f.Type != "say":
+			case f.Text != fmt.Sprint(s.got.Load()):
+				s.done <- fmt.Errorf("message %d came back as %q: lost, repeated or reordered", s.got.Load(), f.Text)
+				return
+			default:
+				s.got.Add(1)
+			}
+		}
+	}()
+}
+
+// finish waits for the sender, once stop is closed, and the reader; it
+// returns the number of says sent, each of which came back.
+func (s *streamer) finish() int {
+	s.t.Helper()
+	n := <-s.sent
+	if err := <-s.done; err != nil {
+		s.t.Fatalf("%s: %v\n%s", s.id, err, s.e.log())
+	}
+	if got := s.got.Load(); got != int64(n) {
+		s.t.Fatalf("%s: %d says sent, %d came back", s.id, n, got)
+	}
+	return n
+}
+
+// gatewayCounters scrapes the switchboard_gateway_* counters.
+func gatewayCounters(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, l := range strings.Split(scrape(t, url), "\n") {
+		name, v, ok := strings.Cut(l, " ")
+		if name, found := strings.CutPrefix(name, "switchboard_gateway_"); ok && found {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				out[name] = f
+			}
+		}
+	}
+	return out
 }

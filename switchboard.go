@@ -119,6 +119,11 @@ func runForeground(ctx context.Context, events any, cfg Config, exe, configFile 
 	// supervisor of worker children, or a process that runs its roles
 	// itself.
 	process := "main"
+	if workerChild {
+		// metrics.listen belongs to the supervising process: a child that
+		// bound it too would fail to start ("address already in use").
+		cfg.Metrics.Listen = ""
+	}
 	pf := pidFile(cfg.Process.PIDFile)
 	if workerChild {
 		process = "worker-child"

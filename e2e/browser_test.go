@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,12 +50,27 @@ func demoGateway(t *testing.T, url, addr string) *gateway.Gateway {
 	return g
 }
 
+// chromium finds the Chromium executable: $SB_CHROMIUM, or a usual name
+// on PATH.
+func chromium() (string, error) {
+	if exe := os.Getenv("SB_CHROMIUM"); exe != "" {
+		return exec.LookPath(exe)
+	}
+	names := []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+	for _, name := range names {
+		if exe, err := exec.LookPath(name); err == nil {
+			return exe, nil
+		}
+	}
+	return "", fmt.Errorf("none of %s on PATH", strings.Join(names, ", "))
+}
+
 // browser starts headless Chromium (Debian's package) for the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	exe := "/usr/bin/chromium"
-	if _, err := os.Stat(exe); err != nil {
-		t.Fatalf("Chromium is needed for the browser tests (.ci/run installs Debian's chromium): %v", err)
+	exe, err := chromium()
+	if err != nil {
+		sbtest.MissingTool(t, "SB_REQUIRE_BROWSER", "Chromium", "install it (Debian: apt-get install chromium) or set SB_CHROMIUM to its path", err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.UserDataDir(t.TempDir()),
@@ -134,11 +150,8 @@ func TestBrowserChatReconnectAndAdmin(t *testing.T) {
 	sbtest.Worker(t, url, chat.Events{})
 	addr := fmt.Sprintf("127.0.0.1:%d", sbtest.FreePort(t))
 	g := demoGateway(t, url, addr)
-	shots, err := os.MkdirTemp("", "switchboard-screenshots-")
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := browser(t)
+	shots := t.TempDir()
 	alice, bob := tab(t, b), tab(t, b)
 	page := "http://" + addr + "/"
 	for _, u := range []struct {

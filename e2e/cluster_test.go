@@ -50,6 +50,14 @@ func TestThreeNodeCluster(t *testing.T) {
 	if err != nil || len(gws) != 2 {
 		t.Fatalf("Gateways across nodes = %v, %v", gws, err)
 	}
+	// Close the clients while the worker runs: their close events cross
+	// the routes. Were the worker stopped first (the cleanups run in
+	// reverse order), a close event published while its leaving had not
+	// yet reached the gateway's node would be lost without a "no
+	// responders", and the gateway's shutdown would wait event_timeout
+	// for it ("1 clients still closing").
+	closeClient(t, cl, a)
+	closeClient(t, cl, b)
 }
 
 // drain reads whatever is pending on c.

@@ -29,6 +29,22 @@ func TestSendAcrossGateways(t *testing.T) {
 		c.Expect("g1")
 		b.ExpectNothingFrom(cl.api)
 	})
+	t.Run("SendToGroup excludes every listed client", func(t *testing.T) {
+		// b is second in the list: a gateway that honoured only the first
+		// id would send it the frame. a and b are on different gateways.
+		if err := cl.api.SendToGroup(room, []byte("only c"), bus.Exclude(a.ID, b.ID)); err != nil {
+			t.Fatal(err)
+		}
+		c.Expect("only c")
+		a.ExpectNothingFrom(cl.api)
+		b.ExpectNothingFrom(cl.api)
+		if err := cl.api.SendToAll([]byte("only a"), bus.Exclude(c.ID, b.ID)); err != nil {
+			t.Fatal(err)
+		}
+		a.Expect("only a")
+		b.ExpectNothingFrom(cl.api)
+		c.ExpectNothingFrom(cl.api)
+	})
 	t.Run("SendToUid reaches every client of the uid", func(t *testing.T) {
 		do(t, a, "bind u:1")
 		do(t, c, "bind u:1")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -61,8 +62,12 @@ func (o *orderCheck) OnMessage(c *worker.Context, m worker.Message) error {
 }
 
 func TestPerClientOrderWithThreeWorkers(t *testing.T) {
+	forBatching(t, testPerClientOrderWithThreeWorkers)
+}
+
+func testPerClientOrderWithThreeWorkers(t *testing.T, opts ...gateway.Option) {
 	ns := sbtest.NATS(t)
-	g := sbtest.Gateway(t, ns.ClientURL())
+	g := sbtest.Gateway(t, ns.ClientURL(), opts...)
 	o := &orderCheck{next: map[string]int{}, busy: map[string]bool{}, holdEach: 50 * time.Microsecond}
 	for range 3 {
 		sbtest.Worker(t, ns.ClientURL(), o)

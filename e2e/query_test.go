@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
@@ -194,17 +198,94 @@ func TestQueryAfterGatewayCrash(t *testing.T) {
 	}
 }
 
-// TestQueryWithNoGatewayAtAll: with no gateway on the bus, the query's
-// no-responders status is an empty answer, at once.
+// TestDeadGatewayLeavesThePeerList: a gateway that dies without a
+// goodbye (its NATS connection cut) stops answering; once three of its
+// heartbeat intervals passed, the others no longer list it, so queries
+// answer at once again instead of waiting for it until their deadline.
+func TestDeadGatewayLeavesThePeerList(t *testing.T) {
+	ns := sbtest.NATS(t)
+	beat := gateway.HeartbeatInterval(50 * time.Millisecond)
+	g1 := sbtest.Gateway(t, ns.ClientURL(), beat)
+	nc2 := sbtest.Conn(t, ns.ClientURL())
+	sbtest.GatewayOn(t, nc2, beat)
+	api := sbtest.Client(t, ns.ClientURL())
+	sbtest.Eventually(t, 5*time.Second, "both gateways listed", func() bool {
+		gws, err := api.Gateways(ctx(t))
+		return err == nil && len(gws) == 2
+	})
+	nc2.Close() // the second gateway's process dies
+	quick := func() error {
+		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := api.ClientCount(c)
+		return err
+	}
+	sbtest.Eventually(t, 5*time.Second, "a query that does not wait for the dead gateway", func() bool { return quick() == nil })
+	gws, err := api.Gateways(ctx(t))
+	if err != nil || len(gws) != 1 || gws[0].ID != g1.ID() {
+		t.Fatalf("Gateways after one died = %+v, %v; want only %s", gws, err, g1.ID())
+	}
+}
+
+// TestQueryTimesOutNamingTheSilentGateway: a gateway that sends
+// heartbeats but does not answer queries (frozen, or cut off from the
+// query subject) makes a query fail at its deadline with
+// ErrQueryTimeout, naming the gateway that did not answer and keeping
+// the answers that came.
+func TestQueryTimesOutNamingTheSilentGateway(t *testing.T) {
+	ns := sbtest.NATS(t)
+	g := sbtest.Gateway(t, ns.ClientURL(), gateway.HeartbeatInterval(50*time.Millisecond))
+	api := sbtest.Client(t, ns.ClientURL())
+	nc := sbtest.Conn(t, ns.ClientURL())
+	subj, _ := bus.NewSubjects("sb")
+	const frozen = "frozen0001"
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: {frozen}}, Data: []byte("{}")})
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+	var err error
+	sbtest.Eventually(t, 5*time.Second, "a query that waits for the frozen gateway", func() bool {
+		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err = api.ClientCount(c)
+		return err != nil
+	})
+	if !errors.Is(err, bus.ErrQueryTimeout) || !strings.Contains(err.Error(), frozen) || strings.Contains(err.Error(), g.ID()) {
+		t.Fatalf("query error %v: want ErrQueryTimeout naming %s and not %s", err, frozen, g.ID())
+	}
+}
+
+// TestQueryWithNoGatewayAtAll: with no gateway on the bus, queries answer
+// at once (NATS says no one listens) with nothing, not after a timeout.
 func TestQueryWithNoGatewayAtAll(t *testing.T) {
 	ns := sbtest.NATS(t)
 	api := sbtest.Client(t, ns.ClientURL())
 	start := time.Now()
+	n, err := api.ClientCount(ctx(t))
+	if err != nil || n != 0 {
+		t.Fatalf("ClientCount with no gateway = %d, %v; want 0, nil", n, err)
+	}
 	ids, err := api.ClientIDs(ctx(t))
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("ClientIDs with no gateway = %v, %v; want none", ids, err)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Fatalf("ClientIDs with no gateway took %v", took)
+	gws, err := api.Gateways(ctx(t))
+	if err != nil || len(gws) != 0 {
+		t.Fatalf("Gateways with no gateway = %v, %v; want none", gws, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("queries with no gateway took %v: they waited for a timeout", d)
 	}
 }

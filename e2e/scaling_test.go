@@ -68,8 +68,10 @@ func TestWorkersJoinAndDrainWithoutLosingEvents(t *testing.T) {
 				streamAndCheck(t, c, 1000, func() {})
 			}()
 		}
+		before := w1.Handled()
 		streamAndCheck(t, clients[0], 1000, func() {
-			time.Sleep(20 * time.Millisecond)
+			// Mid-stream: the worker is handling the streams' events.
+			sbtest.Eventually(t, 10*time.Second, "the worker busy with the streams", func() bool { return w1.Handled() >= before+50 })
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := w1.Stop(ctx); err != nil {
@@ -81,6 +83,9 @@ func TestWorkersJoinAndDrainWithoutLosingEvents(t *testing.T) {
 		}
 		if w1.Handled() == 0 || w2.Handled() == 0 {
 			t.Fatalf("events were not spread: w1 %d, w2 %d", w1.Handled(), w2.Handled())
+		}
+		if st := g.Stats(); st.EventsRedelivered != 0 || st.EventsDropped != 0 {
+			t.Fatalf("%d events redelivered, %d dropped across the stop; want none", st.EventsRedelivered, st.EventsDropped)
 		}
 	})
 	o.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -32,8 +33,12 @@ func (interleaver) OnMessage(c *worker.Context, m worker.Message) error {
 }
 
 func TestSendsKeepTheHandlersOrder(t *testing.T) {
+	forBatching(t, testSendsKeepTheHandlersOrder)
+}
+
+func testSendsKeepTheHandlersOrder(t *testing.T, opts ...gateway.Option) {
 	ns := sbtest.NATS(t)
-	g := sbtest.Gateway(t, ns.ClientURL())
+	g := sbtest.Gateway(t, ns.ClientURL(), opts...)
 	sbtest.Worker(t, ns.ClientURL(), interleaver{})
 	c := sbtest.Dial(t, g, "/")
 	const rounds = 300

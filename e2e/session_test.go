@@ -5,10 +5,25 @@ import (
 	"testing"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/gateway"
 )
 
+// TestSessions runs with event batching on (the default) and off: with
+// batching, the next event of a client happens to be published a little
+// later, which can hide a session change applied after it went out.
 func TestSessions(t *testing.T) {
-	cl := newCluster(t)
+	forBatching(t, testSessions)
+}
+
+// forBatching runs test as two subtests, with the gateways' default
+// event batching and with MaxEventBatch(1) (every event alone).
+func forBatching(t *testing.T, test func(t *testing.T, opts ...gateway.Option)) {
+	t.Run("batching", func(t *testing.T) { test(t) })
+	t.Run("no batching", func(t *testing.T) { test(t, gateway.MaxEventBatch(1)) })
+}
+
+func testSessions(t *testing.T, opts ...gateway.Option) {
+	cl := newCluster(t, opts...)
 	a := dial(t, cl.g1)
 	b := dial(t, cl.g2)
 

@@ -71,7 +71,14 @@ func Conn(t testing.TB, url string) *nats.Conn {
 // connection; it is shut down at cleanup.
 func Gateway(t testing.TB, url string, opts ...gateway.Option) *gateway.Gateway {
 	t.Helper()
-	nc := Conn(t, url)
+	return GatewayOn(t, Conn(t, url), opts...)
+}
+
+// GatewayOn starts a gateway on a random loopback port on the NATS
+// connection nc, which the test keeps (to flush it, or to close it as a
+// crash would); it is shut down at cleanup.
+func GatewayOn(t testing.TB, nc *nats.Conn, opts ...gateway.Option) *gateway.Gateway {
+	t.Helper()
 	opts = append([]gateway.Option{gateway.Listen("ws://127.0.0.1:0"), gateway.Logger(Logger())}, opts...)
 	g, err := gateway.New(nc, opts...)
 	if err != nil {
@@ -83,7 +90,9 @@ func Gateway(t testing.TB, url string, opts ...gateway.Option) *gateway.Gateway 
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = g.Shutdown(ctx)
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("cleanup: gateway %s: %v", g.ID(), err)
+		}
 	})
 	return g
 }
@@ -104,7 +113,10 @@ func Worker(t testing.TB, url string, events any, opts ...worker.Option) *worker
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = w.Stop(ctx) // a second Stop after the test's own does nothing harmful
+		// A second Stop after the test's own does nothing harmful.
+		if err := w.Stop(ctx); err != nil {
+			t.Errorf("cleanup: worker %s: %v", w.ID(), err)
+		}
 	})
 	return w
 }
@@ -309,4 +321,17 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// MissingTool is for a test that needs a program Go does not bring
+// (Chromium, Node.js): it skips t with a message saying how to run it,
+// or fails t when the tool is required, in CI (CI=true) or when the
+// variable requireVar is set.
+func MissingTool(t testing.TB, requireVar, what, how string, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || os.Getenv(requireVar) != "" {
+		t.Fatalf("%s is required (CI=true or %s is set) and missing: %v; %s", what, requireVar, err, how)
+	}
+	t.Skipf("skipped: %s is missing (%v); to run this test, %s (set %s=1 to make a missing %s a failure)",
+		what, err, how, requireVar, what)
 }
