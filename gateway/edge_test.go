@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -487,4 +488,54 @@ func TestKeptAliveRequestHeadBounded(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("64 KiB head on a kept-alive connection: %v %v, want 431", resp, err)
 	}
+}
+
+// TestOneHostCannotTakeEverySocket: one address opening many idle HTTP
+// sockets gets max_connections_per_ip of them; a client from another
+// address still connects, and the idle ones go after http_idle_timeout.
+func TestOneHostCannotTakeEverySocket(t *testing.T) {
+	const perIP, attack = 50, 300
+	g := start(t, gateway.MaxConnectionsPerIP(perIP), gateway.HTTPTimeouts(5*time.Second, 5*time.Second, 2*time.Second))
+	refused := 0
+	for range attack {
+		c, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: example\r\n\r\n"); err != nil {
+			refused++
+			continue
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode == http.StatusServiceUnavailable {
+			refused++
+		}
+	}
+	st := g.Stats()
+	t.Logf("%d sockets from 127.0.0.1: %d refused, %d open, refused{max_connections_per_ip} = %d",
+		attack, refused, st.Sockets, st.Refused["max_connections_per_ip"])
+	if refused != attack-perIP || st.Sockets != perIP || st.Refused["max_connections_per_ip"] != attack-perIP {
+		t.Fatalf("want %d refused and %d open", attack-perIP, perIP)
+	}
+	d := ws.Dialer{Timeout: 5 * time.Second, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+		return nd.DialContext(ctx, network, addr)
+	}}
+	other, err := sbtest.DialWith(t.Context(), d, "ws://"+g.Addr().String()+"/")
+	if err != nil {
+		t.Fatalf("a client from 127.0.0.2: %v", err)
+	}
+	defer other.Close()
+	if err := wsutil.WriteClientText(other, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	_ = other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := wsutil.ReadServerText(other); err != nil || string(b) != "still here" {
+		t.Fatalf("echo to 127.0.0.2: %q %v", b, err)
+	}
+	began := time.Now()
+	sbtest.Eventually(t, 10*time.Second, "the idle sockets closed", func() bool { return g.Stats().Sockets == 1 })
+	t.Logf("the %d idle sockets closed within %v (http_idle_timeout 2s)", perIP, time.Since(began).Round(100*time.Millisecond))
 }

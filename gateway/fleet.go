@@ -49,8 +49,12 @@ func (g *Gateway) viewFleet(now time.Time) fleetView {
 	g.fleet.mu.Lock()
 	defer g.fleet.mu.Unlock()
 	v := fleetView{emptySince: g.fleet.emptySince, arrived: g.fleet.arrived}
+	var lastGone time.Time // when the last of the silent workers not yet forgotten went
 	for _, w := range g.fleet.workers {
-		if now.Sub(w.seen) > workerGone {
+		if gone := w.seen.Add(workerGone); now.After(gone) {
+			if gone.After(lastGone) {
+				lastGone = gone
+			}
 			continue
 		}
 		v.live++
@@ -61,7 +65,7 @@ func (g *Gateway) viewFleet(now time.Time) fleetView {
 	if v.live > 0 {
 		v.emptySince = time.Time{}
 	} else if v.emptySince.IsZero() {
-		v.emptySince = now // workers known but all silent: from now
+		v.emptySince = lastGone // workers known but all silent
 	}
 	return v
 }

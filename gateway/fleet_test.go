@@ -46,3 +46,45 @@ func TestFleetCountsLiveWorkersWithoutBatches(t *testing.T) {
 		t.Fatalf("%d holdouts and %d workers left after every worker went silent", n, left)
 	}
 }
+
+// TestFleetViewForHandshakes: the handshake's view counts live workers and
+// those that announce ws-connect; silent ones are gone from the moment
+// workerGone passed, and a new worker wakes waiting handshakes.
+func TestFleetViewForHandshakes(t *testing.T) {
+	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
+	g.fleet.workers = map[string]fleetWorker{}
+	g.fleet.arrived = make(chan struct{})
+	started := time.Now()
+	g.fleet.emptySince = started
+	beat := func(id, features, op string) {
+		h := nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {features}}
+		if op != "" {
+			h.Set(bus.HdrOp, op)
+		}
+		g.onWorkerHeartbeat(&nats.Msg{Header: h})
+	}
+	if v := g.viewFleet(started); v.live != 0 || !v.emptySince.Equal(started) {
+		t.Fatalf("empty fleet: %+v", v)
+	}
+	arrived := g.viewFleet(started).arrived
+	beat("vetting001", bus.FeatureEventBatches+","+bus.FeatureWSConnect, "")
+	select {
+	case <-arrived:
+	default:
+		t.Fatal("a new worker did not wake the waiting handshakes")
+	}
+	beat("plain00001", bus.FeatureEventBatches, "")
+	now := time.Now()
+	if v := g.viewFleet(now); v.live != 2 || v.wsConnect != 1 || !v.emptySince.IsZero() {
+		t.Fatalf("two workers, one vetting: %+v", v)
+	}
+	beat("vetting001", "", bus.OpBye)
+	if v := g.viewFleet(now); v.live != 1 || v.wsConnect != 0 {
+		t.Fatalf("after the vetting worker's goodbye: %+v", v)
+	}
+	later := now.Add(workerGone + time.Second)
+	v := g.viewFleet(later)
+	if v.live != 0 || v.emptySince.After(later.Add(-time.Second)) {
+		t.Fatalf("a worker silent for %v: %+v", workerGone+time.Second, v)
+	}
+}
