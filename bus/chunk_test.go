@@ -83,3 +83,19 @@ func TestAssemblyRefusesChangingCount(t *testing.T) {
 		t.Fatal("want an error for a part announcing another count")
 	}
 }
+
+// TestMergeSessionCopiesNestedMaps: a merged session never shares a map
+// with the patch, so changing the patch later does not change it.
+func TestMergeSessionCopiesNestedMaps(t *testing.T) {
+	dst := map[string]any{"a": 1}
+	inner := map[string]any{"x": 1, "gone": nil}
+	MergeSession(dst, map[string]any{"p": inner, "s": Session{"y": 2}})
+	inner["x"] = 99
+	p := dst["p"].(map[string]any)
+	if p["x"] != 1 || len(p) != 1 {
+		t.Fatalf("merged nested map = %v, want {x:1}", p)
+	}
+	if s := dst["s"].(map[string]any); s["y"] != 2 {
+		t.Fatalf("a Session value did not merge as an object: %v", dst["s"])
+	}
+}

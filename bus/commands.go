@@ -119,8 +119,11 @@ func (c *Client) SetSession(ctx context.Context, clientID string, s Session) err
 	return c.sessionCommand(ctx, clientID, OpSessionSet, s)
 }
 
-// UpdateSession merges s into a client's session: keys in s are set, keys
-// with a nil value are removed, other keys stay.
+// UpdateSession merges s into a client's session recursively (PHP's
+// array_replace_recursive): a nested object (map[string]any or Session)
+// merges into the old nested object, a nil value removes the key at any
+// depth, any other value (arrays included) replaces the old one, and keys
+// not in s stay. See MergeSessionJSON.
 func (c *Client) UpdateSession(ctx context.Context, clientID string, s Session) error {
 	return c.sessionCommand(ctx, clientID, OpSessionUpdate, s)
 }

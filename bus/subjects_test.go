@@ -147,8 +147,8 @@ func TestFrameScannerAllocatesNothing(t *testing.T) {
 }
 
 func TestMergeSession(t *testing.T) {
-	out, err := MergeSessionJSON([]byte(`{"a":1,"b":2}`), []byte(`{"b":null,"c":"x"}`))
-	if err != nil || string(out) != `{"a":1,"c":"x"}` {
+	out, err := MergeSessionJSON([]byte(`{"a":1,"b":2,"n":{"x":1,"y":2}}`), []byte(`{"b":null,"c":"x","n":{"y":null,"z":3}}`))
+	if err != nil || string(out) != `{"a":1,"c":"x","n":{"x":1,"z":3}}` {
 		t.Fatalf("merge = %s, %v", out, err)
 	}
 	if _, err := MergeSessionJSON(nil, []byte(`[1]`)); err == nil {

@@ -125,7 +125,7 @@ func Calls() map[string]call {
 		"set_session": {"cs", "Replace a client's session.", func(ctx context.Context, api *bus.Client, r Request) (any, error) {
 			return done(api.SetSession(ctx, r.ClientID, r.Session))
 		}},
-		"update_session": {"cs", "Merge into a client's session (null removes a key).", func(ctx context.Context, api *bus.Client, r Request) (any, error) {
+		"update_session": {"cs", "Merge into a client's session recursively: nested objects merge, null removes a key.", func(ctx context.Context, api *bus.Client, r Request) (any, error) {
 			return done(api.UpdateSession(ctx, r.ClientID, r.Session))
 		}},
 		"get_session": {"c", "A client's session.", func(ctx context.Context, api *bus.Client, r Request) (any, error) {

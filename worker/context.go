@@ -130,17 +130,12 @@ func (c *Context) SetSession(s bus.Session) {
 	c.replaced = true
 }
 
-// UpdateSession merges s into the current client's session; a nil value
-// removes a key.
+// UpdateSession merges s into the current client's session recursively,
+// as bus.Client.UpdateSession does at the gateway: nested objects
+// (map[string]any or bus.Session values) merge into nested objects, a nil
+// value removes a key at any depth, anything else replaces the old value.
 func (c *Context) UpdateSession(s bus.Session) {
-	sess := c.Session()
-	for k, v := range s {
-		if v == nil {
-			delete(sess, k)
-			continue
-		}
-		sess[k] = v
-	}
+	bus.MergeSession(c.Session(), s)
 }
 
 // SendToCurrentClient sends data to the current client. The frames travel
@@ -266,15 +261,27 @@ func (c *Context) release() {
 	c.w.replies.Put(r)
 }
 
-// sessionPatch returns the keys whose encoding changed from before to
-// after, with nil for removed keys: the merge that turns before into after.
-// Comparing encodings needs one Marshal per key and treats an int and the
-// float64 it was decoded as alike.
+// sessionPatch returns the patch that turns before into after under the
+// gateway's recursive merge (bus.MergeSessionJSON): the keys whose encoding
+// changed, with nil for removed keys; a key whose old and new values are
+// both objects gets a nested patch (so keys removed inside it are removed
+// at the gateway too). Comparing encodings needs one Marshal per key and
+// treats an int and the float64 it was decoded as alike.
 func sessionPatch(before map[string]json.RawMessage, after bus.Session) map[string]any {
 	patch := map[string]any{}
 	for k, v := range after {
 		b, err := json.Marshal(v)
-		if old, ok := before[k]; !ok || err != nil || !bytes.Equal(old, b) {
+		old, ok := before[k]
+		switch {
+		case ok && err == nil && bytes.Equal(old, b):
+		case ok && err == nil && jsonObject(old) && jsonObject(b):
+			p, changed, err := bus.DiffSessionJSON(old, b)
+			if err != nil {
+				patch[k] = v
+			} else if changed {
+				patch[k] = p
+			}
+		default:
 			patch[k] = v
 		}
 	}
@@ -284,6 +291,11 @@ func sessionPatch(before map[string]json.RawMessage, after bus.Session) map[stri
 		}
 	}
 	return patch
+}
+
+func jsonObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
 }
 
 func encodeOrEmpty(log *slog.Logger, s bus.Session) string {

@@ -2,14 +2,13 @@ package worker
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
 
 	"github.com/switchboard-go/switchboard/bus"
 )
 
 func TestSessionPatch(t *testing.T) {
-	raw := []byte(`{"n":1,"same":"x","nested":{"a":1},"gone":true}`)
+	raw := []byte(`{"n":1,"same":"x","nested":{"a":1,"b":1},"gone":true}`)
 	var before map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &before); err != nil {
 		t.Fatal(err)
@@ -17,11 +16,18 @@ func TestSessionPatch(t *testing.T) {
 	after, _ := bus.DecodeSession(raw)
 	after["n"] = 1 // an int equal to the decoded float64: unchanged
 	after["nested"].(map[string]any)["a"] = 2
+	delete(after["nested"].(map[string]any), "b")
 	delete(after, "gone")
 	after["new"] = "y"
-	got := sessionPatch(before, after)
-	want := map[string]any{"nested": map[string]any{"a": 2}, "gone": nil, "new": "y"}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("patch = %v, want %v", got, want)
+	// A nested object gets a nested patch: the gateway merges
+	// recursively, so the removed "b" must be named.
+	got, _ := json.Marshal(sessionPatch(before, after))
+	want := `{"gone":null,"nested":{"a":2,"b":null},"new":"y"}`
+	if string(got) != want {
+		t.Fatalf("patch = %s, want %s", got, want)
+	}
+	merged, err := bus.MergeSessionJSON(raw, got)
+	if wantS := `{"n":1,"nested":{"a":2},"new":"y","same":"x"}`; err != nil || string(merged) != wantS {
+		t.Fatalf("merged at the gateway = %s, %v; want %s", merged, err, wantS)
 	}
 }

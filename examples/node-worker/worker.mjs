@@ -8,6 +8,7 @@
 // Run: NATS_URL=nats://127.0.0.1:4222 SB_PREFIX=sb node worker.mjs
 import { connect, headers, createInbox } from "nats";
 import os from "node:os";
+import { sessionPatch } from "./session.mjs"; // §4 "Sessions": recursive merge, null removes
 
 const prefix = process.env.SB_PREFIX || "sb";
 const servers = process.env.NATS_URL || "nats://127.0.0.1:4222";
@@ -293,15 +294,6 @@ function handleBatch(m) {
     return Promise.resolve();
   }
   return Promise.all(events.map((ev) => handle("message", ev)));
-}
-
-// sessionPatch: only the keys that changed, null for removed ones (§4
-// "Sessions"); null when nothing changed.
-function sessionPatch(before, after) {
-  const patch = {};
-  for (const [k, v] of Object.entries(after)) if (JSON.stringify(before[k]) !== JSON.stringify(v)) patch[k] = v;
-  for (const k of Object.keys(before)) if (!(k in after)) patch[k] = null;
-  return Object.keys(patch).length ? patch : null;
 }
 
 // ---- main -----------------------------------------------------------------
