@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/worker"
 )
 
 // TestPushFromAnotherProgram builds the README's "Push from any other
@@ -28,6 +29,7 @@ func TestPushFromAnotherProgram(t *testing.T) {
 
 	srv := sbtest.NATS(t)
 	g := sbtest.Gateway(t, srv.ClientURL())
+	sbtest.Worker(t, srv.ClientURL(), quiet{}) // handshakes need a running worker
 	api := sbtest.Client(t, srv.ClientURL())
 	ws := sbtest.Dial(t, g, "/")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -68,3 +70,8 @@ func TestPushFromAnotherProgram(t *testing.T) {
 		}
 	}
 }
+
+// quiet is a worker that handles messages by doing nothing.
+type quiet struct{}
+
+func (quiet) OnMessage(*worker.Context, worker.Message) error { return nil }

@@ -163,7 +163,7 @@ func TestEventBatchesForeignWorker(t *testing.T) {
 	ns := sbtest.NATS(t)
 	nc := sbtest.Conn(t, ns.ClientURL()) // closed after the gateway: it answers the close events
 	subj, _ := bus.NewSubjects("sb")
-	announceForeign(t, nc, subj, "foreign001", bus.FeatureEventBatches)
+	sbtest.AnnounceWorker(t, nc, subj, "foreign001", bus.FeatureEventBatches)
 	_, err := nc.QueueSubscribe(subj.Event("*"), bus.WorkerQueue, func(m *nats.Msg) {
 		var body []byte
 		if m.Subject == subj.Event(bus.EventMessage) {
@@ -376,40 +376,4 @@ func TestMixedFleetSpreadsEvents(t *testing.T) {
 	if st := g.Stats(); st.EventBatches == 0 {
 		t.Error("no batch after the worker without batches left")
 	}
-}
-
-// announceForeign announces a worker of another language on nc (docs/
-// protocol.md §9.1): at once, in answer to hello and every 500 ms, until
-// the test ends.
-func announceForeign(t *testing.T, nc *nats.Conn, subj bus.Subjects, id, features string) {
-	t.Helper()
-	announce := func() {
-		m := &nats.Msg{Subject: subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {features}}, Data: []byte("{}")}
-		_ = nc.PublishMsg(m)
-	}
-	sub, err := nc.Subscribe(subj.WorkerHeartbeat(), func(m *nats.Msg) {
-		if m.Header.Get(bus.HdrOp) == bus.OpHello {
-			announce()
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	announce()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-tick.C:
-				announce()
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done; _ = sub.Unsubscribe() })
 }

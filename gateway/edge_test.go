@@ -256,7 +256,7 @@ func TestHandshakeFailsClosed(t *testing.T) {
 			t.Fatalf("answer %s, want 401", resp.Status)
 		}
 		out := logs.String()
-		if strings.Contains(out, "handler failed") || !strings.Contains(out, "level=INFO msg=\"handshake refused by OnWebSocketConnect\"") {
+		if strings.Contains(out, "handler failed") || !strings.Contains(out, "level=INFO msg=\"handshake refused\"") {
 			t.Fatalf("worker log of a deliberate refusal:\n%s", out)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 
+	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
@@ -84,6 +85,10 @@ func TestConnectWithNoWorkerClosesClient(t *testing.T) {
 	g := sbtest.Gateway(t, ns.ClientURL(),
 		gateway.Listen("ws://127.0.0.1:0", "tcp+text://127.0.0.1:0"),
 		gateway.NoWorkerWait(300*time.Millisecond), gateway.EventTimeout(200*time.Millisecond))
+	// A worker is announced (so handshakes are accepted: it does not vet
+	// them) but nothing answers connect events.
+	subj, _ := bus.NewSubjects("sb")
+	sbtest.AnnounceWorker(t, sbtest.Conn(t, ns.ClientURL()), subj, "silent0001", "")
 
 	c := sbtest.Dial(t, g, "/")
 	c.Send("queued behind the connect")

@@ -440,6 +440,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if len(g.listeners) == 0 {
 		return errors.New("gateway was not started")
 	}
+	select {
+	case <-g.stop: // an earlier Shutdown finished
+		return nil
+	default:
+	}
 	g.closing.Store(true) // from here clients' new messages are not read (enqueue)
 	g.closeListeners()
 	_ = g.httpSrv.Close()

@@ -335,3 +335,41 @@ func MissingTool(t testing.TB, requireVar, what, how string, err error) {
 	t.Skipf("skipped: %s is missing (%v); to run this test, %s (set %s=1 to make a missing %s a failure)",
 		what, err, how, requireVar, what)
 }
+
+// AnnounceWorker announces on nc a worker that is not a worker.Worker (a
+// worker of another language, or a stand-in a test drives by hand), as
+// docs/protocol.md §9.1 describes: at once, in answer to a gateway's hello
+// and every 500 ms, until the test ends. Gateways count it as a running
+// worker with the given features (a comma-separated list, may be empty).
+func AnnounceWorker(t testing.TB, nc *nats.Conn, subj bus.Subjects, id, features string) {
+	t.Helper()
+	announce := func() {
+		m := &nats.Msg{Subject: subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {features}}, Data: []byte("{}")}
+		_ = nc.PublishMsg(m)
+	}
+	sub, err := nc.Subscribe(subj.WorkerHeartbeat(), func(m *nats.Msg) {
+		if m.Header.Get(bus.HdrOp) == bus.OpHello {
+			announce()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	announce()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				announce()
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done; _ = sub.Unsubscribe() })
+}
