@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/viper"
 
+	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/httpapi"
 )
 
@@ -312,6 +313,16 @@ func (c Config) Validate() error {
 	}
 	if err := c.NATS.validate(); err != nil {
 		return err
+	}
+	if c.Has(RoleNATS) && c.NATS.URL == "" {
+		// The embedded server takes the same keys as a connection to an
+		// external one, and never listens beyond loopback without them.
+		if c.NATS.CredsFile != "" {
+			return bad("nats.creds_file", "cannot secure the embedded server (it needs an operator and an account resolver); use nats.token, nats.user and nats.password, or nats.nkey_seed_file, or run an external NATS (nats.url)")
+		}
+		if c.NATS.Token == "" && c.NATS.User == "" && c.NATS.NkeySeedFile == "" && !bus.IsLoopback(c.NATS.Host) {
+			return bad("nats.host", "the embedded server on %q would accept anyone who can reach it: set nats.token, nats.user and nats.password, or nats.nkey_seed_file, or use 127.0.0.1", c.NATS.Host)
+		}
 	}
 	if len(c.Gateway.Listen) == 0 {
 		return bad("gateway.listen", "at least one listener is needed")

@@ -31,6 +31,13 @@ func TestComposeFile(t *testing.T) {
 	if img := p.Services["nats"].Image; !strings.HasPrefix(img, "nats:") {
 		t.Errorf("nats image %q, want the official nats image", img)
 	}
+	// NATS gives whoever reaches it every client's messages: its ports
+	// stay on the host's loopback, if published at all.
+	for _, port := range p.Services["nats"].Ports {
+		if port.Published != "" && port.HostIP != "127.0.0.1" && port.HostIP != "::1" {
+			t.Errorf("nats publishes %s on %q: bind it to 127.0.0.1", port.Published, port.HostIP)
+		}
+	}
 	gw, wk := p.Services["gateway"], p.Services["worker"]
 	if len(gw.Ports) != 1 || gw.Ports[0].Target != 8282 || gw.Ports[0].Published != "8282" {
 		t.Errorf("gateway ports %+v, want 8282:8282", gw.Ports)

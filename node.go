@@ -91,8 +91,11 @@ func Start(ctx context.Context, events any, cfg Config, opts ...Option) (*Node, 
 func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 	cfg := n.cfg
 	if cfg.Has(RoleNATS) && cfg.NATS.URL == "" {
-		s, err := bus.StartServer(bus.ServerConfig{Host: cfg.NATS.Host, Port: cfg.NATS.Port,
-			PingInterval: cfg.NATS.PingInterval, MaxPingsOut: cfg.NATS.MaxPingsOutstanding})
+		sc, err := embeddedServerConfig(cfg.NATS)
+		if err != nil {
+			return err
+		}
+		s, err := bus.StartServer(sc)
 		if err != nil {
 			return err
 		}
@@ -334,6 +337,22 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 	n.conns = append(n.conns, nc)
 	n.m.watchNATS(role, nc)
 	return nc, nil
+}
+
+// embeddedServerConfig gives the embedded server the authentication the
+// process's own connections use (natsOptions): nats.token, nats.user and
+// nats.password, or the public key of nats.nkey_seed_file.
+func embeddedServerConfig(c NATSConfig) (bus.ServerConfig, error) {
+	sc := bus.ServerConfig{Host: c.Host, Port: c.Port, Token: c.Token, User: c.User, Password: c.Password,
+		PingInterval: c.PingInterval, MaxPingsOut: c.MaxPingsOutstanding}
+	if c.NkeySeedFile != "" {
+		pub, err := bus.NkeyPublicFromSeedFile(c.NkeySeedFile)
+		if err != nil {
+			return sc, fmt.Errorf("%w: nats.nkey_seed_file: %v", ErrConfig, err)
+		}
+		sc.Nkey = pub
+	}
+	return sc, nil
 }
 
 // natsOptions turns the NATS configuration into connection options:

@@ -117,6 +117,9 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 			}
 		}
 		if err != nil {
+			if dropped, _ := sub.Dropped(); dropped > 0 {
+				err = fmt.Errorf("%d answer messages dropped: %w", dropped, nats.ErrSlowConsumer)
+			}
 			return msgs(st.answers), c.gatherError(ctx, kind, err, st.expected, st.answers, st.partial)
 		}
 		if gw, ok := strings.CutPrefix(m.Subject, inbox+".p."); ok {

@@ -1,10 +1,15 @@
 package bus
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // ServerConfig configures the embedded NATS server.
@@ -24,6 +29,81 @@ type ServerConfig struct {
 	// (MaxPingsOut + 1). Defaults 3s and 2.
 	PingInterval time.Duration
 	MaxPingsOut  int
+
+	// Authentication every client must give: at most one of a token,
+	// a user with its password, or an nkey (the public key, "U...";
+	// NkeyPublicFromSeedFile derives it from a seed file). With none,
+	// the server accepts anyone who can reach it, so StartServer refuses
+	// a Host that is not a loopback address.
+	Token    string
+	User     string
+	Password string
+	Nkey     string
+}
+
+// ErrNoAuth: an embedded server would listen beyond loopback without
+// authentication.
+var ErrNoAuth = errors.New("embedded nats without authentication on a non-loopback address")
+
+// IsLoopback reports whether host (a name or an IP, "" meaning the
+// default 127.0.0.1) only listens on the loopback interface. Any name but
+// "localhost", and any unspecified address (0.0.0.0, ::), is not.
+func IsLoopback(host string) bool {
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// NkeyPublicFromSeedFile returns the public key of the nkey seed in path
+// (a user seed, "SU...", as nats.NkeyOptionFromSeed reads it).
+func NkeyPublicFromSeedFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("nkey seed: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedNKey(b)
+	if err != nil {
+		return "", fmt.Errorf("nkey seed %s: %w", path, err)
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return "", fmt.Errorf("nkey seed %s: %w", path, err)
+	}
+	if !nkeys.IsValidPublicUserKey(pub) {
+		return "", fmt.Errorf("nkey seed %s: not a user seed (SU...)", path)
+	}
+	return pub, nil
+}
+
+// authOptions puts the configured authentication into opts.
+func (cfg ServerConfig) authOptions(opts *server.Options) error {
+	n := 0
+	for _, set := range []bool{cfg.Token != "", cfg.User != "" || cfg.Password != "", cfg.Nkey != ""} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return errors.New("embedded nats: set only one of token, user/password, nkey")
+	case cfg.User != "" && cfg.Password == "", cfg.User == "" && cfg.Password != "":
+		return errors.New("embedded nats: user and password go together")
+	case cfg.Token != "":
+		opts.Authorization = cfg.Token
+	case cfg.User != "":
+		opts.Username, opts.Password = cfg.User, cfg.Password
+	case cfg.Nkey != "":
+		if !nkeys.IsValidPublicUserKey(cfg.Nkey) {
+			return fmt.Errorf("embedded nats: nkey %q is not a user public key (U...)", cfg.Nkey)
+		}
+		opts.Nkeys = []*server.NkeyUser{{Nkey: cfg.Nkey}}
+	case !IsLoopback(cfg.Host):
+		return fmt.Errorf("embedded nats on %s: set nats.token, nats.user and nats.password, or nats.nkey_seed_file (or listen on 127.0.0.1): %w", cfg.Host, ErrNoAuth)
+	}
+	return nil
 }
 
 // StartServer starts an embedded nats-server (the GatewayWorker "register"
@@ -46,6 +126,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		cfg.MaxPingsOut = 2
 	}
 	opts := &server.Options{
+		// Authentication is set below (authOptions).
 		Host:         cfg.Host,
 		Port:         cfg.Port,
 		MaxPayload:   cfg.MaxPayload,
@@ -57,6 +138,9 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		// disconnecting a busy in-process gateway as a slow consumer early.
 		WriteDeadline: 10 * time.Second,
 		MaxPending:    256 << 20,
+	}
+	if err := cfg.authOptions(opts); err != nil {
+		return nil, err
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/worker"
 )
 
 // TestQueriesLargerThanMaxPayload runs every list and sessions query
@@ -130,4 +133,61 @@ func TestQueriesLargerThanMaxPayload(t *testing.T) {
 	if f := g1.Stats().AnswersFailed + g2.Stats().AnswersFailed; f != 0 {
 		t.Fatalf("%d answers failed", f)
 	}
+}
+
+// padder gives every client a 300-byte session and joins it to "all".
+type padder struct{}
+
+func (padder) OnConnect(c *worker.Context) error {
+	c.Session()["pad"] = strings.Repeat("p", 300)
+	return c.Gateway().JoinGroup(c, c.ClientID(), "all")
+}
+
+func (padder) OnMessage(*worker.Context, worker.Message) error { return nil }
+
+// TestQueriesPastAStockMaxPayload: 5,000 clients on one gateway and a NATS
+// server with the stock max_payload (1 MiB): the list and sessions queries
+// (about 0.6 and 2 MiB of answer) return every client. Skipped with
+// -short.
+func TestQueriesPastAStockMaxPayload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5,000 clients: skipped with -short")
+	}
+	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, MaxPayload: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	url := ns.ClientURL()
+	g := sbtest.Gateway(t, url)
+	sbtest.Worker(t, url, padder{})
+	api := sbtest.Client(t, url, bus.WithTimeout(30*time.Second))
+	const n = 5000
+	start := time.Now()
+	for range n {
+		sbtest.Dial(t, g, "/")
+	}
+	sbtest.Eventually(t, 60*time.Second, "every client in the group", func() bool {
+		c, err := api.ClientCountByGroup(ctx(t), "all")
+		return err == nil && c == n
+	})
+	t.Logf("%d clients connected and joined in %v", n, time.Since(start))
+	timed := func(what string, got int, err error) {
+		t.Helper()
+		if err != nil || got != n {
+			t.Fatalf("%s: %d, %v; want %d", what, got, err, n)
+		}
+	}
+	start = time.Now()
+	ids, err := api.ClientIDs(context.Background())
+	timed("ClientIDs", len(ids), err)
+	ids, err = api.ClientIDsByGroup(context.Background(), "all")
+	timed("ClientIDsByGroup", len(ids), err)
+	ss, err := api.AllClientSessions(context.Background())
+	timed("AllClientSessions", len(ss), err)
+	ss, err = api.ClientSessionsByGroup(context.Background(), "all")
+	timed("ClientSessionsByGroup", len(ss), err)
+	infos, err := api.Clients(context.Background(), bus.Filter{}, bus.FieldUid, bus.FieldGroups, bus.FieldSession)
+	timed("Clients with every field", len(infos), err)
+	t.Logf("5 queries over %d clients in %v", n, time.Since(start))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -44,7 +45,7 @@ func (r Request) payload() ([]byte, []bus.SendOption, error) {
 	}
 	b, err := base64.StdEncoding.DecodeString(*r.Data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("data: not base64: %w", err)
+		return nil, nil, fail(http.StatusBadRequest, "bad_request", "data: not base64: %v", err)
 	}
 	return b, append(opts, bus.Binary()), nil
 }

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -87,13 +89,15 @@ func (h *Handler) do(r *http.Request, name string) (any, error) {
 		return nil, fail(http.StatusNotFound, "unknown_call", "no call %q", name)
 	}
 	var req Request
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, h.maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.maxBody))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, fail(http.StatusRequestEntityTooLarge, "too_large", "body over %d bytes", h.maxBody)
 		}
+		return nil, fail(http.StatusBadRequest, "bad_json", "reading the body: %v", err)
+	}
+	if err := decodeStrict(body, &req); err != nil {
 		return nil, fail(http.StatusBadRequest, "bad_json", "malformed JSON: %v", err)
 	}
 	if err := req.check(c.needs); err != nil {
@@ -102,6 +106,76 @@ func (h *Handler) do(r *http.Request, name string) (any, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), bus.DefaultTimeout)
 	defer cancel()
 	return c.run(ctx, h.api, req)
+}
+
+// decodeStrict decodes one JSON object into v and refuses what
+// encoding/json would let through: unknown fields, anything after the
+// value, and a key given twice in one object (at any depth), where a
+// later value would silently win.
+func decodeStrict(body []byte, v any) error {
+	if err := checkDuplicateKeys(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// checkDuplicateKeys walks the JSON tokens and fails on a key repeated
+// within one object.
+func checkDuplicateKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		key    bool // the next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				stack = append(stack, &frame{object: d == '{', keys: map[string]bool{}, key: d == '{'})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].key = true
+				}
+			}
+			continue
+		}
+		if top == nil || !top.object {
+			continue
+		}
+		if top.key {
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return fmt.Errorf("key %q given twice", k)
+			}
+			top.keys[k] = true
+			top.key = false
+			continue
+		}
+		top.key = true // a scalar value: the next token is a key
+	}
 }
 
 // authorize checks the bearer token and that it may make the call.

@@ -107,6 +107,8 @@ func TestEveryCall(t *testing.T) {
 	e.ok("send_to_all", map[string]any{"data": "all", "client_ids": []string{a.ID}})
 	a.Expect("all")
 	b.ExpectNothingFrom(api)
+	// The same key in different objects is not a duplicate.
+	e.ok("update_session", fmt.Sprintf(`{"client_id":%q,"session":{"a":{"k":1},"b":{"k":1},"c":[{"k":1},{"k":1}],"k":0}}`, a.ID))
 	e.ok("update_session", map[string]any{"client_id": a.ID, "session": map[string]any{"k": "v"}})
 	if s := e.ok("get_session", map[string]any{"client_id": a.ID}); s["session"].(map[string]any)["k"] != "v" {
 		t.Fatalf("get_session = %v", s)
@@ -205,6 +207,12 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		{"admin", "send_to_client", map[string]any{"client_id": "not-an-id", "data": "x"}, 400, "bad_request"},
 		{"admin", "leave_group", map[string]any{"client_id": c.ID}, 400, "bad_request"},
 		{"admin", "no_such_call", map[string]any{}, 404, "unknown_call"},
+		{"admin", "send_to_client", map[string]any{"client_id": c.ID, "data": "not base64!", "binary": true}, 400, "bad_request"},
+		{"admin", "send_to_client", fmt.Sprintf(`{"client_id":%q,"data":"x"} trailing`, c.ID), 400, "bad_json"},
+		{"admin", "send_to_client", fmt.Sprintf(`{"client_id":%q,"data":"x"}{}`, c.ID), 400, "bad_json"},
+		{"admin", "send_to_client", fmt.Sprintf(`{"client_id":%q,"data":"x","data":"y"}`, c.ID), 400, "bad_json"},
+		{"admin", "update_session", fmt.Sprintf(`{"client_id":%q,"session":{"a":{"k":1,"k":2}}}`, c.ID), 400, "bad_json"},
+		{"admin", "send_to_groups", map[string]any{"groups": []string{}, "data": "x"}, 400, "bad_request"},
 	} {
 		status, out := e.call(tc.token, tc.call, tc.body)
 		if status != tc.status || code(out) != tc.code {
