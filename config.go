@@ -104,6 +104,7 @@ type GatewayConfig struct {
 	MaxRedeliveries      int           `mapstructure:"max_redeliveries"`
 	NoWorkerWait         time.Duration `mapstructure:"no_worker_wait"`
 	HandshakeTimeout     time.Duration `mapstructure:"handshake_timeout"`
+	MessageReadTimeout   time.Duration `mapstructure:"message_read_timeout"`
 	AllowedOrigins       []string      `mapstructure:"allowed_origins"`
 	Compression          bool          `mapstructure:"compression"`
 	RateLimit            float64       `mapstructure:"rate_limit"`
@@ -172,6 +173,7 @@ func setDefaults(v *viper.Viper) {
 		"gateway.max_redeliveries":        1,
 		"gateway.no_worker_wait":          "30s",
 		"gateway.handshake_timeout":       "5s",
+		"gateway.message_read_timeout":    "30s",
 		"gateway.allowed_origins":         []string{},
 		"gateway.compression":             false,
 		"gateway.rate_limit":              0,
@@ -310,6 +312,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			return bad(key, "%v must be positive", d)
 		}
+	}
+	if d := c.Gateway.MessageReadTimeout; d <= 0 {
+		return bad("gateway.message_read_timeout", "%v must be positive", d)
 	}
 	if c.Worker.Processes < 0 {
 		return bad("worker.processes", "%d must not be negative", c.Worker.Processes)

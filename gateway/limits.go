@@ -20,6 +20,7 @@ const (
 	limitHandshakeTimeout              // handshake_timeout, or a broken handshake
 	limitSlowClient                    // send_buffer_bytes
 	limitHeartbeat                     // ping_not_response_limit
+	limitMessageTimeout                // message_read_timeout
 	numLimits
 )
 
@@ -43,6 +44,8 @@ func (l limit) String() string {
 		return "handshake_failed"
 	case limitSlowClient:
 		return "slow_client"
+	case limitMessageTimeout:
+		return "message_read_timeout"
 	}
 	return "heartbeat_timeout"
 }
