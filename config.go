@@ -129,20 +129,21 @@ type GatewayConfig struct {
 	MaxConnectionsPerIP  int           `mapstructure:"max_connections_per_ip"`
 	// HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout bound plain
 	// HTTP requests on the gateway's port, api.listen and metrics.listen.
-	HTTPReadTimeout  time.Duration `mapstructure:"http_read_timeout"`
-	HTTPWriteTimeout time.Duration `mapstructure:"http_write_timeout"`
-	HTTPIdleTimeout  time.Duration `mapstructure:"http_idle_timeout"`
-	MaxPendingEvents int           `mapstructure:"max_pending_events"`
-	MaxEventBatch    int           `mapstructure:"max_event_batch"`
-	EventTimeout     time.Duration `mapstructure:"event_timeout"`
-	MaxRedeliveries  int           `mapstructure:"max_redeliveries"`
-	NoWorkerWait     time.Duration `mapstructure:"no_worker_wait"`
-	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
-	AllowedOrigins   []string      `mapstructure:"allowed_origins"`
-	Compression      bool          `mapstructure:"compression"`
-	RateLimit        float64       `mapstructure:"rate_limit"`
-	RateBurst        int           `mapstructure:"rate_burst"`
-	TLS              TLSFiles      `mapstructure:"tls"`
+	HTTPReadTimeout    time.Duration `mapstructure:"http_read_timeout"`
+	HTTPWriteTimeout   time.Duration `mapstructure:"http_write_timeout"`
+	HTTPIdleTimeout    time.Duration `mapstructure:"http_idle_timeout"`
+	MaxPendingEvents   int           `mapstructure:"max_pending_events"`
+	MaxEventBatch      int           `mapstructure:"max_event_batch"`
+	EventTimeout       time.Duration `mapstructure:"event_timeout"`
+	MaxRedeliveries    int           `mapstructure:"max_redeliveries"`
+	NoWorkerWait       time.Duration `mapstructure:"no_worker_wait"`
+	HandshakeTimeout   time.Duration `mapstructure:"handshake_timeout"`
+	AllowedOrigins     []string      `mapstructure:"allowed_origins"`
+	Compression        bool          `mapstructure:"compression"`
+	RateLimit          float64       `mapstructure:"rate_limit"`
+	RateBurst          int           `mapstructure:"rate_burst"`
+	TLS                TLSFiles      `mapstructure:"tls"`
+	MessageReadTimeout time.Duration `mapstructure:"message_read_timeout"`
 }
 
 // TLSFiles are PEM files of a certificate and its key.
@@ -212,6 +213,7 @@ func setDefaults(v *viper.Viper) {
 		"gateway.max_redeliveries":        1,
 		"gateway.no_worker_wait":          "30s",
 		"gateway.handshake_timeout":       "5s",
+		"gateway.message_read_timeout":    "30s",
 		"gateway.allowed_origins":         []string{},
 		"gateway.compression":             false,
 		"gateway.rate_limit":              0,
@@ -369,6 +371,9 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			return bad(key, "%v must be positive", d)
 		}
+	}
+	if d := c.Gateway.MessageReadTimeout; d <= 0 {
+		return bad("gateway.message_read_timeout", "%v must be positive", d)
 	}
 	if c.Worker.Processes < 0 {
 		return bad("worker.processes", "%d must not be negative", c.Worker.Processes)

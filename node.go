@@ -250,6 +250,7 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 		gateway.MaxRedeliveries(c.MaxRedeliveries),
 		gateway.NoWorkerWait(c.NoWorkerWait),
 		gateway.HandshakeTimeout(c.HandshakeTimeout),
+		gateway.MessageReadTimeout(c.MessageReadTimeout),
 		gateway.Ping(c.PingInterval, c.PingNotResponseLimit, pingData),
 		gateway.AllowedOrigins(c.AllowedOrigins...),
 		gateway.RateLimit(c.RateLimit, c.RateBurst),

@@ -106,9 +106,12 @@ func (c *conn) allowMessage(now time.Time) bool {
 
 // messageBegun notes that a message has begun and not ended (its bytes
 // came in more than one read): it must end within message_read_timeout.
-func (c *conn) messageBegun() {
-	if c.msgStart.Load() == 0 {
-		c.msgStart.Store(time.Now().UnixNano())
+func (c *conn) messageBegun() { markBegun(&c.msgStart) }
+
+// markBegun stores the time in start unless start is nil or set.
+func markBegun(start *atomic.Int64) {
+	if start != nil && start.Load() == 0 {
+		start.Store(time.Now().UnixNano())
 	}
 }
 

@@ -27,7 +27,7 @@ func FuzzTCPFramers(f *testing.F) {
 			br := bufio.NewReaderSize(bytes.NewReader(data), 64)
 			total := 0
 			for {
-				msg, err := readTCPMessage(br, tr, fuzzLimit, nil)
+				msg, err := readTCPMessage(br, tr, fuzzLimit, nil, nil)
 				if err != nil {
 					break
 				}

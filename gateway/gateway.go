@@ -368,6 +368,8 @@ func (g *Gateway) tick() {
 	defer scan.Stop()
 	beat := time.NewTicker(g.opts.heartbeatInterval)
 	defer beat.Stop()
+	reads := time.NewTicker(min(max(g.opts.msgReadTimeout/4, 10*time.Millisecond), time.Second))
+	defer reads.Stop()
 	var ping <-chan time.Time
 	if g.opts.pingInterval > 0 {
 		t := time.NewTicker(g.opts.pingInterval)
@@ -384,6 +386,8 @@ func (g *Gateway) tick() {
 			g.recountFleet(now)
 		case now := <-ping:
 			g.pingClients(now)
+		case now := <-reads.C:
+			g.closeSlowMessages(now)
 		case <-g.stop:
 			return
 		}
@@ -409,6 +413,20 @@ func (g *Gateway) pingClients(now time.Time) {
 		if g.opts.pingData != nil {
 			c.send(ping.of(c.t))
 		}
+	})
+}
+
+// closeSlowMessages closes the clients whose message began more than
+// message_read_timeout ago and is still incomplete.
+func (g *Gateway) closeSlowMessages(now time.Time) {
+	begunBefore := now.Add(-g.opts.msgReadTimeout).UnixNano()
+	g.hub.each(func(c *conn) {
+		if start := c.msgStart.Load(); start == 0 || start > begunBefore || c.isClosed() {
+			return
+		}
+		g.log.Info("client message not completed in time, closing", "client_id", c.id, "message_read_timeout", g.opts.msgReadTimeout)
+		g.metrics.limits.hit(limitMessageTimeout)
+		c.closeGracefully(c.t.closeFrame(ws.StatusPolicyViolation, "message not completed in time"), "message read timeout")
 	})
 }
 

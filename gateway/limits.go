@@ -25,6 +25,7 @@ const (
 	limitBusAway                          // handshake: NATS unavailable
 	limitMaxConnectionsPerIP              // max_connections_per_ip
 	limitConnectDropped                   // connect event dropped: no worker (no_worker_wait, max_redeliveries)
+	limitMessageTimeout                   // message_read_timeout
 	numLimits
 )
 
@@ -58,6 +59,8 @@ func (l limit) String() string {
 		return "max_connections_per_ip"
 	case limitConnectDropped:
 		return "connect_dropped"
+	case limitMessageTimeout:
+		return "message_read_timeout"
 	}
 	return "heartbeat_timeout"
 }

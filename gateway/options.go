@@ -41,6 +41,7 @@ type options struct {
 	rateBurst           int
 	compression         bool
 	netpoll             bool
+	msgReadTimeout      time.Duration
 }
 
 func defaultOptions() options {
@@ -55,6 +56,7 @@ func defaultOptions() options {
 		maxRedeliveries:   1,
 		noWorkerWait:      30 * time.Second,
 		handshakeTimeout:  5 * time.Second,
+		msgReadTimeout:    30 * time.Second,
 		writeTimeout:      10 * time.Second,
 		httpReadTimeout:   10 * time.Second,
 		httpWriteTimeout:  30 * time.Second,
@@ -190,6 +192,15 @@ func NoWorkerWait(d time.Duration) Option {
 // HandshakeTimeout bounds the HTTP upgrade, including OnWebSocketConnect.
 func HandshakeTimeout(d time.Duration) Option {
 	return duration("handshake_timeout", d, func(o *options) *time.Duration { return &o.handshakeTimeout })
+}
+
+// MessageReadTimeout bounds the time from the first byte of a client
+// message (or of a WebSocket frame) to its last: a message still
+// incomplete after it closes the connection (WebSocket 1008; TCP: closed),
+// so a client announcing a large message and sending it slowly or never
+// does not hold its buffer forever. Default 30s.
+func MessageReadTimeout(d time.Duration) Option {
+	return duration("message_read_timeout", d, func(o *options) *time.Duration { return &o.msgReadTimeout })
 }
 
 // HeartbeatInterval sets how often the gateway announces itself to the

@@ -313,7 +313,7 @@ func TestReadersAllocateNothing(t *testing.T) {
 		src.Reset(msg)
 		br.Reset(src)
 		ev := pools.event(bus.EventMessage)
-		data, err := readTCPMessage(br, transportTCPFrame, 1<<20, ev.data)
+		data, err := readTCPMessage(br, transportTCPFrame, 1<<20, ev.data, nil)
 		if err != nil || len(data) != 100 {
 			t.Fatalf("readTCPMessage = %d bytes, %v", len(data), err)
 		}

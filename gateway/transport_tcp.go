@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
@@ -53,7 +53,8 @@ func (c *conn) nextTCPMessage() (*pendingEvent, error) {
 	}
 	ev := c.g.pools.event(bus.EventMessage)
 	var err error
-	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes, ev.data)
+	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes, ev.data, &c.msgStart)
+	c.messageDone()
 	if err != nil {
 		ev.release()
 		return nil, err
@@ -62,9 +63,14 @@ func (c *conn) nextTCPMessage() (*pendingEvent, error) {
 }
 
 // readTCPMessage reads one message in t's framing, at most limit bytes,
-// into buf's array (reused when it has room).
-func readTCPMessage(br *bufio.Reader, t transport, limit int, buf []byte) ([]byte, error) {
+// into buf's array (reused when it has room). Before it waits for more
+// bytes of a message it marks begun (unless nil or marked already) with
+// the time: the message must end within message_read_timeout.
+func readTCPMessage(br *bufio.Reader, t transport, limit int, buf []byte, begun *atomic.Int64) ([]byte, error) {
 	if t == transportTCPFrame {
+		if br.Buffered() < 4 {
+			markBegun(begun)
+		}
 		// Peek, not ReadFull into a local array: that would escape to the
 		// heap through the io.Reader call.
 		hdr, err := br.Peek(4)
@@ -79,12 +85,32 @@ func readTCPMessage(br *bufio.Reader, t transport, limit int, buf []byte) ([]byt
 			return buf[:0], fmt.Errorf("message of %d bytes: %w", n, bus.ErrMessageTooLarge)
 		}
 		_, _ = br.Discard(4)
-		msg := slices.Grow(buf[:0], int(n))[:n]
-		_, err = io.ReadFull(br, msg)
-		return msg, err
+		// The buffer grows with the bytes that arrive (growFor), not with
+		// what the header announced.
+		msg := buf[:0]
+		for len(msg) < int(n) {
+			if len(msg) == cap(msg) {
+				msg = growFor(msg, 1, int(n)-len(msg))
+			}
+			if br.Buffered() == 0 {
+				markBegun(begun)
+			}
+			k, err := br.Read(msg[len(msg):min(cap(msg), int(n))])
+			msg = msg[:len(msg)+k]
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return msg[:0], err
+			}
+		}
+		return msg, nil
 	}
 	msg := buf[:0]
 	for {
+		if b, _ := br.Peek(br.Buffered()); bytes.IndexByte(b, '\n') < 0 {
+			markBegun(begun)
+		}
 		chunk, err := br.ReadSlice('\n')
 		if len(msg)+len(chunk) > limit+1 {
 			return msg[:0], fmt.Errorf("line over %d bytes: %w", limit, bus.ErrMessageTooLarge)
