@@ -105,6 +105,9 @@ type GatewayConfig struct {
 	SendBufferBytes      int           `mapstructure:"send_buffer_bytes"`
 	MaxConnections       int           `mapstructure:"max_connections"`
 	MaxPendingEvents     int           `mapstructure:"max_pending_events"`
+	MaxPendingBytes      int           `mapstructure:"max_pending_bytes"`
+	MaxGroupsPerClient   int           `mapstructure:"max_groups_per_client"`
+	MaxSessionBytes      int           `mapstructure:"max_session_bytes"`
 	MaxEventBatch        int           `mapstructure:"max_event_batch"`
 	EventTimeout         time.Duration `mapstructure:"event_timeout"`
 	MaxRedeliveries      int           `mapstructure:"max_redeliveries"`
@@ -175,6 +178,9 @@ func setDefaults(v *viper.Viper) {
 		"gateway.send_buffer_bytes":       4 << 20,
 		"gateway.max_connections":         0,
 		"gateway.max_pending_events":      64,
+		"gateway.max_pending_bytes":       1 << 20,
+		"gateway.max_groups_per_client":   1000,
+		"gateway.max_session_bytes":       64 << 10,
 		"gateway.max_event_batch":         32,
 		"gateway.event_timeout":           "10s",
 		"gateway.max_redeliveries":        1,
@@ -297,10 +303,13 @@ func (c Config) Validate() error {
 		return bad("gateway.rate_limit", "must not be negative")
 	}
 	for key, n := range map[string]int{
-		"gateway.max_message_bytes":  c.Gateway.MaxMessageBytes,
-		"gateway.send_buffer_bytes":  c.Gateway.SendBufferBytes,
-		"gateway.max_pending_events": c.Gateway.MaxPendingEvents,
-		"worker.max_concurrency":     c.Worker.MaxConcurrency,
+		"gateway.max_message_bytes":     c.Gateway.MaxMessageBytes,
+		"gateway.send_buffer_bytes":     c.Gateway.SendBufferBytes,
+		"gateway.max_pending_events":    c.Gateway.MaxPendingEvents,
+		"gateway.max_pending_bytes":     c.Gateway.MaxPendingBytes,
+		"gateway.max_groups_per_client": c.Gateway.MaxGroupsPerClient,
+		"gateway.max_session_bytes":     c.Gateway.MaxSessionBytes,
+		"worker.max_concurrency":        c.Worker.MaxConcurrency,
 	} {
 		if n <= 0 {
 			return bad(key, "%d must be positive", n)

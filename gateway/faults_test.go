@@ -106,6 +106,11 @@ func TestConnectWithNoWorkerClosesClient(t *testing.T) {
 	ok := sbtest.Dial(t, g, "/")
 	ok.Send("hello")
 	ok.Expect("hello")
+	// The spy gets the gateway's publishes in order: once it has the new
+	// client's message, it has anything published for the old ones.
+	sbtest.Eventually(t, 5*time.Second, "the spy to see the new client's message", func() bool {
+		return spy.count("message:hello") == 1
+	})
 	spy.expectNone(t, "message:queued behind the connect", "close:")
 }
 
@@ -173,6 +178,9 @@ func TestConnectDroppedAfterRedeliveriesClosesClient(t *testing.T) {
 	if len(closes) != 0 {
 		t.Errorf("OnClose ran for %v, whose connect no worker finished", closes)
 	}
+	sbtest.Eventually(t, 5*time.Second, "the spy to see the new client's message", func() bool {
+		return spy.count("message:hello") == 1
+	})
 	spy.expectNone(t, "message:never handled", "close:")
 	if n := spy.count("connect:"); n != 3 {
 		t.Errorf("%d connect events published, want 3 (the lost one, its one redelivery, the new client's)", n)

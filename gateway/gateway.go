@@ -71,6 +71,8 @@ type metrics struct {
 	replyBatches      atomic.Uint64
 	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
+	backpressure      atomic.Uint64
+	maxPending        atomic.Int64
 	limits            limitCounters
 }
 
@@ -94,12 +96,19 @@ type Stats struct {
 	WorkersWithoutBatches int
 	ReplyBatches          uint64 // NATS messages from workers that carried several replies
 	RepliesBatched        uint64 // replies received in batches
-	MaxQueuedBytes        int64  // the most bytes ever queued for one client
+	MaxQueuedBytes        int64  // the most bytes ever queued for one client (frames plus 32 bytes each)
+	// Backpressure counts the times a client's reader waited because its
+	// pending events reached max_pending_events or max_pending_bytes.
+	Backpressure uint64
+	// MaxPendingBytes is the most message bytes ever pending (in flight
+	// and queued) for one client.
+	MaxPendingBytes int64
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
 	// slow_client, heartbeat_timeout, connect_dropped (the connect event
-	// reached no worker; the client was closed).
+	// reached no worker; the client was closed), max_groups_per_client (a
+	// JoinGroup refused), max_session_bytes (a session change refused).
 	Refused map[string]uint64
 }
 
@@ -123,6 +132,8 @@ func (g *Gateway) Stats() Stats {
 		ReplyBatches:          m.replyBatches.Load(),
 		RepliesBatched:        m.repliesBatched.Load(),
 		MaxQueuedBytes:        m.maxQueued.Load(),
+		Backpressure:          m.backpressure.Load(),
+		MaxPendingBytes:       m.maxPending.Load(),
 		Refused:               m.limits.snapshot(),
 	}
 }

@@ -21,6 +21,8 @@ const (
 	limitSlowClient                    // send_buffer_bytes
 	limitHeartbeat                     // ping_not_response_limit
 	limitConnectDropped                // connect event dropped: no worker (no_worker_wait, max_redeliveries)
+	limitMaxGroups                     // max_groups_per_client: a JoinGroup refused
+	limitSessionBytes                  // max_session_bytes: a session change refused
 	numLimits
 )
 
@@ -46,6 +48,10 @@ func (l limit) String() string {
 		return "slow_client"
 	case limitConnectDropped:
 		return "connect_dropped"
+	case limitMaxGroups:
+		return "max_groups_per_client"
+	case limitSessionBytes:
+		return "max_session_bytes"
 	}
 	return "heartbeat_timeout"
 }
