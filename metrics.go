@@ -124,6 +124,8 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"replies_batched":    d("replies_batched_total", "Event replies received in reply batches."),
 		"holdouts":           d("workers_without_batches", "Live workers that announce themselves and do not take event batches; while not 0, events go one by one."),
 		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
+		"backpressure":       d("backpressure_total", "Times a client's reader waited for room in its pending events."),
+		"max_pending":        d("max_pending_bytes", "The most message bytes ever pending for one client."),
 	}}
 }
 
@@ -141,6 +143,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.descs["connections"], prometheus.GaugeValue, float64(st.Connections))
 	ch <- prometheus.MustNewConstMetric(c.descs["max_queued"], prometheus.GaugeValue, float64(st.MaxQueuedBytes))
 	ch <- prometheus.MustNewConstMetric(c.descs["holdouts"], prometheus.GaugeValue, float64(st.WorkersWithoutBatches))
+	ch <- prometheus.MustNewConstMetric(c.descs["max_pending"], prometheus.GaugeValue, float64(st.MaxPendingBytes))
+	counter("backpressure", st.Backpressure)
 	counter("connects", st.Connects)
 	counter("disconnects", st.Disconnects)
 	counter("msgs_in", st.MsgsIn)
