@@ -351,6 +351,41 @@ func (c *conn) advance() {
 	}
 }
 
+// busPresent pauses event deadlines while the NATS connection is down: no
+// worker can answer then, and a reply sent meanwhile is lost, so counting
+// the outage against event_timeout, max_redeliveries and no_worker_wait
+// would drop events that only waited for the bus. It reports false while
+// the bus is away; on the first scan after it came back it moves every
+// event's deadline and first-send time forward by the outage, so each
+// event gets the rest of its time (an event whose reply was lost is sent
+// again, marked redelivered, when its deadline passes).
+func (g *Gateway) busPresent(now time.Time) bool {
+	g.pauseMu.Lock()
+	defer g.pauseMu.Unlock()
+	if !g.nc.IsConnected() {
+		if g.awaySince.IsZero() {
+			g.awaySince = now
+			g.log.Info("bus away: event deadlines paused")
+		}
+		return false
+	}
+	if g.awaySince.IsZero() {
+		return true
+	}
+	away := now.Sub(g.awaySince)
+	g.awaySince = time.Time{}
+	g.hub.each(func(c *conn) {
+		c.evMu.Lock()
+		if ev := c.inflight; ev != nil && !ev.done {
+			ev.deadline = ev.deadline.Add(away)
+			ev.firstSent = ev.firstSent.Add(away)
+		}
+		c.evMu.Unlock()
+	})
+	g.log.Info("bus back: event deadlines resumed", "away", away.Round(time.Millisecond).String())
+	return true
+}
+
 func (g *Gateway) retryBackoff() time.Duration {
 	return min(max(g.opts.eventTimeout/10, 20*time.Millisecond), 500*time.Millisecond)
 }
@@ -359,6 +394,9 @@ func (g *Gateway) retryBackoff() time.Duration {
 // (marked redelivered) after a timeout, or again after "no responders";
 // it drops an event that exhausted its redeliveries or waited no_worker_wait.
 func (g *Gateway) scanEvents(now time.Time) {
+	if !g.busPresent(now) {
+		return
+	}
 	g.hub.each(func(c *conn) {
 		c.evMu.Lock()
 		ev := c.inflight

@@ -37,8 +37,12 @@ type Gateway struct {
 
 	seq     atomic.Uint64
 	closing atomic.Bool
-	fanout  chan *nats.Msg
-	subs    []*nats.Subscription
+	// pauseMu guards awaySince: when the scanner found the bus away, zero
+	// while it is connected (events.go, busPresent).
+	pauseMu   sync.Mutex
+	awaySince time.Time
+	fanout    chan *nats.Msg
+	subs      []*nats.Subscription
 
 	listeners []listener
 	poll      *netpoll // nil: a reader goroutine per connection
