@@ -144,6 +144,9 @@ type GatewayConfig struct {
 	RateBurst          int           `mapstructure:"rate_burst"`
 	TLS                TLSFiles      `mapstructure:"tls"`
 	MessageReadTimeout time.Duration `mapstructure:"message_read_timeout"`
+	MaxPendingBytes    int           `mapstructure:"max_pending_bytes"`
+	MaxGroupsPerClient int           `mapstructure:"max_groups_per_client"`
+	MaxSessionBytes    int           `mapstructure:"max_session_bytes"`
 }
 
 // TLSFiles are PEM files of a certificate and its key.
@@ -208,6 +211,9 @@ func setDefaults(v *viper.Viper) {
 		"gateway.http_write_timeout":      "30s",
 		"gateway.http_idle_timeout":       "30s",
 		"gateway.max_pending_events":      64,
+		"gateway.max_pending_bytes":       1 << 20,
+		"gateway.max_groups_per_client":   1000,
+		"gateway.max_session_bytes":       64 << 10,
 		"gateway.max_event_batch":         32,
 		"gateway.event_timeout":           "10s",
 		"gateway.max_redeliveries":        1,
@@ -347,10 +353,13 @@ func (c Config) Validate() error {
 		return bad("gateway.rate_limit", "must not be negative")
 	}
 	for key, n := range map[string]int{
-		"gateway.max_message_bytes":  c.Gateway.MaxMessageBytes,
-		"gateway.send_buffer_bytes":  c.Gateway.SendBufferBytes,
-		"gateway.max_pending_events": c.Gateway.MaxPendingEvents,
-		"worker.max_concurrency":     c.Worker.MaxConcurrency,
+		"gateway.max_message_bytes":     c.Gateway.MaxMessageBytes,
+		"gateway.send_buffer_bytes":     c.Gateway.SendBufferBytes,
+		"gateway.max_pending_events":    c.Gateway.MaxPendingEvents,
+		"gateway.max_pending_bytes":     c.Gateway.MaxPendingBytes,
+		"gateway.max_groups_per_client": c.Gateway.MaxGroupsPerClient,
+		"gateway.max_session_bytes":     c.Gateway.MaxSessionBytes,
+		"worker.max_concurrency":        c.Worker.MaxConcurrency,
 	} {
 		if n <= 0 {
 			return bad(key, "%d must be positive", n)

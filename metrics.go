@@ -126,6 +126,8 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"holdouts":           d("workers_without_batches", "Live workers that announce themselves and do not take event batches; while not 0, events go one by one."),
 		"max_queued":         d("max_queued_bytes", "The most bytes ever queued for one client."),
 		"answers_failed":     d("answers_failed_total", "Answers to queries and commands that could not be published (each logged with its cause)."),
+		"backpressure":       d("backpressure_total", "Times a client's reader waited for room in its pending events."),
+		"max_pending":        d("max_pending_bytes", "The most message bytes ever pending for one client."),
 	}}
 }
 
@@ -144,6 +146,8 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.descs["sockets"], prometheus.GaugeValue, float64(st.Sockets))
 	ch <- prometheus.MustNewConstMetric(c.descs["max_queued"], prometheus.GaugeValue, float64(st.MaxQueuedBytes))
 	ch <- prometheus.MustNewConstMetric(c.descs["holdouts"], prometheus.GaugeValue, float64(st.WorkersWithoutBatches))
+	ch <- prometheus.MustNewConstMetric(c.descs["max_pending"], prometheus.GaugeValue, float64(st.MaxPendingBytes))
+	counter("backpressure", st.Backpressure)
 	counter("connects", st.Connects)
 	counter("disconnects", st.Disconnects)
 	counter("msgs_in", st.MsgsIn)

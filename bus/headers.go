@@ -76,6 +76,7 @@ const (
 	CodeInvalid  = "invalid"      // a malformed command or body
 	CodeBadName  = "invalid_name" // a group or uid name that is not valid
 	CodeInternal = "internal"
+	CodeLimit    = "limit" // a per-client limit of the gateway refused it
 )
 
 // Query kinds carried in HdrQuery.

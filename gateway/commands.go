@@ -48,6 +48,8 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 			code = bus.CodeNotFound
 		case errors.Is(err, bus.ErrInvalidName):
 			code = bus.CodeBadName
+		case errors.Is(err, errTooManyGroups), errors.Is(err, errSessionTooLarge):
+			code = bus.CodeLimit
 		}
 		g.respondError(m, code, err.Error())
 	}
@@ -76,7 +78,9 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 		if _, err := bus.DecodeSession(m.Data); err != nil {
 			return err
 		}
-		c.setSession(m.Data)
+		if err := c.setSession(m.Data); err != nil {
+			return err
+		}
 	case bus.OpSessionUpdate:
 		if err := c.updateSession(m.Data); err != nil {
 			return err

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bufio"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -60,10 +62,15 @@ type conn struct {
 	// no_worker_wait, or redeliveries exhausted). No worker saw the client
 	// connect, so none may see its later events: it is being closed.
 	connectLost bool
+	// pendingBytes: message bytes of the events in flight and queued,
+	// bounded by max_pending_bytes (enqueue).
+	pendingBytes int
 
 	// The send queue, under wmu (write.go).
 	wq              net.Buffers
-	wqBytes         int
+	wqBytes         int    // frame bytes plus frameOverhead per frame
+	pong            []byte // the latest ping's payload, answered when the queue drains
+	pongWaiting     bool
 	closeAfterFlush bool
 	closeReason     string
 
@@ -165,16 +172,24 @@ func (c *conn) getSession() []byte {
 	return c.session
 }
 
-func (c *conn) setSession(b []byte) {
+// setSession replaces the session; one over max_session_bytes is refused
+// (errSessionTooLarge) and counted.
+func (c *conn) setSession(b []byte) error {
 	if len(b) == 0 || string(b) == "{}" || string(b) == "null" {
 		b = nil
+	}
+	if err := c.checkSessionSize(len(b)); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	c.session = b
 	c.mu.Unlock()
+	return nil
 }
 
-// updateSession merges patch into the session.
+// updateSession merges patch into the session; a merge that would pass
+// max_session_bytes is refused (errSessionTooLarge), counted, and changes
+// nothing.
 func (c *conn) updateSession(patch []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -182,7 +197,21 @@ func (c *conn) updateSession(patch []byte) error {
 	if err != nil {
 		return err
 	}
+	if err := c.checkSessionSize(len(merged)); err != nil {
+		return err
+	}
 	c.session = merged
+	return nil
+}
+
+// errSessionTooLarge: a session change refused by max_session_bytes.
+var errSessionTooLarge = errors.New("session over gateway.max_session_bytes")
+
+func (c *conn) checkSessionSize(n int) error {
+	if max := c.g.opts.maxSessionBytes; n > max {
+		c.g.metrics.limits.hit(limitSessionBytes)
+		return fmt.Errorf("%w: %d bytes, the most is %d", errSessionTooLarge, n, max)
+	}
 	return nil
 }
 

@@ -82,7 +82,12 @@ func (q *eventQueue) pop() *pendingEvent {
 // connection closed while waiting.
 func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Lock()
-	for !force && !c.closed && !c.connectLost && c.queue.len() >= c.g.opts.maxPendingEvents && !c.g.closing.Load() {
+	waited := false
+	for !force && !c.closed && !c.connectLost && c.fullLocked(len(ev.data)) && !c.g.closing.Load() {
+		if !waited {
+			waited = true
+			c.g.metrics.backpressure.Add(1)
+		}
 		c.evCond.Wait()
 	}
 	if !force && c.g.closing.Load() {
@@ -109,6 +114,8 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	if ev.kind == bus.EventConnect {
 		c.registered = true
 	}
+	c.pendingBytes += len(ev.data)
+	storeMax(&c.g.metrics.maxPending, int64(c.pendingBytes))
 	c.evSeq++
 	ev.seq = c.evSeq
 	if c.inflight != nil {
@@ -120,6 +127,16 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Unlock()
 	c.g.publishEvent(c, ev, false)
 	return true
+}
+
+// fullLocked reports whether an event of n bytes must wait: the client
+// has max_pending_events queued, or its pending events hold bytes and n
+// more would pass max_pending_bytes (so one event always goes, and the
+// pending bytes stay within max(max_pending_bytes, max_message_bytes)).
+// The caller holds c.evMu.
+func (c *conn) fullLocked(n int) bool {
+	o := &c.g.opts
+	return c.queue.len() >= o.maxPendingEvents || c.pendingBytes > 0 && c.pendingBytes+n > o.maxPendingBytes
 }
 
 // startLocked makes ev the event in flight, about to be published.
@@ -290,8 +307,8 @@ func (g *Gateway) changeSession(c *conn, set, update string) {
 	if set != "" {
 		if _, err := bus.DecodeSession([]byte(set)); err != nil {
 			g.log.Warn("bad session in reply ignored", "client_id", c.id, "err", err)
-		} else {
-			c.setSession([]byte(set))
+		} else if err := c.setSession([]byte(set)); err != nil {
+			g.log.Warn("session in reply refused", "client_id", c.id, "err", err)
 		}
 	}
 	if update != "" {
@@ -316,6 +333,7 @@ func (c *conn) advance() {
 	closed, free := false, false
 	if finished != nil {
 		closed = finished.kind == bus.EventClose
+		c.pendingBytes -= len(finished.data)
 		finished.finished = true
 		free = finished.publishing == 0
 	}
@@ -333,6 +351,41 @@ func (c *conn) advance() {
 	}
 }
 
+// busPresent pauses event deadlines while the NATS connection is down: no
+// worker can answer then, and a reply sent meanwhile is lost, so counting
+// the outage against event_timeout, max_redeliveries and no_worker_wait
+// would drop events that only waited for the bus. It reports false while
+// the bus is away; on the first scan after it came back it moves every
+// event's deadline and first-send time forward by the outage, so each
+// event gets the rest of its time (an event whose reply was lost is sent
+// again, marked redelivered, when its deadline passes).
+func (g *Gateway) busPresent(now time.Time) bool {
+	g.pauseMu.Lock()
+	defer g.pauseMu.Unlock()
+	if !g.nc.IsConnected() {
+		if g.awaySince.IsZero() {
+			g.awaySince = now
+			g.log.Info("bus away: event deadlines paused")
+		}
+		return false
+	}
+	if g.awaySince.IsZero() {
+		return true
+	}
+	away := now.Sub(g.awaySince)
+	g.awaySince = time.Time{}
+	g.hub.each(func(c *conn) {
+		c.evMu.Lock()
+		if ev := c.inflight; ev != nil && !ev.done {
+			ev.deadline = ev.deadline.Add(away)
+			ev.firstSent = ev.firstSent.Add(away)
+		}
+		c.evMu.Unlock()
+	})
+	g.log.Info("bus back: event deadlines resumed", "away", away.Round(time.Millisecond).String())
+	return true
+}
+
 func (g *Gateway) retryBackoff() time.Duration {
 	return min(max(g.opts.eventTimeout/10, 20*time.Millisecond), 500*time.Millisecond)
 }
@@ -341,6 +394,9 @@ func (g *Gateway) retryBackoff() time.Duration {
 // (marked redelivered) after a timeout, or again after "no responders";
 // it drops an event that exhausted its redeliveries or waited no_worker_wait.
 func (g *Gateway) scanEvents(now time.Time) {
+	if !g.busPresent(now) {
+		return
+	}
 	g.hub.each(func(c *conn) {
 		c.evMu.Lock()
 		ev := c.inflight
@@ -409,6 +465,7 @@ func (c *conn) loseConnectLocked() (lost, removeNow bool) {
 	c.registered = false
 	for q := c.queue.pop(); q != nil; q = c.queue.pop() {
 		removeNow = removeNow || q.kind == bus.EventClose
+		c.pendingBytes -= len(q.data)
 		q.release()
 	}
 	c.evCond.Broadcast() // a reader waiting for room gives up

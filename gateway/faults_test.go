@@ -111,6 +111,11 @@ func TestConnectWithNoWorkerClosesClient(t *testing.T) {
 	ok := sbtest.Dial(t, g, "/")
 	ok.Send("hello")
 	ok.Expect("hello")
+	// The spy gets the gateway's publishes in order: once it has the new
+	// client's message, it has anything published for the old ones.
+	sbtest.Eventually(t, 5*time.Second, "the spy to see the new client's message", func() bool {
+		return spy.count("message:hello") == 1
+	})
 	spy.expectNone(t, "message:queued behind the connect", "close:")
 }
 
@@ -178,6 +183,9 @@ func TestConnectDroppedAfterRedeliveriesClosesClient(t *testing.T) {
 	if len(closes) != 0 {
 		t.Errorf("OnClose ran for %v, whose connect no worker finished", closes)
 	}
+	sbtest.Eventually(t, 5*time.Second, "the spy to see the new client's message", func() bool {
+		return spy.count("message:hello") == 1
+	})
 	spy.expectNone(t, "message:never handled", "close:")
 	if n := spy.count("connect:"); n != 3 {
 		t.Errorf("%d connect events published, want 3 (the lost one, its one redelivery, the new client's)", n)
@@ -262,5 +270,53 @@ func readUntilClose(c net.Conn) (msgs []string, code ws.StatusCode) {
 			code, _ = ws.ParseCloseFrameData(f.Payload)
 			return msgs, code
 		}
+	}
+}
+
+// TestBusOutagePausesEventDeadlines: events waiting while NATS is away
+// for several times event_timeout × (max_redeliveries + 1) are not
+// dropped: their deadlines pause during the outage and resume after it,
+// and every message sent before and during the outage is echoed.
+func TestBusOutagePausesEventDeadlines(t *testing.T) {
+	const clients = 20
+	port := sbtest.FreePort(t)
+	ns := sbtest.NATSOnPort(t, port)
+	url := ns.ClientURL()
+	g := sbtest.Gateway(t, url, gateway.EventTimeout(200*time.Millisecond), gateway.MaxRedeliveries(1),
+		gateway.NoWorkerWait(10*time.Second)) // the worker's own reconnect may take seconds on a loaded machine
+	sbtest.Worker(t, url, echo{})
+	conns := make([]*sbtest.WS, clients)
+	for i := range conns {
+		conns[i] = sbtest.Dial(t, g, "/")
+		conns[i].Send("hello")
+		conns[i].Expect("hello")
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for i, c := range conns { // sent while the bus is away
+		c.Send(fmt.Sprintf("during %d", i))
+	}
+	// Away for 3 s: 15 event timeouts.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := g.Stats(); st.EventsDropped != 0 || st.EventsRedelivered != 0 {
+			t.Fatalf("while the bus is away: %d events dropped, %d redelivered", st.EventsDropped, st.EventsRedelivered)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ns2 := sbtest.NATSOnPort(t, port)
+	defer ns2.Shutdown()
+	for i, c := range conns {
+		got, err := c.ReadErr(15 * time.Second)
+		if want := fmt.Sprintf("during %d", i); err != nil || got != want {
+			st := g.Stats()
+			t.Fatalf("client %d: got %q (%v), want %q; %d dropped, %d redelivered, %d published", i, got, err, want,
+				st.EventsDropped, st.EventsRedelivered, st.EventsOut)
+		}
+	}
+	st := g.Stats()
+	t.Logf("after a 3 s outage: %d dropped, %d redelivered", st.EventsDropped, st.EventsRedelivered)
+	if st.EventsDropped != 0 {
+		t.Errorf("%d events dropped", st.EventsDropped)
 	}
 }

@@ -37,8 +37,12 @@ type Gateway struct {
 
 	seq     atomic.Uint64
 	closing atomic.Bool
-	fanout  chan *nats.Msg
-	subs    []*nats.Subscription
+	// pauseMu guards awaySince: when the scanner found the bus away, zero
+	// while it is connected (events.go, busPresent).
+	pauseMu   sync.Mutex
+	awaySince time.Time
+	fanout    chan *nats.Msg
+	subs      []*nats.Subscription
 
 	listeners []listener
 	poll      *netpoll // nil: a reader goroutine per connection
@@ -73,6 +77,8 @@ type metrics struct {
 	replyBatches      atomic.Uint64
 	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
+	backpressure      atomic.Uint64
+	maxPending        atomic.Int64
 	limits            limitCounters
 	// queryAnswersFailed counts answers to queries and commands that
 	// could not be sent (too large, connection gone).
@@ -102,18 +108,25 @@ type Stats struct {
 	WorkersWithoutBatches int
 	ReplyBatches          uint64 // NATS messages from workers that carried several replies
 	RepliesBatched        uint64 // replies received in batches
-	MaxQueuedBytes        int64  // the most bytes ever queued for one client
+	MaxQueuedBytes        int64  // the most bytes ever queued for one client (frames plus 32 bytes each)
 	// AnswersFailed counts answers to queries and commands that could not
 	// be published (each is logged with its cause).
 	AnswersFailed uint64
+	// Backpressure counts the times a client's reader waited because its
+	// pending events reached max_pending_events or max_pending_bytes.
+	Backpressure uint64
+	// MaxPendingBytes is the most message bytes ever pending (in flight
+	// and queued) for one client.
+	MaxPendingBytes int64
 	// Refused counts clients refused or closed by each limit:
 	// message_too_large, invalid_utf8, protocol_error, rate_limit,
 	// max_connections, origin, header_too_large, handshake_failed,
-	// slow_client, heartbeat_timeout; and handshakes refused with 503
-	// because no worker could vet them: no_worker, worker_timeout,
-	// bus_away; and sockets refused at accept: max_connections_per_ip; and
-	// connect_dropped (the connect event reached no worker; the client was
-	// closed).
+	// slow_client, heartbeat_timeout, message_read_timeout; handshakes
+	// refused with 503 because no worker could vet them: no_worker,
+	// worker_timeout, bus_away; sockets refused at accept:
+	// max_connections_per_ip; connect_dropped (the connect event reached
+	// no worker; the client was closed); max_groups_per_client (a
+	// JoinGroup refused); max_session_bytes (a session change refused).
 	Refused map[string]uint64
 }
 
@@ -139,6 +152,8 @@ func (g *Gateway) Stats() Stats {
 		RepliesBatched:        m.repliesBatched.Load(),
 		MaxQueuedBytes:        m.maxQueued.Load(),
 		AnswersFailed:         m.queryAnswersFailed.Load(),
+		Backpressure:          m.backpressure.Load(),
+		MaxPendingBytes:       m.maxPending.Load(),
 		Refused:               m.limits.snapshot(),
 	}
 }

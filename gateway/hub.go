@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,14 @@ func (h *hub) join(c *conn, token, name string) (created bool, err error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	c.mu.Lock()
+	_, member := c.groups[token]
+	n := len(c.groups)
+	c.mu.Unlock()
+	if max := c.g.opts.maxGroups; !member && n >= max {
+		c.g.metrics.limits.hit(limitMaxGroups)
+		return false, fmt.Errorf("%w: the client is in %d groups", errTooManyGroups, n)
+	}
 	m, created, err := h.membersOf(h.groups, bus.KindGroup, token, name)
 	if err != nil {
 		return false, err
@@ -287,5 +296,8 @@ func (h *hub) hasMembers(kind, token string) bool {
 }
 
 var errClosed = errors.New("client is closing")
+
+// errTooManyGroups: a JoinGroup refused by max_groups_per_client.
+var errTooManyGroups = errors.New("client in gateway.max_groups_per_client groups")
 
 func tokenOf(name string) string { return bus.NameToken(name) }

@@ -26,6 +26,8 @@ const (
 	limitMaxConnectionsPerIP              // max_connections_per_ip
 	limitConnectDropped                   // connect event dropped: no worker (no_worker_wait, max_redeliveries)
 	limitMessageTimeout                   // message_read_timeout
+	limitMaxGroups                        // max_groups_per_client: a JoinGroup refused
+	limitSessionBytes                     // max_session_bytes: a session change refused
 	numLimits
 )
 
@@ -61,6 +63,10 @@ func (l limit) String() string {
 		return "connect_dropped"
 	case limitMessageTimeout:
 		return "message_read_timeout"
+	case limitMaxGroups:
+		return "max_groups_per_client"
+	case limitSessionBytes:
+		return "max_session_bytes"
 	}
 	return "heartbeat_timeout"
 }

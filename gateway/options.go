@@ -42,6 +42,9 @@ type options struct {
 	compression         bool
 	netpoll             bool
 	msgReadTimeout      time.Duration
+	maxPendingBytes     int
+	maxGroups           int
+	maxSessionBytes     int
 }
 
 func defaultOptions() options {
@@ -51,6 +54,9 @@ func defaultOptions() options {
 		maxMessageBytes:   1 << 20,
 		sendBufferBytes:   4 << 20,
 		maxPendingEvents:  64,
+		maxPendingBytes:   1 << 20,
+		maxGroups:         1000,
+		maxSessionBytes:   64 << 10,
 		eventBatch:        32,
 		eventTimeout:      10 * time.Second,
 		maxRedeliveries:   1,
@@ -155,6 +161,30 @@ func HTTPTimeouts(read, write, idle time.Duration) Option {
 // past it the gateway stops reading that client's socket. Default 64.
 func MaxPendingEvents(n int) Option {
 	return positive("max_pending_events", n, func(o *options) *int { return &o.maxPendingEvents })
+}
+
+// MaxPendingBytes bounds the message bytes of one client's events waiting
+// for a worker (in flight and queued): past it the gateway stops reading
+// that client's socket until workers catch up, as with MaxPendingEvents.
+// One event is always let through, however big (up to MaxMessageBytes).
+// Default 1 MiB.
+func MaxPendingBytes(n int) Option {
+	return positive("max_pending_bytes", n, func(o *options) *int { return &o.maxPendingBytes })
+}
+
+// MaxGroupsPerClient bounds the groups one client may be in; a JoinGroup
+// past it fails (bus error "limit") and is counted as refused
+// max_groups_per_client. Default 1000.
+func MaxGroupsPerClient(n int) Option {
+	return positive("max_groups_per_client", n, func(o *options) *int { return &o.maxGroups })
+}
+
+// MaxSessionBytes bounds one client's session (its JSON, which rides on
+// every event of the client); a change that would make it larger is
+// refused (an error to an API caller, a warning for a worker's reply) and
+// counted as refused max_session_bytes. Default 64 KiB.
+func MaxSessionBytes(n int) Option {
+	return positive("max_session_bytes", n, func(o *options) *int { return &o.maxSessionBytes })
 }
 
 // MaxEventBatch is the most message events a busy gateway puts into one

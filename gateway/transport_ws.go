@@ -333,7 +333,7 @@ func (c *conn) handleWS(op ws.OpCode, ev *pendingEvent) bool {
 func (c *conn) handleControl(op ws.OpCode, payload []byte) bool {
 	switch op {
 	case ws.OpPing:
-		c.send(appendWSFrame(nil, ws.OpPong, payload))
+		c.sendPong(payload)
 	case ws.OpClose:
 		c.closeGracefully(appendWSFrame(nil, ws.OpClose, closeEcho(payload)), "client closed")
 		return false

@@ -3,9 +3,11 @@ package gateway
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,6 +16,29 @@ import (
 // not take is queued and a flusher goroutine, which exists only while the
 // queue is not empty, writes the queue with writev. The queue is bounded by
 // send_buffer_bytes: a client that cannot keep up is disconnected.
+
+// frameOverhead is what a queued frame costs besides its bytes: its slice
+// header in the queue (24 bytes) and, for a frame of its own, the
+// allocator's rounding. send_buffer_bytes counts it, so a flood of tiny
+// frames is bounded by memory, not by its few payload bytes.
+const frameOverhead = 32
+
+// sendPong answers a ping. While a queue is waiting for the socket only
+// the latest ping is answered (RFC 6455 §5.5.3 allows it): its payload is
+// kept, replacing any earlier one, and the flusher sends one pong when it
+// next takes the queue, so a ping flood from a client that does not read
+// holds one pong, not millions.
+func (c *conn) sendPong(payload []byte) {
+	c.wmu.Lock()
+	if c.flushing && !c.wclosed && !c.closing {
+		c.pong = append(c.pong[:0], payload...)
+		c.pongWaiting = true
+		c.wmu.Unlock()
+		return
+	}
+	c.wmu.Unlock()
+	c.send(appendWSFrame(nil, ws.OpPong, payload))
+}
 
 // send queues one encoded frame for the client. frame must not be modified
 // afterwards: group frames are shared by all members.
@@ -99,7 +124,8 @@ func (c *conn) enqueueLocked(frame []byte) {
 		// client is being closed and was counted once.
 		return
 	}
-	if c.wqBytes+len(frame) > c.g.opts.sendBufferBytes {
+	cost := len(frame) + frameOverhead
+	if c.wqBytes+cost > c.g.opts.sendBufferBytes {
 		c.wclosed = true
 		c.wq = nil
 		c.g.log.Warn("client too slow, disconnecting", "client_id", c.id,
@@ -109,11 +135,16 @@ func (c *conn) enqueueLocked(frame []byte) {
 		return
 	}
 	c.wq = append(c.wq, frame)
-	c.wqBytes += len(frame)
-	for m := &c.g.metrics.maxQueued; ; {
+	c.wqBytes += cost
+	storeMax(&c.g.metrics.maxQueued, int64(c.wqBytes))
+}
+
+// storeMax raises m to v if v is larger.
+func storeMax(m *atomic.Int64, v int64) {
+	for {
 		old := m.Load()
-		if int64(c.wqBytes) <= old || m.CompareAndSwap(old, int64(c.wqBytes)) {
-			break
+		if v <= old || m.CompareAndSwap(old, v) {
+			return
 		}
 	}
 }
@@ -123,6 +154,10 @@ func (c *conn) enqueueLocked(frame []byte) {
 func (c *conn) flush() {
 	for {
 		c.wmu.Lock()
+		if c.pongWaiting && !c.wclosed {
+			c.pongWaiting = false
+			c.enqueueLocked(appendWSFrame(nil, ws.OpPong, c.pong))
+		}
 		if len(c.wq) == 0 || c.wclosed {
 			c.flushing = false
 			closeNow := c.closeAfterFlush
