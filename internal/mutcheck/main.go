@@ -252,7 +252,7 @@ func check(root string, m *mutant, race bool, timeout time.Duration) (string, []
 	cmd := exec.CommandContext(ctx, "go", args...)
 	// In GOFLAGS, the overlay also reaches the go commands the tests run
 	// themselves (a test that builds the binary).
-	cmd.Env = append(os.Environ(), "GOFLAGS=-overlay="+overlay)
+	cmd.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -overlay="+overlay))
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		if !bytes.Contains(out, []byte("ok ")) || bytes.Contains(out, []byte("[no tests to run]")) {

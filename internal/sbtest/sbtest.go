@@ -55,10 +55,25 @@ func NATSOnPort(t testing.TB, port int) *server.Server {
 // Conn connects to NATS with fast reconnects, closed at cleanup.
 func Conn(t testing.TB, url string) *nats.Conn {
 	t.Helper()
+	log := Logger()
 	nc, err := nats.Connect(url,
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(50*time.Millisecond),
 		nats.ReconnectJitter(0, 0),
+		// A test that fails under load should say why: a slow consumer
+		// drops messages, a disconnect loses what was in flight.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Warn("sbtest: nats error", "subject", subject, "err", err)
+		}),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("sbtest: nats disconnected", "err", err)
+			}
+		}),
 	)
 	if err != nil {
 		t.Fatalf("connect nats: %v", err)
