@@ -9,6 +9,7 @@
 #   go build -o /tmp/sbbench ./cmd/sbbench
 #   OUT=/tmp/sitting.jsonl examples/bench/scripts/sitting.sh
 #   PART=light OUT=/tmp/light.jsonl examples/bench/scripts/sitting.sh
+#   go run ./examples/bench/cmd/sittingtable </tmp/light.jsonl
 #
 # PART picks the runs: heavy (idle, connect, echo at 200, broadcast closed
 # loop and flood: the rows tuned with worker.processes: 0), light (echo at
