@@ -78,12 +78,10 @@ func RunOneshot(ctx context.Context, cfg OneshotConfig) (OneshotResult, error) {
 		return r, fmt.Errorf("oneshot: %w", err)
 	}
 	f, err := newFleet(cfg.Pollers, cfg.Conns, func(p *poller, c *conn, _ []byte, now int64) {
-		// lastSeq (poller-owned, -1 from the dial) marks a connection whose
-		// echo was counted: a later frame is not an echo.
-		if c.lastSeq >= 0 {
+		if c.echoed { // a later frame is not an echo
 			return
 		}
-		c.lastSeq = 0
+		c.echoed = true
 		p.hist.add(now - c.sentAt.Load())
 		p.lastTime = max(p.lastTime, now)
 		p.ops.Add(1)
