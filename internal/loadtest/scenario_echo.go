@@ -147,7 +147,9 @@ type thought struct {
 // startThinker sends, on a goroutine of its own, each queued connection's
 // next message once it is due; the returned function stops it. A
 // connection is written by one goroutine at a time: the thinker sends only
-// after the poller has read the echo and queued the connection.
+// after the poller has read the echo and queued the connection. (The
+// poller still answers a server's ping itself; a pong and a message are
+// each one write(2) of a few bytes, which the socket does not interleave.)
 func startThinker(f *fleet, queue <-chan thought, payload []byte) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
