@@ -31,6 +31,7 @@ type conn struct {
 	partial []byte // poller-owned: start of a frame not complete yet
 	lastSeq int64  // poller-owned: last broadcast sequence seen
 	closed  bool   // poller-owned: the server closed it
+	echoed  bool   // poller-owned: oneshot counted its echo
 	sentAt  atomic.Int64
 }
 

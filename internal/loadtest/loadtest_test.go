@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,68 @@ func TestOnlyLoopback(t *testing.T) {
 	for _, bad := range []string{"ws://10.0.0.1:1/", "ws://example.com:1/", "ws://192.168.1.1/"} {
 		if err := loadtest.CheckTarget(bad, false); err == nil {
 			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// With a think time every round trip of a connection starts at least Think
+// after the previous echo, so a run has at most Conns*(Duration/Think + 1)
+// round trips, and latency does not include the think time.
+func TestEchoThink(t *testing.T) {
+	url, pids := target(t)
+	cfg := loadtest.EchoConfig{URL: url, Conns: 3, Size: 64, Duration: 500 * time.Millisecond, Think: 25 * time.Millisecond, PIDs: pids}
+	r, err := loadtest.RunEcho(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ThinkMS != 25 || r.ClosedByServer != 0 || r.RoundTrips == 0 {
+		t.Fatalf("echo with think time: %+v", r)
+	}
+	// The measured phase can outlast Duration a little (the sleep's own
+	// lateness): allow for a second of it.
+	most := int64(cfg.Conns) * int64((cfg.Duration+time.Second)/cfg.Think+1)
+	if r.RoundTrips > most {
+		t.Fatalf("%d round trips in %v with %v think time on %d connections: more than %d, so the think time was not kept",
+			r.RoundTrips, r.DurationSecs, cfg.Think, cfg.Conns, most)
+	}
+	if _, err := loadtest.RunEcho(context.Background(), loadtest.EchoConfig{URL: url, Think: -time.Millisecond}); err == nil {
+		t.Fatal("negative think time accepted")
+	}
+}
+
+// oneshot: every connection sends one message after sitting idle, and RSS
+// is read idle, right after the last echo and later.
+func TestOneshot(t *testing.T) {
+	url, pids := target(t)
+	var lines []string
+	r, err := loadtest.RunOneshot(context.Background(), loadtest.OneshotConfig{
+		URL: url, Conns: 40, Concurrency: 8, Hold: 100 * time.Millisecond, Later: 1100 * time.Millisecond, PIDs: pids,
+		Progress: func(s string) { lines = append(lines, s) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Conns != 40 || r.Echoes != 40 || r.ClosedByServer != 0 || r.Latency.P50 <= 0 {
+		t.Fatalf("oneshot: %+v", r)
+	}
+	if r.ServerRSSStart <= 0 || r.RSSIdle <= 0 || r.RSSAfter <= 0 || r.RSSLater <= 0 || r.LaterSecs < 1 {
+		t.Fatalf("oneshot RSS readings: %+v", r)
+	}
+	// The ratios are the per-connection figures over the idle one (in this
+	// process, shared with the test, the idle figure can be negative).
+	if r.IdlePerConnKB > 0 && (r.AfterRatio != r.AfterPerConnKB/r.IdlePerConnKB || r.LaterRatio != r.LaterPerConnKB/r.IdlePerConnKB) {
+		t.Fatalf("ratios: %+v", r)
+	}
+	if !strings.Contains(strings.Join(lines, "\n"), "after the last echo") {
+		t.Errorf("progress lines: %q", lines)
+	}
+	var buf bytes.Buffer
+	if err := loadtest.Report(&buf, "oneshot", r, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rss_per_conn_idle_kb", "rss_per_conn_after_kb", "rss_per_conn_later_kb", "later_over_idle", "server_cpu_us_per_message"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %s:\n%s", want, buf.String())
 		}
 	}
 }

@@ -14,7 +14,8 @@ type IdleConfig struct {
 	Concurrency int           // handshakes at once (default 1)
 	Hold        time.Duration // how long the connections are held before RSS is read
 	Sources     int           // loopback source addresses (127.0.x.y) to connect from; 0: the kernel's choice
-	PIDs        []int         // server processes whose RSS and CPU are measured
+	PIDs        []int         // server processes whose RSS is read (and CPU, unless CPUPIDs)
+	CPUPIDs     []int         // server processes whose CPU is measured (default PIDs)
 	Pollers     int           // epoll reader goroutines (default 1)
 	Progress    func(string)  // called once a second with a progress line; may be nil
 }
@@ -47,7 +48,10 @@ func RunIdle(ctx context.Context, cfg IdleConfig) (IdleResult, error) {
 	}
 	defer f.close()
 	f.sources = cfg.Sources
-	m, err := startMeter(cfg.PIDs)
+	if cfg.CPUPIDs == nil {
+		cfg.CPUPIDs = cfg.PIDs
+	}
+	m, err := startMeter(cfg.CPUPIDs)
 	if err != nil {
 		return IdleResult{}, fmt.Errorf("idle: %w", err)
 	}
