@@ -188,6 +188,14 @@ func (c *conn) flush() {
 // closeGracefully sends a close frame after everything queued and then
 // closes the socket.
 func (c *conn) closeGracefully(frame []byte, reason string) {
+	c.wmu.Lock()
+	if c.pongWaiting && !c.wclosed && !c.closing {
+		// The latest ping is answered before the close frame: nothing may
+		// follow a close, and the flusher would add the pong after it.
+		c.pongWaiting = false
+		c.enqueueLocked(appendWSFrame(nil, ws.OpPong, c.pong))
+	}
+	c.wmu.Unlock()
 	if frame != nil {
 		c.send(frame)
 	}
