@@ -139,6 +139,9 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		n.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_worker_events_in_flight", Help: "Events being handled now.",
 		}, func() float64 { return float64(w.InFlight()) }))
+		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
+		}, func() float64 { return float64(w.StaleSkipped()) }))
 		if err := w.Start(ctx); err != nil {
 			return err
 		}
