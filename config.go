@@ -79,6 +79,11 @@ type NATSConfig struct {
 	ReconnectWait        time.Duration `mapstructure:"reconnect_wait"`
 	ReconnectBufferBytes int           `mapstructure:"reconnect_buffer_bytes"`
 	MaxReconnects        int           `mapstructure:"max_reconnects"`
+	// The embedded server's liveness check of its clients: a client that
+	// leaves ServerMaxPingsOut pings sent every ServerPingInterval
+	// unanswered (a frozen worker) is disconnected.
+	ServerPingInterval time.Duration `mapstructure:"server_ping_interval"`
+	ServerMaxPingsOut  int           `mapstructure:"server_max_pings_out"`
 }
 
 // NATSTLS configures TLS to the NATS servers.
@@ -159,6 +164,8 @@ func setDefaults(v *viper.Viper) {
 		"nats.reconnect_wait":             "250ms",
 		"nats.reconnect_buffer_bytes":     8 << 20,
 		"nats.max_reconnects":             -1,
+		"nats.server_ping_interval":       "2s",
+		"nats.server_max_pings_out":       2,
 		"gateway.listen":                  []string{"ws://0.0.0.0:8282"},
 		"gateway.ping_interval":           "0s",
 		"gateway.ping_not_response_limit": 0,
@@ -358,6 +365,12 @@ func (n NATSConfig) validate() error {
 	}
 	if n.ReconnectWait <= 0 || n.ReconnectBufferBytes < 0 {
 		return fmt.Errorf("%w: nats.reconnect_wait: must be positive", ErrConfig)
+	}
+	if n.ServerPingInterval < 100*time.Millisecond {
+		return fmt.Errorf("%w: nats.server_ping_interval: %v, want at least 100ms", ErrConfig, n.ServerPingInterval)
+	}
+	if n.ServerMaxPingsOut < 1 {
+		return fmt.Errorf("%w: nats.server_max_pings_out: %d, want at least 1", ErrConfig, n.ServerMaxPingsOut)
 	}
 	return nil
 }

@@ -91,7 +91,8 @@ func Start(ctx context.Context, events any, cfg Config, opts ...Option) (*Node, 
 func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 	cfg := n.cfg
 	if cfg.Has(RoleNATS) && cfg.NATS.URL == "" {
-		s, err := bus.StartServer(bus.ServerConfig{Host: cfg.NATS.Host, Port: cfg.NATS.Port})
+		s, err := bus.StartServer(bus.ServerConfig{Host: cfg.NATS.Host, Port: cfg.NATS.Port,
+			PingInterval: cfg.NATS.ServerPingInterval, MaxPingsOut: cfg.NATS.ServerMaxPingsOut})
 		if err != nil {
 			return err
 		}

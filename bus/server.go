@@ -17,7 +17,28 @@ type ServerConfig struct {
 	MaxPayload int32
 	// Debug turns on the server's own logging.
 	Debug bool
+	// PingInterval and MaxPingsOut: the server pings a client that sent
+	// nothing for PingInterval and disconnects it when MaxPingsOut pings
+	// are unanswered, so a frozen process (SIGSTOP, a debugger, a hung
+	// host) loses its subscriptions, and its share of the queue group's
+	// events, within about (MaxPingsOut+2) × PingInterval. Defaults:
+	// DefaultServerPingInterval, DefaultServerMaxPingsOut.
+	PingInterval time.Duration
+	MaxPingsOut  int
+	// WriteDeadline: a client that stops reading while the server has
+	// data for it is disconnected after this long; default
+	// DefaultServerWriteDeadline.
+	WriteDeadline time.Duration
 }
+
+// Defaults of the embedded server's liveness checks. nats-server's own are
+// 2 minutes × 2 pings and 10 s: a frozen worker would keep receiving its
+// share of events, all timing out, for up to 6 minutes.
+const (
+	DefaultServerPingInterval  = 2 * time.Second
+	DefaultServerMaxPingsOut   = 2
+	DefaultServerWriteDeadline = 5 * time.Second
+)
 
 // StartServer starts an embedded nats-server (the GatewayWorker "register"
 // role) and waits until it accepts connections. Stop it with Shutdown.
@@ -32,15 +53,28 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = 8 << 20
 	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultServerPingInterval
+	}
+	if cfg.MaxPingsOut <= 0 {
+		cfg.MaxPingsOut = DefaultServerMaxPingsOut
+	}
+	if cfg.WriteDeadline <= 0 {
+		cfg.WriteDeadline = DefaultServerWriteDeadline
+	}
 	opts := &server.Options{
 		Host:       cfg.Host,
 		Port:       cfg.Port,
 		MaxPayload: cfg.MaxPayload,
 		NoSigs:     true,
 		NoLog:      !cfg.Debug,
-		// Gateways hold many client subjects; keep the server from
-		// disconnecting a busy in-process gateway as a slow consumer early.
-		WriteDeadline: 10 * time.Second,
+		// A frozen client is cut within a few seconds (see ServerConfig);
+		// MaxPending is large so that a busy gateway, which holds many
+		// client subjects, is not cut as a slow consumer merely for a
+		// burst.
+		PingInterval:  cfg.PingInterval,
+		MaxPingsOut:   cfg.MaxPingsOut,
+		WriteDeadline: cfg.WriteDeadline,
 		MaxPending:    256 << 20,
 	}
 	s, err := server.NewServer(opts)
