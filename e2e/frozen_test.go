@@ -47,26 +47,38 @@ func (b *lockedBuffer) String() string {
 // TestFrozenWorker is issue 13's scenario: 3 worker processes, 200
 // streaming WebSocket clients, one worker frozen with SIGSTOP for 10 s and
 // then resumed. The embedded server cuts the frozen worker after its
-// pings go unanswered (2 s × 2), the gateway redelivers what it held, and
-// after SIGCONT the worker skips the events whose deadline passed. It
-// asserts no message lost, none duplicated to a client, no handler started
-// after its deadline, and logs the longest stall a client saw.
+// pings go unanswered (default 2 s × 2: within 8 s), the gateway
+// redelivers what it held, and after SIGCONT the worker skips the events
+// whose deadline passed. Both runs assert no message lost, none duplicated
+// to a client, no handler started after its deadline, and log the longest
+// stall a client saw.
+//
+//   - defaults: event_timeout 10 s and max_redeliveries 1. The timeout
+//     outlasts the cut, so a redelivery never lands on the frozen worker:
+//     no client stalls longer than event_timeout + 1 s (asserted). The
+//     freeze is 15 s here, so that events are redelivered.
+//   - short timeout: event_timeout 2 s, below the cut time. Redeliveries
+//     may land on the frozen worker again until it is cut, so clients stall
+//     up to about the cut time (measured, not asserted), and it takes
+//     max_redeliveries 5 to lose nothing.
 func TestFrozenWorker(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a 20 s fault scenario")
+		t.Skip("a 40 s fault scenario")
 	}
 	bin := filepath.Join(t.TempDir(), "frozenworker")
 	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/frozenworker").CombinedOutput(); err != nil {
 		t.Fatalf("build the worker: %v\n%s", err, out)
 	}
+	// The defaults' freeze outlasts event_timeout, so that events are
+	// redelivered and the resumed worker holds stale ones.
+	t.Run("defaults", func(t *testing.T) { frozenWorker(t, bin, 15*time.Second, 10*time.Second, 1, true) })
+	t.Run("short timeout", func(t *testing.T) { frozenWorker(t, bin, 10*time.Second, 2*time.Second, 5, false) })
+}
+
+func frozenWorker(t *testing.T, bin string, freeze, eventTimeout time.Duration, maxRedeliveries int, assertStall bool) {
 	const (
-		eventTimeout = 2 * time.Second
-		// Enough attempts to outlast the server's cut of the frozen
-		// worker (at most (2+2) × 2 s): each may land on it until then.
-		maxRedeliveries = 5
-		clients         = 200
-		pause           = 50 * time.Millisecond // between an echo and the next message
-		freeze          = 10 * time.Second
+		clients = 200
+		pause   = 50 * time.Millisecond // between an echo and the next message
 	)
 	ns := sbtest.NATS(t) // the embedded server's defaults: ping 2 s, 2 unanswered
 	url := ns.ClientURL()
@@ -165,7 +177,7 @@ func TestFrozenWorker(t *testing.T) {
 		}()
 	}
 
-	time.Sleep(3 * time.Second) // the clients stream: the scenario's warm-up
+	time.Sleep(2 * time.Second) // the clients stream: the scenario's warm-up
 	before := sent.Load()
 	frozen := workers[0]
 	if err := frozen.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
@@ -177,7 +189,7 @@ func TestFrozenWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	stallDuringFreeze := time.Duration(maxStall.Load())
-	time.Sleep(5 * time.Second) // the resumed worker is back in the queue group
+	time.Sleep(3 * time.Second) // the resumed worker is back in the queue group; stalled clients finish below
 	stop.Store(true)
 	wg.Wait()
 
@@ -233,6 +245,9 @@ func TestFrozenWorker(t *testing.T) {
 	}
 	if late != [3]int{} {
 		t.Errorf("handlers started after their deadline: %v, want none", late)
+	}
+	if stall := time.Duration(maxStall.Load()); assertStall && stall > eventTimeout+time.Second {
+		t.Errorf("a client stalled %v, want at most event_timeout + 1 s = %v", stall, eventTimeout+time.Second)
 	}
 	if skipped[0] == 0 {
 		t.Errorf("the frozen worker skipped no stale event")
