@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
@@ -175,5 +177,71 @@ func TestStaleEventsNotHandled(t *testing.T) {
 		eventsDelivered(t, ns, cidA), a.Handled(), a.StaleSkipped(), g.Stats().EventsRedelivered)
 	if a.StaleSkipped() < clients-1 {
 		t.Errorf("stuck worker skipped %d stale events, want at least %d", a.StaleSkipped(), clients-1)
+	}
+}
+
+// TestNodeWorkerSkipsStaleEvents: the Node example worker skips an event,
+// alone or in a batch, whose Sb-Deadline passed more than 1 s ago or
+// cannot be read, and answers a fresh one. Events of one subject run in
+// order up to their reply, so a stale event that was handled would be
+// answered before the fresh one that follows it.
+func TestNodeWorkerSkipsStaleEvents(t *testing.T) {
+	ns := sbtest.NATS(t)
+	startNodeWorker(t, ns.ClientURL())
+	nc := sbtest.Conn(t, ns.ClientURL())
+	replies := make(chan string, 16)
+	if _, err := nc.Subscribe("sb.gw.gwtest0001.r.>", func(m *nats.Msg) { replies <- m.Subject }); err != nil {
+		t.Fatal(err)
+	}
+	ms := func(d time.Duration) string { return strconv.FormatInt(time.Now().Add(d).UnixMilli(), 10) }
+	publish := func(subject, reply, deadline string, h nats.Header, data string) {
+		t.Helper()
+		h.Set("Sb-Deadline", deadline)
+		if err := nc.PublishMsg(&nats.Msg{Subject: subject, Reply: reply, Header: h, Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closeEvent := func(seq, deadline string) {
+		publish("sb.ev.close", "sb.gw.gwtest0001.r."+seq+".1", deadline,
+			nats.Header{"Sb-Client": {"gwtest0001-" + seq}, "Sb-Remote": {"10.0.0.1:1"}}, "")
+	}
+	batch := func(a, b, deadline string) {
+		publish("sb.evb.message", "sb.gw.gwtest0001.b."+a+".1."+b+".1", deadline,
+			nats.Header{"Sb-Frames": {"1,1"}, "Sb-Remote": {"10.0.0.1:1", "10.0.0.1:2"}}, "xy")
+	}
+	next := func(want string) {
+		t.Helper()
+		select {
+		case got := <-replies:
+			if got != want {
+				t.Fatalf("reply on %s, want %s (a stale event was answered)", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no reply, want %s", want)
+		}
+	}
+	closeEvent("1", ms(-2*time.Second))
+	closeEvent("2", "soon")
+	closeEvent("3", ms(time.Minute))
+	next("sb.gw.gwtest0001.r.3.1")
+	batch("4", "5", ms(-2*time.Second))
+	batch("6", "7", ms(time.Minute))
+	var got []string
+	for range 2 {
+		select {
+		case r := <-replies:
+			got = append(got, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("replies %v, want two", got)
+		}
+	}
+	slices.Sort(got)
+	if want := []string{"sb.gw.gwtest0001.r.6.1", "sb.gw.gwtest0001.r.7.1"}; !slices.Equal(got, want) {
+		t.Fatalf("replies %v, want %v (a stale batch was answered)", got, want)
+	}
+	select {
+	case r := <-replies:
+		t.Fatalf("unexpected reply on %s", r)
+	default:
 	}
 }
