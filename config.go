@@ -107,6 +107,11 @@ type NATSConfig struct {
 	// ping_interval × (max_pings_outstanding + 1).
 	PingInterval        time.Duration `mapstructure:"ping_interval"`
 	MaxPingsOutstanding int           `mapstructure:"max_pings_outstanding"`
+	// The embedded server's liveness check of its clients: a client that
+	// leaves ServerMaxPingsOut pings sent every ServerPingInterval
+	// unanswered (a frozen worker) is disconnected.
+	ServerPingInterval time.Duration `mapstructure:"server_ping_interval"`
+	ServerMaxPingsOut  int           `mapstructure:"server_max_pings_out"`
 }
 
 // NATSTLS configures TLS to the NATS servers.
@@ -199,6 +204,8 @@ func setDefaults(v *viper.Viper) {
 		"nats.max_reconnects":             -1,
 		"nats.ping_interval":              "3s",
 		"nats.max_pings_outstanding":      2,
+		"nats.server_ping_interval":       "2s",
+		"nats.server_max_pings_out":       2,
 		"gateway.listen":                  []string{"ws://0.0.0.0:8282"},
 		"gateway.ping_interval":           "0s",
 		"gateway.ping_not_response_limit": 0,
@@ -440,6 +447,12 @@ func (n NATSConfig) validate() error {
 	}
 	if n.MaxPingsOutstanding < 1 {
 		return fmt.Errorf("%w: nats.max_pings_outstanding: %d must be at least 1", ErrConfig, n.MaxPingsOutstanding)
+	}
+	if n.ServerPingInterval < 100*time.Millisecond {
+		return fmt.Errorf("%w: nats.server_ping_interval: %v, want at least 100ms", ErrConfig, n.ServerPingInterval)
+	}
+	if n.ServerMaxPingsOut < 1 {
+		return fmt.Errorf("%w: nats.server_max_pings_out: %d, want at least 1", ErrConfig, n.ServerMaxPingsOut)
 	}
 	return nil
 }

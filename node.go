@@ -143,6 +143,9 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		n.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "switchboard_worker_events_in_flight", Help: "Events being handled now.",
 		}, func() float64 { return float64(w.InFlight()) }))
+		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
+		}, func() float64 { return float64(w.StaleSkipped()) }))
 		if err := w.Start(ctx); err != nil {
 			return err
 		}
@@ -348,7 +351,7 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 // nats.password, or the public key of nats.nkey_seed_file.
 func embeddedServerConfig(c NATSConfig) (bus.ServerConfig, error) {
 	sc := bus.ServerConfig{Host: c.Host, Port: c.Port, Token: c.Token, User: c.User, Password: c.Password,
-		PingInterval: c.PingInterval, MaxPingsOut: c.MaxPingsOutstanding}
+		PingInterval: c.ServerPingInterval, MaxPingsOut: c.ServerMaxPingsOut}
 	if c.NkeySeedFile != "" {
 		pub, err := bus.NkeyPublicFromSeedFile(c.NkeySeedFile)
 		if err != nil {

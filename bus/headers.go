@@ -18,6 +18,7 @@ const (
 	HdrBinary        = "Sb-Binary"      // "1" when the frame is binary, absent for text
 	HdrSession       = "Sb-Session"     // the client's session as a JSON object
 	HdrRedelivered   = "Sb-Redelivered" // "1" when an event is sent again after a timeout
+	HdrDeadline      = "Sb-Deadline"    // when the gateway gives up on this attempt of an event: Unix milliseconds
 	HdrRemote        = "Sb-Remote"      // the client's remote address
 	HdrStatus        = "Sb-Status"      // reply status: ok, error or reject
 	HdrError         = "Sb-Error"       // machine-readable error code of a reply

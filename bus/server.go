@@ -22,13 +22,18 @@ type ServerConfig struct {
 	MaxPayload int32
 	// Debug turns on the server's own logging.
 	Debug bool
-	// PingInterval and MaxPingsOut: the server pings each client every
-	// PingInterval and drops one with more than MaxPingsOut unanswered,
-	// so a client behind a dead link (and its queue subscriptions, which
-	// would keep taking events) is gone within PingInterval ×
-	// (MaxPingsOut + 1). Defaults 3s and 2.
+	// PingInterval and MaxPingsOut: the server pings a client that sent
+	// nothing for PingInterval and disconnects it when MaxPingsOut pings
+	// are unanswered, so a frozen process (SIGSTOP, a debugger, a hung
+	// host) loses its subscriptions, and its share of the queue group's
+	// events, within about (MaxPingsOut+2) × PingInterval. Defaults:
+	// DefaultServerPingInterval, DefaultServerMaxPingsOut.
 	PingInterval time.Duration
 	MaxPingsOut  int
+	// WriteDeadline: a client that stops reading while the server has
+	// data for it is disconnected after this long; default
+	// DefaultServerWriteDeadline.
+	WriteDeadline time.Duration
 
 	// Authentication every client must give: at most one of a token,
 	// a user with its password, or an nkey (the public key, "U...";
@@ -106,6 +111,15 @@ func (cfg ServerConfig) authOptions(opts *server.Options) error {
 	return nil
 }
 
+// Defaults of the embedded server's liveness checks. nats-server's own are
+// 2 minutes × 2 pings and 10 s: a frozen worker would keep receiving its
+// share of events, all timing out, for up to 6 minutes.
+const (
+	DefaultServerPingInterval  = 2 * time.Second
+	DefaultServerMaxPingsOut   = 2
+	DefaultServerWriteDeadline = 5 * time.Second
+)
+
 // StartServer starts an embedded nats-server (the GatewayWorker "register"
 // role) and waits until it accepts connections. Stop it with Shutdown.
 // Clients in the same process connect to it with nats.InProcessServer.
@@ -120,23 +134,28 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		cfg.MaxPayload = 8 << 20
 	}
 	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = 3 * time.Second
+		cfg.PingInterval = DefaultServerPingInterval
 	}
 	if cfg.MaxPingsOut <= 0 {
-		cfg.MaxPingsOut = 2
+		cfg.MaxPingsOut = DefaultServerMaxPingsOut
+	}
+	if cfg.WriteDeadline <= 0 {
+		cfg.WriteDeadline = DefaultServerWriteDeadline
 	}
 	opts := &server.Options{
 		// Authentication is set below (authOptions).
-		Host:         cfg.Host,
-		Port:         cfg.Port,
-		MaxPayload:   cfg.MaxPayload,
-		PingInterval: cfg.PingInterval,
-		MaxPingsOut:  cfg.MaxPingsOut,
-		NoSigs:       true,
-		NoLog:        !cfg.Debug,
-		// Gateways hold many client subjects; keep the server from
-		// disconnecting a busy in-process gateway as a slow consumer early.
-		WriteDeadline: 10 * time.Second,
+		Host:       cfg.Host,
+		Port:       cfg.Port,
+		MaxPayload: cfg.MaxPayload,
+		NoSigs:     true,
+		NoLog:      !cfg.Debug,
+		// A frozen client is cut within a few seconds (see ServerConfig);
+		// MaxPending is large so that a busy gateway, which holds many
+		// client subjects, is not cut as a slow consumer merely for a
+		// burst.
+		PingInterval:  cfg.PingInterval,
+		MaxPingsOut:   cfg.MaxPingsOut,
+		WriteDeadline: cfg.WriteDeadline,
 		MaxPending:    256 << 20,
 	}
 	if err := cfg.authOptions(opts); err != nil {

@@ -176,7 +176,9 @@ type batchMsg struct {
 	spec     []byte
 	body     []byte
 	subjects []byte
+	deadline []byte
 	specVal  [1]string
+	dlVal    [1]string
 }
 
 // fill makes bm the batch of items' events. The header values and
@@ -184,7 +186,7 @@ type batchMsg struct {
 // (pool.go: nats.go is done with them when PublishMsg returns).
 func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	if bm.msg.Header == nil {
-		bm.msg.Header = make(nats.Header, 3)
+		bm.msg.Header = make(nats.Header, 4)
 	}
 	b := g.subj.AppendEventBatch(bm.subjects[:0], bus.EventMessage)
 	n := len(b)
@@ -206,6 +208,12 @@ func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	bm.specVal[0] = bytesString(bm.spec)
 	bm.msg.Header[bus.HdrFrames] = bm.specVal[:]
 	bm.msg.Header[bus.HdrRemote] = bm.remotes
+	// One deadline for the batch: event_timeout from now. Each event's
+	// own deadline at the gateway started when it was handed to the
+	// publisher, microseconds earlier, well within the skew workers allow.
+	bm.deadline = bus.AppendDeadline(bm.deadline[:0], time.Now().Add(g.opts.eventTimeout))
+	bm.dlVal[0] = bytesString(bm.deadline)
+	bm.msg.Header[bus.HdrDeadline] = bm.dlVal[:]
 	if anySession {
 		bm.msg.Header[bus.HdrSession] = bm.sessions
 	} else {
@@ -217,7 +225,7 @@ func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 // reset drops the references into the clients before the next batch.
 func (bm *batchMsg) reset() {
 	bm.msg.Subject, bm.msg.Reply, bm.msg.Data = "", "", nil
-	bm.specVal[0] = ""
+	bm.specVal[0], bm.dlVal[0] = "", ""
 	clear(bm.remotes)
 	clear(bm.sessions)
 }

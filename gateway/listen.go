@@ -340,6 +340,8 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 		Header: nats.Header{
 			bus.HdrClient: []string{c.id},
 			bus.HdrRemote: []string{c.remote},
+			// The worker skips the handshake once the gateway stopped waiting.
+			bus.HdrDeadline: []string{string(bus.AppendDeadline(nil, time.Now().Add(g.opts.handshakeTimeout)))},
 		},
 		Data: body,
 	}

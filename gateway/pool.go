@@ -4,6 +4,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/nats-io/nats.go"
@@ -73,6 +74,7 @@ func (ev *pendingEvent) readData(r io.Reader, n int) error {
 const (
 	hdrClient = iota
 	hdrRemote
+	hdrDeadline
 	hdrSession
 	hdrBinary
 	hdrRedelivered
@@ -80,17 +82,18 @@ const (
 )
 
 var eventHeaderKeys = [numEventHeaders]string{
-	bus.HdrClient, bus.HdrRemote, bus.HdrSession, bus.HdrBinary, bus.HdrRedelivered,
+	bus.HdrClient, bus.HdrRemote, bus.HdrDeadline, bus.HdrSession, bus.HdrBinary, bus.HdrRedelivered,
 }
 
 // eventMsg is the NATS message an event is published as. Its header map
 // keeps its keys and room between publishes, every value is a one-element
-// slice of vals, and both subjects are written into subjects, so filling
-// it allocates nothing.
+// slice of vals, and both subjects are written into subjects and the
+// deadline into deadline, so filling it allocates nothing.
 type eventMsg struct {
 	msg      nats.Msg
 	vals     [numEventHeaders][1]string
 	subjects []byte
+	deadline []byte
 }
 
 // setHeader sets header i to v; setOptional sets it only when on and
@@ -115,6 +118,11 @@ func (e *eventMsg) fill(g *Gateway, c *conn, ev *pendingEvent, redelivered bool)
 	// No Sb-Gateway: the client id names its gateway (protocol.md §5.1).
 	e.setHeader(hdrClient, c.id)
 	e.setHeader(hdrRemote, c.remote)
+	// The gateway gives up on this attempt event_timeout from now (a
+	// first send, a resend after "no responders", a redelivery: each has a
+	// fresh deadline). The value aliases e.deadline, as the subjects do.
+	e.deadline = bus.AppendDeadline(e.deadline[:0], time.Now().Add(g.opts.eventTimeout))
+	e.setHeader(hdrDeadline, bytesString(e.deadline))
 	// A stored session is replaced, never modified (conn.session), so the
 	// header can alias it instead of copying it.
 	s := c.getSession()

@@ -35,6 +35,12 @@ type batchEvent struct {
 // publishBatch publishes events as one batch, the way a gateway does.
 func publishBatch(t *testing.T, nc *nats.Conn, evs []batchEvent) {
 	t.Helper()
+	publishBatchDeadline(t, nc, evs, "")
+}
+
+// publishBatchDeadline is publishBatch with an Sb-Deadline ("": none).
+func publishBatchDeadline(t *testing.T, nc *nats.Conn, evs []batchEvent, deadline string) {
+	t.Helper()
 	subj, _ := bus.NewSubjects("sb")
 	reply := subj.AppendGatewayBatchReply(nil, batchGateway)
 	var spec, body []byte
@@ -52,6 +58,9 @@ func publishBatch(t *testing.T, nc *nats.Conn, evs []batchEvent) {
 		h.Del(bus.HdrSession)
 	}
 	h.Set(bus.HdrFrames, string(spec))
+	if deadline != "" {
+		h.Set(bus.HdrDeadline, deadline)
+	}
 	m := &nats.Msg{Subject: subj.EventBatch(bus.EventMessage), Reply: string(reply), Header: h, Data: body}
 	if err := nc.PublishMsg(m); err != nil {
 		t.Fatal(err)
@@ -169,6 +178,54 @@ func TestMalformedBatchDropped(t *testing.T) {
 	} {
 		if got := nextReply(t, ch); got != want {
 			t.Fatalf("got reply %s, want %s", got, want)
+		}
+	}
+}
+
+// TestStaleEventsSkipped: an event or a batch whose Sb-Deadline passed
+// more than the allowed skew ago is not handled and not answered, nor is
+// one whose deadline cannot be read (fail closed); one within the skew or
+// in the future is. With one handler at a time, the events of one subject
+// are handled, and answered, in the order they came, and each stale one
+// comes before a fresh one of its subject: had it been handled, its reply
+// would be among the first three.
+func TestStaleEventsSkipped(t *testing.T) {
+	nc := startWorker(t, describeEvents{}, worker.MaxConcurrency(1), worker.DeadlineSkew(time.Second))
+	ch := replies(t, nc)
+	subj, _ := bus.NewSubjects("sb")
+	ms := func(d time.Duration) string { return strconv.FormatInt(time.Now().Add(d).UnixMilli(), 10) }
+	single := func(seq, deadline, data string) {
+		m := &nats.Msg{
+			Subject: subj.Event(bus.EventMessage),
+			Reply:   subj.GatewayReply(batchGateway, seq, "1"),
+			Header:  nats.Header{bus.HdrClient: {batchGateway + "-" + seq}, bus.HdrRemote: {"10.0.0.1:1"}, bus.HdrDeadline: {deadline}},
+			Data:    []byte(data),
+		}
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	single("1", ms(-2*time.Second), "stale")
+	single("2", "soon", "unreadable")
+	publishBatchDeadline(t, nc, []batchEvent{
+		{clientSeq: "3", eventSeq: 1, remote: "10.0.0.9:1", data: "a"},
+		{clientSeq: "4", eventSeq: 1, remote: "10.0.0.9:2", data: "b"},
+	}, ms(-2*time.Second))
+	single("5", ms(-500*time.Millisecond), "within the skew")
+	publishBatchDeadline(t, nc, []batchEvent{
+		{clientSeq: "6", eventSeq: 1, remote: "10.0.0.9:1", data: "c"},
+		{clientSeq: "7", eventSeq: 1, remote: "10.0.0.9:2", data: "d"},
+	}, ms(time.Minute))
+	want := map[string]bool{
+		`sb.gw.gwtest0001.r.5.1 => gwtest0001-5|10.0.0.1:1|<nil>|false|"within the skew"`: true,
+		`sb.gw.gwtest0001.r.6.1 => gwtest0001-6|10.0.0.9:1|<nil>|false|"c"`:               true,
+		`sb.gw.gwtest0001.r.7.1 => gwtest0001-7|10.0.0.9:2|<nil>|false|"d"`:               true,
+	}
+	for range len(want) {
+		if got := nextReply(t, ch); !want[got] {
+			t.Fatalf("got reply %s, want one of %v", got, want)
+		} else {
+			delete(want, got)
 		}
 	}
 }

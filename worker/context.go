@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -24,6 +25,7 @@ type Context struct {
 	clientID    string
 	remote      string
 	redelivered bool
+	deadline    int64                       // Sb-Deadline in Unix milliseconds; 0: none
 	log         atomic.Pointer[slog.Logger] // made on first use: most events never log
 
 	rawSession string
@@ -69,6 +71,7 @@ func newContext(ctx context.Context, w *Worker, ev event) *Context {
 		clientID:    ev.clientID,
 		remote:      ev.remote,
 		redelivered: ev.redelivered,
+		deadline:    max(ev.deadline, 0),
 		rawSession:  ev.session,
 	}
 }
@@ -89,6 +92,18 @@ func (c *Context) RemoteAddr() string { return c.remote }
 // Redelivered reports whether this event was sent before to a worker that
 // did not answer in time (it may have been handled already).
 func (c *Context) Redelivered() bool { return c.redelivered }
+
+// EventDeadline returns when the gateway stops waiting for the answer to
+// this attempt of the event (Sb-Deadline), and false for an event that
+// carries none. The worker checks it before calling the handler (an event
+// it gets to later than that, plus DeadlineSkew, is skipped); a handler
+// may use it to bound its own work.
+func (c *Context) EventDeadline() (time.Time, bool) {
+	if c.deadline == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(c.deadline), true
+}
 
 // Logger returns a logger with the client id attached.
 func (c *Context) Logger() *slog.Logger {

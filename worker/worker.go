@@ -41,6 +41,8 @@ type Worker struct {
 	started   time.Time
 	handled   atomic.Uint64
 	inflight  atomic.Int64
+	stale     atomic.Uint64 // events skipped: their deadline had passed
+	staleLog  atomic.Int64  // unix nanoseconds of the last "stale events skipped" log
 	hb        *heartbeat
 }
 
@@ -52,6 +54,7 @@ type options struct {
 	log         *slog.Logger
 	concurrency int
 	timeout     time.Duration
+	skew        time.Duration
 	observe     func(kind string, d time.Duration, err error)
 }
 
@@ -68,6 +71,14 @@ func MaxConcurrency(n int) Option { return func(o *options) { o.concurrency = n 
 // APITimeout bounds Gateway API calls whose context has no deadline.
 func APITimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
+// DeadlineSkew sets how long after an event's deadline (Sb-Deadline) the
+// worker still runs its handler; default bus.DefaultDeadlineSkew (1 s).
+// Later than that the gateway has resent or dropped the event, and the
+// worker skips it. It is the bound within which the worker's clock must
+// agree with the gateways' clocks: a worker whose clock runs ahead by more
+// skips events its gateway still waits for.
+func DeadlineSkew(d time.Duration) Option { return func(o *options) { o.skew = d } }
+
 // Observe calls fn after each event with its kind (connect, message,
 // close, wsconnect), how long the handler took and its error: the hook for
 // metrics.
@@ -78,6 +89,11 @@ func Observe(fn func(kind string, d time.Duration, err error)) Option {
 // InFlight returns the number of events being handled now.
 func (w *Worker) InFlight() int64 { return w.inflight.Load() }
 
+// StaleSkipped returns the number of events the worker did not handle
+// because their deadline had passed when a handler goroutine got to them
+// (metric stale_events_skipped).
+func (w *Worker) StaleSkipped() uint64 { return w.stale.Load() }
+
 // New creates a worker for events, a value implementing one or more of
 // MessageHandler, ConnectHandler, CloseHandler, WebSocketConnectHandler
 // (and optionally StartHandler, StopHandler). The caller keeps and closes
@@ -86,12 +102,15 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 	if !implementsAny(events) {
 		return nil, fmt.Errorf("worker: %T implements no event handler (OnMessage, OnConnect, OnClose or OnWebSocketConnect)", events)
 	}
-	o := options{log: slog.Default(), concurrency: 1024, timeout: bus.DefaultTimeout}
+	o := options{log: slog.Default(), concurrency: 1024, timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.concurrency <= 0 {
 		return nil, fmt.Errorf("worker: max concurrency %d must be positive", o.concurrency)
+	}
+	if o.skew < 0 {
+		return nil, fmt.Errorf("worker: deadline skew %v must not be negative", o.skew)
 	}
 	client, err := bus.New(nc, bus.WithPrefix(o.prefix), bus.WithTimeout(o.timeout), bus.WithLogger(o.log))
 	if err != nil {
@@ -288,6 +307,7 @@ type event struct {
 	clientID    string
 	remote      string
 	session     string // the session as JSON; "" for none
+	deadline    int64  // Sb-Deadline, Unix milliseconds; 0: none, -1: unreadable
 	redelivered bool
 	binary      bool
 	data        []byte
@@ -302,6 +322,7 @@ func (w *Worker) dispatchOne(m *nats.Msg) {
 		clientID:    m.Header.Get(bus.HdrClient),
 		remote:      m.Header.Get(bus.HdrRemote),
 		session:     m.Header.Get(bus.HdrSession),
+		deadline:    deadline(m),
 		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
 		binary:      m.Header.Get(bus.HdrBinary) == "1",
 		data:        m.Data,
@@ -312,20 +333,59 @@ func (w *Worker) dispatchOne(m *nats.Msg) {
 // "Event batches") and dispatches each as if it had come alone: its own
 // reply subject, client id, remote address and session.
 func (w *Worker) dispatchBatch(m *nats.Msg) {
+	dl := deadline(m) // one for the whole batch
 	err := w.subj.SplitEventBatch(m, func(e bus.BatchEvent) {
 		w.dispatch(event{kind: bus.EventMessage, reply: e.Reply, gateway: e.Gateway, ref: e.Ref,
-			clientID: e.ClientID, remote: e.Remote, session: e.Session, binary: e.Binary, data: e.Data})
+			clientID: e.ClientID, remote: e.Remote, session: e.Session, deadline: dl, binary: e.Binary, data: e.Data})
 	})
 	if err != nil {
 		w.log.Warn("event batch dropped", "reply", m.Reply, "err", err)
 	}
 }
 
+// deadline reads a message's Sb-Deadline: 0 when it has none (a gateway
+// that predates the header), -1 when it cannot be read, which handle treats
+// as passed (fail closed: only a broken sender writes such a value).
+func deadline(m *nats.Msg) int64 {
+	v := m.Header.Get(bus.HdrDeadline)
+	if v == "" {
+		return 0
+	}
+	ms, ok := bus.ParseDeadline(v)
+	if !ok {
+		return -1
+	}
+	return ms
+}
+
+// skipStale reports whether ev's deadline passed more than the allowed
+// skew before now; it then counts it and logs, at most once a second.
+// Nothing is answered: the gateway has resent the event or given it up.
+func (w *Worker) skipStale(ev *event, now time.Time) bool {
+	if ev.deadline == 0 || now.UnixMilli() <= ev.deadline+w.opts.skew.Milliseconds() {
+		return false
+	}
+	n := w.stale.Add(1)
+	last := w.staleLog.Load()
+	if now.UnixNano()-last >= int64(time.Second) && w.staleLog.CompareAndSwap(last, now.UnixNano()) {
+		late := "unreadable deadline"
+		if ev.deadline > 0 {
+			late = (time.Duration(now.UnixMilli()-ev.deadline) * time.Millisecond).String()
+		}
+		w.log.Warn("stale events skipped: their gateway stopped waiting for them", "event", ev.kind,
+			"client_id", ev.clientID, "late", late, "skipped_total", n)
+	}
+	return true
+}
+
 func (w *Worker) handle(ev event) {
+	start := time.Now()
+	if w.skipStale(&ev, start) {
+		return
+	}
 	c := newContext(w.ctx, w, ev)
 	defer c.release()
 	kind := ev.kind
-	start := time.Now()
 	reply, err := w.call(c, ev)
 	if w.opts.observe != nil {
 		w.opts.observe(kind, time.Since(start), err)

@@ -203,10 +203,34 @@ async function leave(ctx, name, room) {
 
 // ---- events (§5) ----------------------------------------------------------
 
+// §5.1 Sb-Deadline: the Unix time in ms when the gateway stops waiting for
+// this attempt of the event. One that passed more than DEADLINE_SKEW ms ago
+// (the bound within which this machine's clock must agree with the
+// gateways') has been resent or dropped by its gateway: it is skipped and
+// not answered, like the Go worker does. An unreadable value counts as
+// passed; no header (an older gateway) as none.
+const DEADLINE_SKEW = 1000;
+let staleSkipped = 0, staleLogged = 0;
+function stale(kind, m) {
+  const v = m.headers?.get("Sb-Deadline") || "";
+  if (v === "") return false;
+  const deadline = /^[1-9][0-9]{0,15}$/.test(v) ? Number(v) : 0;
+  const now = Date.now();
+  if (now <= deadline + DEADLINE_SKEW) return false;
+  staleSkipped++;
+  if (now - staleLogged >= 1000) { // at most one line a second
+    staleLogged = now;
+    log(`stale events skipped: ${kind} of ${m.headers?.get("Sb-Client")}, ${now - deadline} ms late; ${staleSkipped} so far`);
+  }
+  return true;
+}
+
 // handle runs one event and always answers it (§5.2): the client's next
 // event waits for this reply. Like the Go worker, a failed handler still
-// sends the frames and session changes it made before failing.
+// sends the frames and session changes it made before failing. An event
+// whose deadline passed is neither run nor answered (stale above).
 async function handle(kind, m) {
+  if (stale(kind, m)) return;
   const ctx = { clientId: m.headers?.get("Sb-Client") || "", session: {}, frames: [] };
   ctx.reply = (frame) => ctx.frames.push(encodeFrame(frame));
   let original = {};
@@ -258,6 +282,7 @@ function splitBatch(m) {
     throw bad(`${n} events, ${remotes.length} remote and ${sessions.length} session values`);
   }
   const spec = m.headers?.get("Sb-Frames") || "";
+  const deadline = m.headers?.get("Sb-Deadline") || "";
   const sizes = spec.split(",");
   if (sizes.length !== n) throw bad(`${n} events and frame list ${JSON.stringify(spec)}`);
   const data = m.data || new Uint8Array();
@@ -273,6 +298,7 @@ function splitBatch(m) {
     const h = hdrs({ "Sb-Client": `${gw}-${seq.replace(/^0+(?=.)/, "")}`, "Sb-Remote": remotes[i] });
     if (sessions.length !== 0 && sessions[i] !== "") h.set("Sb-Session", sessions[i]);
     if (f[1] === "b") h.set("Sb-Binary", "1");
+    if (deadline) h.set("Sb-Deadline", deadline); // one for the whole batch
     const reply = `${prefix}.gw.${gw}.r.${seq}.${ev}`; // the event's own reply subject
     events.push({ headers: h, data: data.subarray(off, off + len), respond: (body, opts) => nc.publish(reply, body, opts) });
     off += len;
