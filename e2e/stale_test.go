@@ -133,6 +133,11 @@ func TestStaleEventsNotHandled(t *testing.T) {
 	for _, c := range cs {
 		c.Expect("0") // redelivered until it reached the fresh worker
 	}
+	// Every copy in the stuck worker was sent before its client's answer
+	// arrived, so each deadline is at most event_timeout from now: once
+	// that has passed, every copy there is stale (a copy sent just before
+	// the answer would otherwise still be within its deadline and run).
+	time.Sleep(600 * time.Millisecond)
 	close(stuck.block)
 	released = true
 	const perClient = 6
