@@ -24,7 +24,11 @@ type pendingEvent struct {
 	deadline     time.Time
 	redeliveries int
 	noWorker     bool // the last attempt found no worker; retry at deadline
-	done         bool // the reply arrived and is being applied
+	// fanoutMark: when overdue, the fan-out goroutine's count of handled
+	// messages by which it will have handled every message that had
+	// reached it; 0 when not waiting for it (heldForFanout).
+	fanoutMark uint64
+	done       bool // the reply arrived and is being applied
 
 	// Events are pooled (pool.go). An event goes back to the pool once it
 	// left the pipeline (finished) and no publish of it is under way:
@@ -406,6 +410,10 @@ func (g *Gateway) scanEvents(now time.Time) {
 			c.evMu.Unlock()
 			return
 		}
+		if !giveUp && !ev.noWorker && g.heldForFanout(ev) {
+			c.evMu.Unlock()
+			return
+		}
 		drop, redeliver := false, false
 		switch {
 		case giveUp || ev.noWorker && now.Sub(ev.firstSent) > g.opts.noWorkerWait:
@@ -451,6 +459,36 @@ func (g *Gateway) scanEvents(now time.Time) {
 		}
 		g.publishEvent(c, ev, redelivered)
 	})
+}
+
+// heldForFanout reports whether the overdue event ev must wait before it
+// is sent again because its reply may already be here: replies come in
+// through the fan-out goroutine, in order behind group and broadcast
+// messages, and a backlog there (a broadcast to many clients, a starved
+// CPU) must not look like a lost reply, which would run the handler twice
+// for every client waiting in it. The first time ev is found overdue with
+// messages queued for the fan-out goroutine, it notes how many messages
+// the goroutine will have handled once it handled those; ev waits until
+// then, or until nothing is queued, and then is overdue for good. The
+// caller holds c.evMu.
+func (g *Gateway) heldForFanout(ev *pendingEvent) bool {
+	queued := uint64(len(g.fanout)) // before done: the mark errs late, never early
+	done := g.fanoutDone.Load()
+	if ev.fanoutMark == 0 {
+		if queued == 0 {
+			return false
+		}
+		ev.fanoutMark = done + queued
+		g.metrics.redeliveriesHeld.Add(1)
+		g.log.Debug("event overdue; waiting for the fan-out goroutine before redelivering",
+			"event", ev.kind, "queued", queued)
+		return true
+	}
+	if done < ev.fanoutMark && queued > 0 {
+		return true
+	}
+	ev.fanoutMark = 0
+	return false
 }
 
 // loseConnectLocked is called when c's connect event is dropped: no worker

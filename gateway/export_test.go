@@ -11,3 +11,15 @@ func BegunMessages(g *Gateway) int {
 	})
 	return n
 }
+
+// HoldFanout makes g's fan-out goroutine stop at its next group message,
+// as if it were busy writing a big broadcast, until the returned function
+// is called: it holds the lock that the goroutine takes to list the
+// group's members.
+func HoldFanout(g *Gateway) (release func()) {
+	g.hub.mu.Lock()
+	return g.hub.mu.Unlock
+}
+
+// FanoutQueued is how many messages wait for g's fan-out goroutine.
+func FanoutQueued(g *Gateway) int { return len(g.fanout) }

@@ -39,6 +39,7 @@ func (g *Gateway) runFanout() {
 		default:
 			members = g.deliver(m, members[:0], frame, b)
 		}
+		g.fanoutDone.Add(1)
 	}
 	for {
 		select {

@@ -42,7 +42,10 @@ type Gateway struct {
 	pauseMu   sync.Mutex
 	awaySince time.Time
 	fanout    chan *nats.Msg
-	subs      []*nats.Subscription
+	// fanoutDone counts the messages the fan-out goroutine has handled
+	// (heldForFanout).
+	fanoutDone atomic.Uint64
+	subs       []*nats.Subscription
 
 	listeners []listener
 	poll      *netpoll // nil: a reader goroutine per connection
@@ -74,6 +77,7 @@ type metrics struct {
 	eventsOut         atomic.Uint64
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
+	redeliveriesHeld  atomic.Uint64
 	replyBatches      atomic.Uint64
 	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
@@ -100,8 +104,13 @@ type Stats struct {
 	EventsOut         uint64 // events published to workers, retries included
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout
-	EventBatches      uint64 // NATS messages that carried several message events
-	EventsBatched     uint64 // message events sent in batches (also in EventsOut)
+	// RedeliveriesHeld counts the overdue events not sent again at once
+	// because the fan-out goroutine had not yet handled the messages that
+	// had reached it, among which the event's reply may be (events.go,
+	// heldForFanout).
+	RedeliveriesHeld uint64
+	EventBatches     uint64 // NATS messages that carried several message events
+	EventsBatched    uint64 // message events sent in batches (also in EventsOut)
 	// WorkersWithoutBatches counts the live workers that announce
 	// themselves and do not take event batches; while it is not 0, the
 	// gateway publishes events one by one.
@@ -145,6 +154,7 @@ func (g *Gateway) Stats() Stats {
 		EventsOut:             m.eventsOut.Load(),
 		EventsDropped:         m.eventsDropped.Load(),
 		EventsRedelivered:     m.eventsRedelivered.Load(),
+		RedeliveriesHeld:      m.redeliveriesHeld.Load(),
 		EventBatches:          g.batcher.batches.Load(),
 		EventsBatched:         g.batcher.batched.Load(),
 		WorkersWithoutBatches: int(g.batcher.holdouts.Load()),

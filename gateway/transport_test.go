@@ -175,16 +175,22 @@ func TestHeartbeats(t *testing.T) {
 		}
 	})
 	t.Run("WebSocket pings count as activity", func(t *testing.T) {
-		g := start(t, gateway.Ping(30*time.Millisecond, 2, nil))
+		// A silence limit of 1 s, pings every 50 ms for 2.5 s: only a
+		// ping that reached the gateway resets the limit, and a loaded
+		// machine would have to stall this test or the gateway's reader
+		// for most of a second to fail it. (With a 60 ms limit and pings
+		// every 20 ms, one 40 ms stall at a load average of 15 on two
+		// cores closed the client: "write frame: broken pipe".)
+		g := start(t, gateway.Ping(500*time.Millisecond, 2, nil))
 		c := sbtest.Dial(t, g, "/")
-		for range 10 { // 10 x 20ms = 200ms, over 3x the limit
+		for begin := time.Now(); time.Since(begin) < 2500*time.Millisecond; {
 			writeRaw(t, c.Conn, ws.NewPingFrame([]byte("hb")), true)
 			_ = c.Conn.SetReadDeadline(time.Now().Add(time.Second))
 			f, err := ws.ReadFrame(c.Conn)
 			if err != nil || f.Header.OpCode != ws.OpPong {
 				t.Fatalf("want pong, got %v %v", f.Header.OpCode, err)
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 		c.Send("alive")
 		c.Expect("alive")
