@@ -21,6 +21,7 @@ const (
 	limitSlowClient                    // send_buffer_bytes
 	limitHeartbeat                     // ping_not_response_limit
 	limitMessageTimeout                // message_read_timeout
+	limitInvalidUTF8Out                // a text frame to clients that is not UTF-8 (dropped)
 	numLimits
 )
 
@@ -46,6 +47,8 @@ func (l limit) String() string {
 		return "slow_client"
 	case limitMessageTimeout:
 		return "message_read_timeout"
+	case limitInvalidUTF8Out:
+		return "invalid_utf8_out"
 	}
 	return "heartbeat_timeout"
 }
