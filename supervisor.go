@@ -68,7 +68,7 @@ func (s *supervisor) spawn() (*child, error) {
 	// A worker child must not outlive its supervisor, even a killed one;
 	// in a process group of its own, a Ctrl-C at the terminal reaches only
 	// the supervisor, which stops the children in order (gateway first).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start worker process %s: %w", s.exe, err)

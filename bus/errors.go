@@ -12,6 +12,9 @@ var (
 	ErrQueryTimeout = errors.New("gateway did not answer in time")
 	// ErrMessageTooLarge: a payload is larger than the connection allows.
 	ErrMessageTooLarge = errors.New("message too large")
+	// ErrInvalidUTF8: a text frame's data is not valid UTF-8 (send it with
+	// Binary, or fix the text); a browser would drop the connection.
+	ErrInvalidUTF8 = errors.New("text frame is not valid UTF-8")
 	// ErrRemote: a gateway answered a command with an error.
 	ErrRemote = errors.New("gateway error")
 )

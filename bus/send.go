@@ -2,6 +2,7 @@ package bus
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 )
@@ -41,6 +42,14 @@ func newFrameMsg(subject string, data []byte, o sendOptions) *nats.Msg {
 	return m
 }
 
+// checkText refuses a text frame that is not valid UTF-8.
+func checkText(data []byte, o sendOptions) error {
+	if !o.binary && !utf8.Valid(data) {
+		return ErrInvalidUTF8
+	}
+	return nil
+}
+
 func applySend(opts []SendOption) sendOptions {
 	if len(opts) == 0 {
 		return sendOptions{} // the usual call; o below escapes to the options
@@ -60,7 +69,11 @@ func (c *Client) SendToClient(clientID string, data []byte, opts ...SendOption) 
 	if err != nil {
 		return err
 	}
-	m := newFrameMsg(c.subj.Gateway(gw), data, applySend(opts))
+	o := applySend(opts)
+	if err := checkText(data, o); err != nil {
+		return fmt.Errorf("send to client %s: %w", clientID, err)
+	}
+	m := newFrameMsg(c.subj.Gateway(gw), data, o)
 	m.Header.Set(HdrOp, OpSend)
 	m.Header.Set(HdrClients, clientID)
 	if err := c.nc.PublishMsg(m); err != nil {
@@ -74,7 +87,11 @@ func (c *Client) SendToUid(uid string, data []byte, opts ...SendOption) error {
 	if err := ValidName(uid); err != nil {
 		return err
 	}
-	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, applySend(opts))); err != nil {
+	o := applySend(opts)
+	if err := checkText(data, o); err != nil {
+		return fmt.Errorf("send to uid %q: %w", uid, err)
+	}
+	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, o)); err != nil {
 		return fmt.Errorf("send to uid %q: %w", uid, err)
 	}
 	return nil
@@ -86,7 +103,11 @@ func (c *Client) SendToGroup(group string, data []byte, opts ...SendOption) erro
 	if err := ValidName(group); err != nil {
 		return err
 	}
-	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Group(group), data, applySend(opts))); err != nil {
+	o := applySend(opts)
+	if err := checkText(data, o); err != nil {
+		return fmt.Errorf("send to group %q: %w", group, err)
+	}
+	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Group(group), data, o)); err != nil {
 		return fmt.Errorf("send to group %q: %w", group, err)
 	}
 	return nil
@@ -163,6 +184,9 @@ func distinctNames(what string, names []string) ([]string, error) {
 // clients (one publish per gateway involved), minus the excluded ones.
 func (c *Client) SendToAll(data []byte, opts ...SendOption) error {
 	o := applySend(opts)
+	if err := checkText(data, o); err != nil {
+		return fmt.Errorf("send to all: %w", err)
+	}
 	if !o.onlySet {
 		if err := c.nc.PublishMsg(newFrameMsg(c.subj.All(), data, o)); err != nil {
 			return fmt.Errorf("send to all: %w", err)

@@ -17,6 +17,9 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 	if op == bus.OpSend {
 		var frame encodedFrame
 		frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
+		if !g.textValid(frame.frame, m.Subject) {
+			return
+		}
 		for _, id := range bus.SplitIDs(m.Header.Get(bus.HdrClients)) {
 			if c := g.lookup(id); c != nil {
 				b.add(c, frame.of(c.t))

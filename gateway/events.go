@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -294,7 +295,10 @@ func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
 	// A body without Sb-Frames is one text frame (bus.NewFrameScanner).
 	n, err := b.addFrames(c, spec, body)
 	if err != nil {
-		g.log.Warn("bad frame list in reply", "client_id", c.id, "err", err)
+		if errors.Is(err, bus.ErrInvalidUTF8) {
+			g.metrics.limits.hit(limitInvalidUTF8Out)
+		}
+		g.log.Warn("bad frame list in reply: its frames are dropped", "client_id", c.id, "err", err)
 	}
 	g.metrics.msgsOut.Add(uint64(n))
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -107,6 +108,9 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 		g.log.Warn("unknown operation dropped", "subject", m.Subject, "op", op)
 		return members
 	}
+	if f := (bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"}); !g.textValid(f, m.Subject) {
+		return members
+	}
 	switch groups := m.Header.Get(bus.HdrExcludeGroups); {
 	case kind == bus.KindAll:
 		g.hub.each(func(c *conn) { members = append(members, c) })
@@ -130,6 +134,18 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 	g.metrics.msgsOut.Add(uint64(sent))
 	clear(members)
 	return members
+}
+
+// textValid checks once per message that a text frame for clients is
+// UTF-8 (a publisher in another language may not have): one that is not is
+// dropped, counted (invalid_utf8_out) and logged.
+func (g *Gateway) textValid(f bus.Frame, subject string) bool {
+	if f.Binary || utf8.Valid(f.Data) {
+		return true
+	}
+	g.metrics.limits.hit(limitInvalidUTF8Out)
+	g.log.Warn("text frame that is not UTF-8 dropped (send it as binary)", "subject", subject, "bytes", len(f.Data))
+	return false
 }
 
 // listed reports whether id is an element of the comma-separated list.

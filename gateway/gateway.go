@@ -285,9 +285,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 			g.unsubscribe()
 			return fmt.Errorf("netpoll: %w", err)
 		}
-		g.poll = p
-		g.wg.Add(1)
-		go p.run()
+		if p != nil { // nil where epoll does not exist (netpoll_other.go)
+			g.poll = p
+			g.wg.Add(1)
+			go p.run()
+		}
 	}
 	if g.batcher.max > 1 {
 		g.batcher.mu.Lock()

@@ -28,6 +28,7 @@ const (
 	limitMessageTimeout                   // message_read_timeout
 	limitMaxGroups                        // max_groups_per_client: a JoinGroup refused
 	limitSessionBytes                     // max_session_bytes: a session change refused
+	limitInvalidUTF8Out                   // a text frame to clients that is not UTF-8 (dropped)
 	numLimits
 )
 
@@ -67,6 +68,8 @@ func (l limit) String() string {
 		return "max_groups_per_client"
 	case limitSessionBytes:
 		return "max_session_bytes"
+	case limitInvalidUTF8Out:
+		return "invalid_utf8_out"
 	}
 	return "heartbeat_timeout"
 }

@@ -280,7 +280,8 @@ func Compression(on bool) Option { return func(o *options) error { o.compression
 
 // Netpoll reads plain WebSocket connections through epoll, with no
 // goroutine or buffer held by an idle connection (default on). Off: one
-// reader goroutine per connection, as TLS and TCP connections always have.
+// reader goroutine per connection, as TLS and TCP connections always have
+// (and every connection off Linux, which has no epoll).
 func Netpoll(on bool) Option { return func(o *options) error { o.netpoll = on; return nil } }
 
 // AllowedOrigins restricts the Origin of WebSocket handshakes; others get

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/url"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -107,7 +108,8 @@ func (e *encodedFrame) of(t transport) []byte {
 }
 
 // appendFrames appends the frames of a multi-frame body in t's framing and
-// counts them. On an error b may hold some of the frames; callers discard
+// counts them. A text frame that is not UTF-8 is an error (wrapping
+// bus.ErrInvalidUTF8): a browser would drop the connection. On an error b may hold some of the frames; callers discard
 // it.
 func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, int, error) {
 	// A scanner rather than bus.EachFrame: a callback appending to b would
@@ -115,7 +117,11 @@ func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, int
 	s := bus.NewFrameScanner(spec, body)
 	n := 0
 	for s.Scan() {
-		b = t.appendFrame(b, s.Frame())
+		f := s.Frame()
+		if !f.Binary && !utf8.Valid(f.Data) {
+			return b, n, fmt.Errorf("frame %d: %w", n, bus.ErrInvalidUTF8)
+		}
+		b = t.appendFrame(b, f)
 		n++
 	}
 	return b, n, s.Err()

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"golang.org/x/sys/unix"
 )
 
 // Writes to a client never block the caller. When nothing is queued the
@@ -105,13 +104,7 @@ func (c *conn) tryWritev(frames [][]byte) (int, error) {
 		// No descriptor to try (TLS): let the flusher write it.
 		return 0, nil
 	}
-	var n int
-	var err error
-	if len(frames) == 1 {
-		n, err = unix.Write(c.fd, frames[0])
-	} else {
-		n, err = unix.Writev(c.fd, frames)
-	}
+	n, err := writeFD(c.fd, frames)
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
 		return 0, nil
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -158,6 +160,9 @@ func (c *Context) UpdateSession(s bus.Session) {
 // Gateway() afterwards, which sends them first to keep their order.
 func (c *Context) SendToCurrentClient(data []byte, opts ...bus.SendOption) error {
 	f := bus.Frame{Data: data, Binary: bus.IsBinary(opts)}
+	if !f.Binary && !utf8.Valid(data) {
+		return fmt.Errorf("send to client %s: %w", c.clientID, bus.ErrInvalidUTF8)
+	}
 	r := c.queued()
 	r.spec = bus.AppendFrameSpec(r.spec, f)
 	r.frames = append(r.frames, data...)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command sbbench loads any server that speaks the bench protocol (see
 // examples/bench) over WebSocket and measures it:
 //
