@@ -227,7 +227,7 @@ func classify(err error) *apiError {
 	switch {
 	case errors.Is(err, bus.ErrClientNotFound):
 		return fail(http.StatusNotFound, "client_not_found", "%v", err)
-	case errors.Is(err, bus.ErrInvalidClientID), errors.Is(err, bus.ErrInvalidName), errors.Is(err, errMissing):
+	case errors.Is(err, bus.ErrInvalidClientID), errors.Is(err, bus.ErrInvalidName), errors.Is(err, bus.ErrInvalidUTF8), errors.Is(err, errMissing):
 		return fail(http.StatusBadRequest, "bad_request", "%v", err)
 	case errors.Is(err, bus.ErrQueryTimeout), errors.Is(err, context.DeadlineExceeded):
 		return fail(http.StatusGatewayTimeout, "timeout", "%v", err)
