@@ -121,6 +121,8 @@ func TestProtocolViolationsAreRefused(t *testing.T) {
 		{"control frame over 125 bytes", []ws.Frame{ws.NewPingFrame(make([]byte, 126))}, true, ws.StatusProtocolError},
 		{"fragmented control frame", []ws.Frame{ws.NewFrame(ws.OpPing, false, nil)}, true, ws.StatusProtocolError},
 		{"continuation without start", []ws.Frame{ws.NewFrame(ws.OpContinuation, true, []byte("x"))}, true, ws.StatusProtocolError},
+		{"new message inside a fragmented one", []ws.Frame{ws.NewFrame(ws.OpText, false, []byte("a")),
+			ws.NewTextFrame([]byte("b"))}, true, ws.StatusProtocolError},
 		{"reserved bits", []ws.Frame{{Header: ws.Header{Fin: true, Rsv: 4, OpCode: ws.OpText, Length: 1}, Payload: []byte("x")}}, true, ws.StatusProtocolError},
 	}
 	other := sbtest.Dial(t, g, "/")
@@ -136,7 +138,7 @@ func TestProtocolViolationsAreRefused(t *testing.T) {
 		})
 	}
 	r := g.Stats().Refused
-	if r["message_too_large"] != 2 || r["invalid_utf8"] != 1 || r["protocol_error"] != 6 {
+	if r["message_too_large"] != 2 || r["invalid_utf8"] != 1 || r["protocol_error"] != 7 {
 		t.Fatalf("refusal counters %v", r)
 	}
 }
