@@ -161,6 +161,8 @@ func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
 	})
 	if st := g.Stats(); st.EventsRedelivered != 0 {
 		t.Fatalf("%d events redelivered", st.EventsRedelivered)
+	} else {
+		t.Logf("overdue events held for the fan-out backlog: %d", st.RedeliveriesHeld)
 	}
 	cc.mu.Lock()
 	if n := cc.closed[slowID]; n != 1 {
