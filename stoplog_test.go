@@ -1,35 +1,17 @@
 package switchboard
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestCleanStopLogsNoWarning: starting a node, serving a client and
 // stopping it logs nothing at warn level or above (the NATS connections
@@ -41,7 +23,7 @@ func TestCleanStopLogsNoWarning(t *testing.T) {
 	}
 	cfg.NATS.Port = -1
 	cfg.Gateway.Listen = []string{"ws://127.0.0.1:0"}
-	var logs syncBuffer
+	var logs sbtest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	n, err := Start(context.Background(), echoEvents{}, cfg, WithLogger(log))
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -178,23 +177,6 @@ func expect503(t *testing.T, resp *http.Response, took, within time.Duration) {
 	t.Logf("503 with Retry-After: %s after %v", resp.Header.Get("Retry-After"), took.Round(time.Millisecond))
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type vetting struct {
 	block chan struct{} // nil: refuse at once with 401
 }
@@ -248,7 +230,7 @@ func TestHandshakeFailsClosed(t *testing.T) {
 	})
 	t.Run("worker that refuses", func(t *testing.T) {
 		ns := sbtest.NATS(t)
-		var logs syncBuffer
+		var logs sbtest.LogBuffer
 		sbtest.Worker(t, ns.ClientURL(), vetting{}, worker.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
 		g := sbtest.Gateway(t, ns.ClientURL())
 		resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)
@@ -289,7 +271,7 @@ func TestHandshakeFailsClosed(t *testing.T) {
 // TestRefusalsLoggedOnce: many refused handshakes make one warning.
 func TestRefusalsLoggedOnce(t *testing.T) {
 	ns := sbtest.NATS(t)
-	var logs syncBuffer
+	var logs sbtest.LogBuffer
 	g := sbtest.Gateway(t, ns.ClientURL(), gateway.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
 	for range 5 {
 		resp, _ := rawUpgrade(t, g.Addr().String(), 5*time.Second)

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,25 +23,6 @@ import (
 	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
-
-// syncBuffer is a log sink the handler's goroutines may write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func message(out map[string]any) string {
 	e, _ := out["error"].(map[string]any)
@@ -292,7 +271,7 @@ func TestQueryTimeoutIs504(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { close(stop); <-done })
-	var logs syncBuffer
+	var logs sbtest.LogBuffer
 	h := httpapi.New(api, []httpapi.Token{{Token: "admin", Calls: []string{"*"}}}, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 	// The server in front bounds each request to 300 ms, as a deployment's
 	// own deadline would; the API keeps the shorter of it and its own.
@@ -353,7 +332,7 @@ func TestBusDownIs500(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs sbtest.LogBuffer
 	h := httpapi.New(api, []httpapi.Token{{Token: "admin", Calls: []string{"*"}}}, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 	e := env{t: t, srv: httptest.NewServer(h)}
 	defer e.srv.Close()

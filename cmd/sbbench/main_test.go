@@ -12,11 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/switchboard-go/switchboard/internal/loadtest"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
 func TestRefusesRemoteTarget(t *testing.T) {
@@ -119,25 +119,7 @@ func startBenchServer(t *testing.T) (string, int) {
 	cmd := exec.Command(bin, "start", "--listen", url, "--nats-port", strconv.Itoa(freePort(t)))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SB_PROCESS_PID_FILE="+filepath.Join(dir, "pid"), "SB_LOG_LEVEL=warn")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
+	exited, log := sbtest.Start(t, cmd)
 	deadline := time.After(60 * time.Second)
 	for {
 		// The pid file appears once the gateway and its worker processes

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
 func freePort(t *testing.T) string {
@@ -25,7 +26,7 @@ func freePort(t *testing.T) string {
 }
 
 // waitFile waits until path exists and is not empty, or the process ends.
-func waitFile(t *testing.T, path string, exited <-chan struct{}, log *bytes.Buffer) []byte {
+func waitFile(t *testing.T, path string, exited <-chan struct{}, log *sbtest.LogBuffer) []byte {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -61,26 +62,8 @@ func TestHeapSnapshotOnSignal(t *testing.T) {
 	cmd := exec.Command(bin, "start", "--listen", "ws://127.0.0.1:"+freePort(t), "--nats-port", freePort(t))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "BENCH_HEAP_DIR="+snap, "SB_PROCESS_PID_FILE="+filepath.Join(dir, "pid"), "SB_LOG_LEVEL=warn")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	pid := waitFile(t, filepath.Join(dir, "pid"), exited, &log) // ready
+	exited, log := sbtest.Start(t, cmd)
+	pid := waitFile(t, filepath.Join(dir, "pid"), exited, log) // ready
 	if strings.TrimSpace(string(pid)) != strconv.Itoa(cmd.Process.Pid) {
 		t.Fatalf("pid file %q, started %d", pid, cmd.Process.Pid)
 	}
@@ -88,9 +71,9 @@ func TestHeapSnapshotOnSignal(t *testing.T) {
 		t.Fatal(err)
 	}
 	// mem-1.json is complete before heap-1.pb.gz is created.
-	_ = waitFile(t, filepath.Join(snap, "heap-1.pb.gz"), exited, &log)
+	_ = waitFile(t, filepath.Join(snap, "heap-1.pb.gz"), exited, log)
 	var mem map[string]memStats
-	if err := json.Unmarshal(waitFile(t, filepath.Join(snap, "mem-1.json"), exited, &log), &mem); err != nil {
+	if err := json.Unmarshal(waitFile(t, filepath.Join(snap, "mem-1.json"), exited, log), &mem); err != nil {
 		t.Fatal(err)
 	}
 	if a := mem["after_gc"]; a.HeapAlloc == 0 || a.Sys == 0 || a.Goroutines == 0 || a.NumGC == 0 {
