@@ -23,3 +23,7 @@ func HoldFanout(g *Gateway) (release func()) {
 
 // FanoutQueued is how many messages wait for g's fan-out goroutine.
 func FanoutQueued(g *Gateway) int { return len(g.fanout) }
+
+// PeersAlive returns the gateways g counts as alive: itself and the peers
+// whose heartbeats are recent (what queries wait for).
+func PeersAlive(g *Gateway) []string { return g.peers.alive() }
