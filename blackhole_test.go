@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
@@ -178,17 +177,7 @@ func TestBlackholedNATSLinkIsNoticed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	echoOnce := func(msg string) {
-		t.Helper()
-		if err := wsutil.WriteClientText(c, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if b, err := wsutil.ReadServerText(c); err != nil || string(b) != msg {
-			t.Fatalf("echo %q: %q %v", msg, b, err)
-		}
-	}
-	echoOnce("before")
+	expectEcho(t, c, "before", 10*time.Second)
 	if got := httpStatus(t, base+"/readyz"); got != http.StatusOK {
 		t.Fatalf("/readyz = %d before the blackhole", got)
 	}
@@ -212,6 +201,6 @@ func TestBlackholedNATSLinkIsNoticed(t *testing.T) {
 	sbtest.Eventually(t, 15*time.Second, "the server to drop the connections behind the dead link", func() bool {
 		return ns.NumClients() == live
 	})
-	echoOnce("after")
+	expectEcho(t, c, "after", 10*time.Second)
 	t.Logf("echo after %v", time.Since(start))
 }

@@ -53,13 +53,7 @@ func TestStartRunsEverything(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	defer conn.Close()
-	if err := wsutil.WriteClientText(conn, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if b, err := wsutil.ReadServerText(conn); err != nil || string(b) != "hi" {
-		t.Fatalf("echo: %q, %v", b, err)
-	}
+	expectEcho(t, conn, "hi", 5*time.Second)
 
 	out := captureStdout(t, func() {
 		if code := RunArgs(context.Background(), []string{"connections", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", natsPort)}, nil); code != 0 {
@@ -198,5 +192,18 @@ func TestLaptopConfigListsEveryKey(t *testing.T) {
 		if !file.InConfig(key) {
 			t.Errorf("configs/switchboard.yaml lacks %s", key)
 		}
+	}
+}
+
+// expectEcho sends msg to the gateway as a text frame on c and fails the
+// test unless the same text comes back within d.
+func expectEcho(t testing.TB, c net.Conn, msg string, d time.Duration) {
+	t.Helper()
+	if err := wsutil.WriteClientText(c, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	if b, err := wsutil.ReadServerText(c); err != nil || string(b) != msg {
+		t.Fatalf("echo %q: got %q, %v", msg, b, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-go/switchboard/httpapi"
 )
@@ -66,13 +65,7 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 		}
 		for j := range each {
 			msg := fmt.Sprintf("m%d-%d", i, j)
-			if err := wsutil.WriteClientText(c, []byte(msg)); err != nil {
-				t.Fatal(err)
-			}
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if b, err := wsutil.ReadServerText(c); err != nil || string(b) != msg {
-				t.Fatalf("echo %q: %q %v", msg, b, err)
-			}
+			expectEcho(t, c, msg, 5*time.Second)
 		}
 		if i == 0 {
 			_ = c.Close()

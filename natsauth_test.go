@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
@@ -64,13 +63,7 @@ func TestEmbeddedNATSTakesTheAuthKeys(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if err := wsutil.WriteClientText(c, []byte("hi")); err != nil {
-				t.Fatal(err)
-			}
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if b, err := wsutil.ReadServerText(c); err != nil || string(b) != "hi" {
-				t.Fatalf("echo: %q %v", b, err)
-			}
+			expectEcho(t, c, "hi", 5*time.Second)
 
 			// Anyone else needs the same credentials.
 			if nc, err := nats.Connect(n.NATSURL(), nats.MaxReconnects(0)); err == nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
@@ -34,13 +33,7 @@ func TestCleanStopLogsNoWarning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := wsutil.WriteClientText(c, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if b, err := wsutil.ReadServerText(c); err != nil || string(b) != "hi" {
-		t.Fatalf("echo: %q %v", b, err)
-	}
+	expectEcho(t, c, "hi", 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Stop(ctx); err != nil {

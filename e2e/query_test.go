@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
@@ -239,22 +237,7 @@ func TestQueryTimesOutNamingTheSilentGateway(t *testing.T) {
 	nc := sbtest.Conn(t, ns.ClientURL())
 	subj, _ := bus.NewSubjects("sb")
 	const frozen = "frozen0001"
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: {frozen}}, Data: []byte("{}")})
-			select {
-			case <-tick.C:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
+	sbtest.AnnounceGateway(t, nc, subj, frozen)
 	var err error
 	sbtest.Eventually(t, 5*time.Second, "a query that waits for the frozen gateway", func() bool {
 		c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

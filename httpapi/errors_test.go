@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws/wsutil"
-	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
@@ -256,21 +255,7 @@ func TestQueryTimeoutIs504(t *testing.T) {
 	nc := sbtest.Conn(t, ns.ClientURL())
 	subj, _ := bus.NewSubjects("sb")
 	const frozen = "frozen0001"
-	stop, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: {frozen}}, Data: []byte("{}")})
-			select {
-			case <-tick.C:
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { close(stop); <-done })
+	sbtest.AnnounceGateway(t, nc, subj, frozen)
 	var logs sbtest.LogBuffer
 	h := httpapi.New(api, []httpapi.Token{{Token: "admin", Calls: []string{"*"}}}, 0, slog.New(slog.NewTextHandler(&logs, nil)))
 	// The server in front bounds each request to 300 ms, as a deployment's

@@ -388,3 +388,25 @@ func AnnounceWorker(t testing.TB, nc *nats.Conn, subj bus.Subjects, id, features
 	}()
 	t.Cleanup(func() { close(stop); <-done; _ = sub.Unsubscribe() })
 }
+
+// AnnounceGateway sends heartbeats of a gateway with this id on nc every
+// 20 ms until the test ends, without answering anything: a gateway that is
+// frozen, or cut off from the query subject, as queries see it.
+func AnnounceGateway(t testing.TB, nc *nats.Conn, subj bus.Subjects, id string) {
+	t.Helper()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: {id}}, Data: []byte("{}")})
+			select {
+			case <-tick.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
