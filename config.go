@@ -3,9 +3,10 @@ package switchboard
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -13,39 +14,100 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
+	"github.com/switchboard-go/switchboard/worker"
 )
 
 // Config is the whole configuration of a Switchboard process. It comes from
-// defaults, a YAML file, SB_* environment variables and flags, in rising
-// order of precedence (viper).
+// defaults (DefaultConfig), a YAML file, SB_* environment variables and
+// flags, in rising order of precedence (viper). Each section is the Config
+// of the component that uses it, which owns its keys' defaults, doc
+// comments and validation; configs/switchboard.yaml lists every key with
+// its default (TestLaptopConfigMatchesDefaults).
 type Config struct {
-	// Roles this process runs: any of "nats", "gateway", "worker".
-	Roles   []string      `mapstructure:"roles"`
-	NATS    NATSConfig    `mapstructure:"nats"`
-	Gateway GatewayConfig `mapstructure:"gateway"`
-	Worker  WorkerConfig  `mapstructure:"worker"`
-	Log     LogConfig     `mapstructure:"log"`
-	Metrics MetricsConfig `mapstructure:"metrics"`
-	Process ProcessConfig `mapstructure:"process"`
-	API     APIConfig     `mapstructure:"api"`
+	// Roles this process runs: any of "nats", "gateway", "worker", "api".
+	Roles []string `mapstructure:"roles" yaml:"roles"`
+	// NATS is where the bus is and how every connection of the process
+	// reaches it.
+	NATS NATSConfig `mapstructure:"nats" yaml:"nats"`
+	// Gateway configures the gateway role.
+	Gateway gateway.Config `mapstructure:"gateway" yaml:"gateway"`
+	// Worker configures the worker role.
+	Worker WorkerConfig `mapstructure:"worker" yaml:"worker"`
+	// Log configures the process's logger.
+	Log LogConfig `mapstructure:"log" yaml:"log"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics MetricsConfig `mapstructure:"metrics" yaml:"metrics"`
+	// Process says where a started process keeps its pid and log.
+	Process ProcessConfig `mapstructure:"process" yaml:"process"`
+	// API configures the HTTP push API (role "api").
+	API httpapi.Config `mapstructure:"api" yaml:"api"`
 }
 
-// APIConfig configures the HTTP push API (role "api").
-type APIConfig struct {
-	// Listen is a host:port of its own; empty: the API is served under
-	// /api/ on the gateway's ws:// ports (needs the gateway role).
-	Listen string `mapstructure:"listen"`
-	// Tokens are the bearer tokens and the calls each may make ("*": all).
-	Tokens       []httpapi.Token `mapstructure:"tokens"`
-	MaxBodyBytes int64           `mapstructure:"max_body_bytes"`
+// GatewayConfig, APIConfig and TLSFiles are the former names of the
+// sections the gateway and httpapi packages now own.
+type (
+	GatewayConfig = gateway.Config
+	APIConfig     = httpapi.Config
+	TLSFiles      = gateway.CertFiles
+)
+
+// DefaultConfig returns the defaults of every key: the components' own
+// (gateway.DefaultConfig, worker.DefaultConfig, httpapi.DefaultConfig)
+// and the process's.
+func DefaultConfig() Config {
+	return Config{
+		Roles:   []string{RoleNATS, RoleGateway, RoleWorker},
+		NATS:    DefaultNATSConfig(),
+		Gateway: gateway.DefaultConfig(),
+		Worker:  WorkerConfig{Config: worker.DefaultConfig(), Processes: 1},
+		Log:     LogConfig{Level: "info", Format: "text"},
+		Metrics: MetricsConfig{},
+		Process: ProcessConfig{PIDFile: "switchboard.pid", LogFile: "switchboard.log"},
+		API:     httpapi.DefaultConfig(),
+	}
+}
+
+// WorkerConfig is the worker section: the worker's own keys and the
+// number of worker processes.
+type WorkerConfig struct {
+	worker.Config `mapstructure:",squash" yaml:",inline"`
+	// Processes is the number of worker child processes "start" runs and
+	// restarts; "reload" replaces them with the binary on disk. 0: the
+	// worker runs inside the main process (the fastest; reload cannot
+	// replace it).
+	Processes int `mapstructure:"processes" yaml:"processes"`
+}
+
+// Validate checks the worker section.
+func (w WorkerConfig) Validate() error {
+	if err := w.Config.Validate(); err != nil {
+		return err
+	}
+	if w.Processes < 0 {
+		return fmt.Errorf("worker.processes: %d must not be negative", w.Processes)
+	}
+	return nil
 }
 
 // ProcessConfig says where a started process keeps its pid and, with
 // "start -d", its log.
 type ProcessConfig struct {
-	PIDFile string `mapstructure:"pid_file"`
-	LogFile string `mapstructure:"log_file"`
+	// PIDFile is written once the process is ready; stop, restart and
+	// reload read it. A relative path is relative to the configuration
+	// file's directory.
+	PIDFile string `mapstructure:"pid_file" yaml:"pid_file"`
+	// LogFile is where "start -d" writes its output (relative: as PIDFile).
+	LogFile string `mapstructure:"log_file" yaml:"log_file"`
+}
+
+// Validate checks the process section.
+func (p ProcessConfig) Validate() error {
+	if p.PIDFile == "" {
+		return errors.New("process.pid_file: must not be empty")
+	}
+	return nil
 }
 
 // resolve makes relative pid and log paths relative to the directory of
@@ -69,111 +131,106 @@ type MetricsConfig struct {
 	// Listen is a host:port for /metrics, /healthz and /readyz (needed
 	// by worker-only processes). Empty: none; the gateway's ws:// ports
 	// serve /healthz and /readyz, and /metrics only with OnGatewayPort.
-	Listen string `mapstructure:"listen"`
+	Listen string `mapstructure:"listen" yaml:"listen"`
 	// OnGatewayPort serves /metrics on the gateway's ws:// ports too (off
 	// by default: they face the clients, and the metrics tell an attacker
 	// the Go version, descriptor counts and traffic).
-	OnGatewayPort bool `mapstructure:"on_gateway_port"`
+	OnGatewayPort bool `mapstructure:"on_gateway_port" yaml:"on_gateway_port"`
 }
 
 // NATSConfig says where the bus is.
 type NATSConfig struct {
 	// URL of an external NATS server or cluster (comma-separated). Empty:
 	// the process starts an embedded server (role "nats").
-	URL string `mapstructure:"url"`
-	// Host and Port of the embedded server.
-	Host string `mapstructure:"host"`
-	Port int    `mapstructure:"port"`
+	URL string `mapstructure:"url" yaml:"url"`
+	// Host of the embedded server; any address other than loopback needs
+	// Token, User and Password, or NkeySeedFile.
+	Host string `mapstructure:"host" yaml:"host"`
+	// Port of the embedded server.
+	Port int `mapstructure:"port" yaml:"port"`
 	// Prefix starts every subject (namespace).
-	Prefix string `mapstructure:"prefix"`
-	// Authentication to an external cluster: at most one of a credentials
-	// file (.creds, NGS/Synadia Cloud style), an nkey seed file,
-	// user/password, or a token.
-	CredsFile    string `mapstructure:"creds_file"`
-	NkeySeedFile string `mapstructure:"nkey_seed_file"`
-	User         string `mapstructure:"user"`
-	Password     string `mapstructure:"password"`
-	Token        string `mapstructure:"token"`
+	Prefix string `mapstructure:"prefix" yaml:"prefix"`
+	// CredsFile is a .creds file (NGS/Synadia Cloud style) to authenticate
+	// with; at most one of CredsFile, NkeySeedFile, User, Token.
+	CredsFile string `mapstructure:"creds_file" yaml:"creds_file"`
+	// NkeySeedFile is an nkey seed file; the embedded server then requires
+	// its public key of every client.
+	NkeySeedFile string `mapstructure:"nkey_seed_file" yaml:"nkey_seed_file"`
+	// User and Password authenticate together (also what the embedded
+	// server requires).
+	User string `mapstructure:"user" yaml:"user"`
+	// Password goes with User.
+	Password string `mapstructure:"password" yaml:"password"`
+	// Token authenticates with a token (also what the embedded server
+	// requires).
+	Token string `mapstructure:"token" yaml:"token"`
 	// TLS to the cluster: CA to trust, and a client certificate for mTLS.
-	TLS NATSTLS `mapstructure:"tls"`
-	// Reconnection: wait between attempts, bytes buffered while away, and
-	// attempts (-1: forever).
-	ReconnectWait        time.Duration `mapstructure:"reconnect_wait"`
-	ReconnectBufferBytes int           `mapstructure:"reconnect_buffer_bytes"`
-	MaxReconnects        int           `mapstructure:"max_reconnects"`
-	// Dead-link detection: a PING every ping_interval; a connection with
-	// more than max_pings_outstanding unanswered is dropped and
-	// reconnected, so a silently dead link is noticed within
-	// ping_interval × (max_pings_outstanding + 1).
-	PingInterval        time.Duration `mapstructure:"ping_interval"`
-	MaxPingsOutstanding int           `mapstructure:"max_pings_outstanding"`
-	// The embedded server's liveness check of its clients: a client that
-	// leaves ServerMaxPingsOut pings sent every ServerPingInterval
-	// unanswered (a frozen worker) is disconnected.
-	ServerPingInterval time.Duration `mapstructure:"server_ping_interval"`
-	ServerMaxPingsOut  int           `mapstructure:"server_max_pings_out"`
+	TLS NATSTLS `mapstructure:"tls" yaml:"tls"`
+	// ReconnectWait is the wait between reconnection attempts.
+	ReconnectWait time.Duration `mapstructure:"reconnect_wait" yaml:"reconnect_wait"`
+	// ReconnectBufferBytes bounds the publishes kept, while the bus is
+	// away, to send after reconnecting.
+	ReconnectBufferBytes int `mapstructure:"reconnect_buffer_bytes" yaml:"reconnect_buffer_bytes"`
+	// MaxReconnects is the number of reconnection attempts (-1: forever).
+	MaxReconnects int `mapstructure:"max_reconnects" yaml:"max_reconnects"`
+	// PingInterval: every connection sends a PING that often; with
+	// MaxPingsOutstanding a silently dead link is noticed within
+	// PingInterval × (MaxPingsOutstanding + 1).
+	PingInterval time.Duration `mapstructure:"ping_interval" yaml:"ping_interval"`
+	// MaxPingsOutstanding unanswered PINGs drop the connection, which
+	// reconnects.
+	MaxPingsOutstanding int `mapstructure:"max_pings_outstanding" yaml:"max_pings_outstanding"`
+	// ServerPingInterval: the embedded server pings a client that sent
+	// nothing for that long.
+	ServerPingInterval time.Duration `mapstructure:"server_ping_interval" yaml:"server_ping_interval"`
+	// ServerMaxPingsOut unanswered pings of the embedded server disconnect
+	// the client (a frozen worker).
+	ServerMaxPingsOut int `mapstructure:"server_max_pings_out" yaml:"server_max_pings_out"`
+}
+
+// DefaultNATSConfig returns the defaults of the nats keys.
+func DefaultNATSConfig() NATSConfig {
+	return NATSConfig{
+		Host:                 "127.0.0.1",
+		Port:                 4222,
+		Prefix:               "sb",
+		ReconnectWait:        250 * time.Millisecond,
+		ReconnectBufferBytes: 8 << 20,
+		MaxReconnects:        -1,
+		PingInterval:         3 * time.Second,
+		MaxPingsOutstanding:  2,
+		ServerPingInterval:   2 * time.Second,
+		ServerMaxPingsOut:    2,
+	}
 }
 
 // NATSTLS configures TLS to the NATS servers.
 type NATSTLS struct {
-	CAFile   string `mapstructure:"ca_file"`
-	CertFile string `mapstructure:"cert_file"`
-	KeyFile  string `mapstructure:"key_file"`
-}
-
-// GatewayConfig configures the gateway role.
-type GatewayConfig struct {
-	// Listen is one or more listener URLs: ws://, tcp+text://, tcp+frame://.
-	Listen               []string      `mapstructure:"listen"`
-	PingInterval         time.Duration `mapstructure:"ping_interval"`
-	PingNotResponseLimit int           `mapstructure:"ping_not_response_limit"`
-	PingData             string        `mapstructure:"ping_data"`
-	MaxMessageBytes      int           `mapstructure:"max_message_bytes"`
-	SendBufferBytes      int           `mapstructure:"send_buffer_bytes"`
-	MaxConnections       int           `mapstructure:"max_connections"`
-	MaxConnectionsPerIP  int           `mapstructure:"max_connections_per_ip"`
-	// HTTPReadTimeout, HTTPWriteTimeout and HTTPIdleTimeout bound plain
-	// HTTP requests on the gateway's port, api.listen and metrics.listen.
-	HTTPReadTimeout    time.Duration `mapstructure:"http_read_timeout"`
-	HTTPWriteTimeout   time.Duration `mapstructure:"http_write_timeout"`
-	HTTPIdleTimeout    time.Duration `mapstructure:"http_idle_timeout"`
-	MaxPendingEvents   int           `mapstructure:"max_pending_events"`
-	MaxEventBatch      int           `mapstructure:"max_event_batch"`
-	EventTimeout       time.Duration `mapstructure:"event_timeout"`
-	MaxRedeliveries    int           `mapstructure:"max_redeliveries"`
-	NoWorkerWait       time.Duration `mapstructure:"no_worker_wait"`
-	HandshakeTimeout   time.Duration `mapstructure:"handshake_timeout"`
-	AllowedOrigins     []string      `mapstructure:"allowed_origins"`
-	Compression        bool          `mapstructure:"compression"`
-	RateLimit          float64       `mapstructure:"rate_limit"`
-	RateBurst          int           `mapstructure:"rate_burst"`
-	TLS                TLSFiles      `mapstructure:"tls"`
-	MessageReadTimeout time.Duration `mapstructure:"message_read_timeout"`
-	MaxPendingBytes    int           `mapstructure:"max_pending_bytes"`
-	MaxGroupsPerClient int           `mapstructure:"max_groups_per_client"`
-	MaxSessionBytes    int           `mapstructure:"max_session_bytes"`
-}
-
-// TLSFiles are PEM files of a certificate and its key.
-type TLSFiles struct {
-	CertFile string `mapstructure:"cert_file"`
-	KeyFile  string `mapstructure:"key_file"`
-}
-
-// WorkerConfig configures the worker role.
-type WorkerConfig struct {
-	// Processes is the number of worker child processes "start" runs (0:
-	// the worker runs inside the main process, the fastest; reload then
-	// cannot replace it without a restart).
-	Processes      int           `mapstructure:"processes"`
-	MaxConcurrency int           `mapstructure:"max_concurrency"`
-	StopTimeout    time.Duration `mapstructure:"stop_timeout"`
+	// CAFile is a CA (PEM) to trust.
+	CAFile string `mapstructure:"ca_file" yaml:"ca_file"`
+	// CertFile is a client certificate (PEM) for mTLS.
+	CertFile string `mapstructure:"cert_file" yaml:"cert_file"`
+	// KeyFile is its key (PEM).
+	KeyFile string `mapstructure:"key_file" yaml:"key_file"`
 }
 
 // LogConfig configures logging.
 type LogConfig struct {
-	Level  string `mapstructure:"level"`  // debug, info, warn, error
-	Format string `mapstructure:"format"` // text or json
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level" yaml:"level"`
+	// Format is text or json.
+	Format string `mapstructure:"format" yaml:"format"`
+}
+
+// Validate checks the log section.
+func (c LogConfig) Validate() error {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Level) {
+		return fmt.Errorf("log.level: %q (want debug, info, warn or error)", c.Level)
+	}
+	if c.Format != "text" && c.Format != "json" {
+		return fmt.Errorf("log.format: %q (want text or json)", c.Format)
+	}
+	return nil
 }
 
 // Roles a process can run.
@@ -184,71 +241,35 @@ const (
 	RoleAPI     = "api"
 )
 
+// setDefaults gives viper every key of DefaultConfig with its default,
+// which also makes each key known to the SB_* environment mapping.
 func setDefaults(v *viper.Viper) {
-	defaults := map[string]any{
-		"roles":                           []string{RoleNATS, RoleGateway, RoleWorker},
-		"nats.url":                        "",
-		"nats.host":                       "127.0.0.1",
-		"nats.port":                       4222,
-		"nats.prefix":                     "sb",
-		"nats.creds_file":                 "",
-		"nats.nkey_seed_file":             "",
-		"nats.user":                       "",
-		"nats.password":                   "",
-		"nats.token":                      "",
-		"nats.tls.ca_file":                "",
-		"nats.tls.cert_file":              "",
-		"nats.tls.key_file":               "",
-		"nats.reconnect_wait":             "250ms",
-		"nats.reconnect_buffer_bytes":     8 << 20,
-		"nats.max_reconnects":             -1,
-		"nats.ping_interval":              "3s",
-		"nats.max_pings_outstanding":      2,
-		"nats.server_ping_interval":       "2s",
-		"nats.server_max_pings_out":       2,
-		"gateway.listen":                  []string{"ws://0.0.0.0:8282"},
-		"gateway.ping_interval":           "0s",
-		"gateway.ping_not_response_limit": 0,
-		"gateway.ping_data":               "",
-		"gateway.max_message_bytes":       1 << 20,
-		"gateway.send_buffer_bytes":       4 << 20,
-		"gateway.max_connections":         0,
-		"gateway.max_connections_per_ip":  0,
-		"gateway.http_read_timeout":       "10s",
-		"gateway.http_write_timeout":      "30s",
-		"gateway.http_idle_timeout":       "30s",
-		"gateway.max_pending_events":      64,
-		"gateway.max_pending_bytes":       1 << 20,
-		"gateway.max_groups_per_client":   1000,
-		"gateway.max_session_bytes":       64 << 10,
-		"gateway.max_event_batch":         32,
-		"gateway.event_timeout":           "10s",
-		"gateway.max_redeliveries":        1,
-		"gateway.no_worker_wait":          "30s",
-		"gateway.handshake_timeout":       "5s",
-		"gateway.message_read_timeout":    "30s",
-		"gateway.allowed_origins":         []string{},
-		"gateway.compression":             false,
-		"gateway.rate_limit":              0,
-		"gateway.rate_burst":              0,
-		"gateway.tls.cert_file":           "",
-		"gateway.tls.key_file":            "",
-		"worker.max_concurrency":          1024,
-		"worker.processes":                1,
-		"process.pid_file":                "switchboard.pid",
-		"process.log_file":                "switchboard.log",
-		"worker.stop_timeout":             "30s",
-		"metrics.listen":                  "",
-		"metrics.on_gateway_port":         false,
-		"api.listen":                      "",
-		"api.tokens":                      []map[string]any{},
-		"api.max_body_bytes":              1 << 20,
-		"log.level":                       "info",
-		"log.format":                      "text",
+	for key, val := range configKeys(reflect.ValueOf(DefaultConfig()), "") {
+		v.SetDefault(key, val.Interface())
 	}
-	for k, val := range defaults {
-		v.SetDefault(k, val)
+}
+
+// configKeys walks a configuration struct by its mapstructure tags and
+// returns each key ("gateway.tls.cert_file") with its value. Squashed
+// (embedded) structs add their keys to their parent's; time.Duration and
+// slices are values.
+func configKeys(v reflect.Value, prefix string) map[string]reflect.Value {
+	keys := map[string]reflect.Value{}
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		name, opts, _ := strings.Cut(tag, ",")
+		switch {
+		case opts == "squash":
+			maps.Copy(keys, configKeys(v.Field(i), prefix))
+		case f.Type.Kind() == reflect.Struct:
+			maps.Copy(keys, configKeys(v.Field(i), prefix+name+"."))
+		default:
+			keys[prefix+name] = v.Field(i)
+		}
 	}
+	return keys
 }
 
 // newViper returns a viper with the defaults and the SB_ environment
@@ -294,7 +315,8 @@ func loadConfig(v *viper.Viper, file string) (Config, error) {
 	return cfg, nil
 }
 
-// Validate checks the configuration and names the key at fault.
+// Validate checks the configuration and names the key at fault: each
+// section's own Validate, then what depends on the roles.
 func (c Config) Validate() error {
 	bad := func(key string, format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrConfig, key, fmt.Sprintf(format, a...))
@@ -307,6 +329,14 @@ func (c Config) Validate() error {
 			return bad("roles", "unknown role %q (want nats, gateway, worker or api)", r)
 		}
 	}
+	for _, section := range []interface{ Validate() error }{c.NATS, c.Gateway, c.Worker, c.API, c.Process, c.Log} {
+		if err := section.Validate(); err != nil {
+			if errors.Is(err, ErrConfig) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
 	if c.Has(RoleAPI) {
 		if c.API.Listen == "" && !c.Has(RoleGateway) {
 			return bad("api.listen", "needed when the api role runs without the gateway role")
@@ -314,20 +344,9 @@ func (c Config) Validate() error {
 		if len(c.API.Tokens) == 0 {
 			return bad("api.tokens", "the api role needs at least one token")
 		}
-		for _, t := range c.API.Tokens {
-			if len(t.Token) < 16 || len(t.Calls) == 0 {
-				return bad("api.tokens", "each token needs 16 characters or more and a list of calls")
-			}
-		}
 	}
 	if c.NATS.URL == "" && !c.Has(RoleNATS) && (c.Has(RoleGateway) || c.Has(RoleWorker) || c.Has(RoleAPI)) {
 		return bad("nats.url", "needed when this process does not run the nats role")
-	}
-	if c.NATS.Port < -1 || c.NATS.Port > 65535 {
-		return bad("nats.port", "%d is not a port", c.NATS.Port)
-	}
-	if err := c.NATS.validate(); err != nil {
-		return err
 	}
 	if c.Has(RoleNATS) && c.NATS.URL == "" {
 		// The embedded server takes the same keys as a connection to an
@@ -339,80 +358,14 @@ func (c Config) Validate() error {
 			return bad("nats.host", "the embedded server on %q would accept anyone who can reach it: set nats.token, nats.user and nats.password, or nats.nkey_seed_file, or use 127.0.0.1", c.NATS.Host)
 		}
 	}
-	if len(c.Gateway.Listen) == 0 {
-		return bad("gateway.listen", "at least one listener is needed")
-	}
-	for _, l := range c.Gateway.Listen {
-		u, err := url.Parse(l)
-		if err != nil || u.Host == "" || !slices.Contains([]string{"ws", "wss", "tcp+text", "tcp+frame"}, u.Scheme) {
-			return bad("gateway.listen", "%q is not a ws://, wss://, tcp+text:// or tcp+frame:// host:port address", l)
-		}
-		if u.Scheme == "wss" {
-			if err := checkFile("gateway.tls.cert_file", c.Gateway.TLS.CertFile); err != nil {
-				return err
-			}
-			if err := checkFile("gateway.tls.key_file", c.Gateway.TLS.KeyFile); err != nil {
-				return err
-			}
-		}
-	}
-	if c.Gateway.RateLimit < 0 || c.Gateway.RateBurst < 0 {
-		return bad("gateway.rate_limit", "must not be negative")
-	}
-	for key, n := range map[string]int{
-		"gateway.max_message_bytes":     c.Gateway.MaxMessageBytes,
-		"gateway.send_buffer_bytes":     c.Gateway.SendBufferBytes,
-		"gateway.max_pending_events":    c.Gateway.MaxPendingEvents,
-		"gateway.max_pending_bytes":     c.Gateway.MaxPendingBytes,
-		"gateway.max_groups_per_client": c.Gateway.MaxGroupsPerClient,
-		"gateway.max_session_bytes":     c.Gateway.MaxSessionBytes,
-		"worker.max_concurrency":        c.Worker.MaxConcurrency,
-	} {
-		if n <= 0 {
-			return bad(key, "%d must be positive", n)
-		}
-	}
-	if b := c.Gateway.MaxEventBatch; b < 1 || b > 64 {
-		return bad("gateway.max_event_batch", "%d must be from 1 to 64", b)
-	}
-	for key, d := range map[string]time.Duration{
-		"gateway.event_timeout":      c.Gateway.EventTimeout,
-		"gateway.no_worker_wait":     c.Gateway.NoWorkerWait,
-		"gateway.handshake_timeout":  c.Gateway.HandshakeTimeout,
-		"gateway.http_read_timeout":  c.Gateway.HTTPReadTimeout,
-		"gateway.http_write_timeout": c.Gateway.HTTPWriteTimeout,
-		"gateway.http_idle_timeout":  c.Gateway.HTTPIdleTimeout,
-		"worker.stop_timeout":        c.Worker.StopTimeout,
-	} {
-		if d <= 0 {
-			return bad(key, "%v must be positive", d)
-		}
-	}
-	if d := c.Gateway.MessageReadTimeout; d <= 0 {
-		return bad("gateway.message_read_timeout", "%v must be positive", d)
-	}
-	if c.Worker.Processes < 0 {
-		return bad("worker.processes", "%d must not be negative", c.Worker.Processes)
-	}
-	if c.Process.PIDFile == "" {
-		return bad("process.pid_file", "must not be empty")
-	}
-	if c.Gateway.MaxConnectionsPerIP < 0 {
-		return bad("gateway.max_connections_per_ip", "%d must not be negative", c.Gateway.MaxConnectionsPerIP)
-	}
-	if c.Gateway.PingInterval < 0 || c.Gateway.PingNotResponseLimit < 0 || c.Gateway.MaxConnections < 0 {
-		return bad("gateway.ping_interval", "ping and connection limits must not be negative")
-	}
-	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
-		return bad("log.level", "%q (want debug, info, warn or error)", c.Log.Level)
-	}
-	if c.Log.Format != "text" && c.Log.Format != "json" {
-		return bad("log.format", "%q (want text or json)", c.Log.Format)
-	}
 	return nil
 }
 
-func (n NATSConfig) validate() error {
+// Validate checks the nats section.
+func (n NATSConfig) Validate() error {
+	if n.Port < -1 || n.Port > 65535 {
+		return fmt.Errorf("%w: nats.port: %d is not a port", ErrConfig, n.Port)
+	}
 	auth := 0
 	for _, set := range []bool{n.CredsFile != "", n.NkeySeedFile != "", n.User != "", n.Token != ""} {
 		if set {
@@ -439,8 +392,11 @@ func (n NATSConfig) validate() error {
 	if (n.TLS.CertFile == "") != (n.TLS.KeyFile == "") {
 		return fmt.Errorf("%w: nats.tls.key_file: cert_file and key_file go together", ErrConfig)
 	}
-	if n.ReconnectWait <= 0 || n.ReconnectBufferBytes < 0 {
-		return fmt.Errorf("%w: nats.reconnect_wait: must be positive", ErrConfig)
+	if n.ReconnectWait <= 0 {
+		return fmt.Errorf("%w: nats.reconnect_wait: %v must be positive", ErrConfig, n.ReconnectWait)
+	}
+	if n.ReconnectBufferBytes < 0 {
+		return fmt.Errorf("%w: nats.reconnect_buffer_bytes: %d must not be negative", ErrConfig, n.ReconnectBufferBytes)
 	}
 	if n.PingInterval <= 0 {
 		return fmt.Errorf("%w: nats.ping_interval: %v must be positive", ErrConfig, n.PingInterval)
@@ -458,9 +414,6 @@ func (n NATSConfig) validate() error {
 }
 
 func checkFile(key, path string) error {
-	if path == "" {
-		return fmt.Errorf("%w: %s: needed by a wss:// listener", ErrConfig, key)
-	}
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrConfig, key, err)
 	}

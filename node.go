@@ -135,8 +135,8 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if err != nil {
 			return err
 		}
-		w, err := worker.New(nc, events, worker.Prefix(cfg.NATS.Prefix), worker.Logger(n.log),
-			worker.MaxConcurrency(cfg.Worker.MaxConcurrency), worker.Observe(n.m.observe))
+		w, err := worker.New(nc, events, worker.WithConfig(cfg.Worker.Config),
+			worker.Prefix(cfg.NATS.Prefix), worker.Logger(n.log), worker.Observe(n.m.observe))
 		if err != nil {
 			return err
 		}
@@ -233,35 +233,12 @@ func (n *Node) ready() bool {
 }
 
 func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
-	c := n.cfg.Gateway
-	var pingData []byte
-	if c.PingData != "" {
-		pingData = []byte(c.PingData)
-	}
+	// Every gateway key comes in gateway.Config (WithConfig); the rest is
+	// what only the node knows.
 	opts := []gateway.Option{
-		gateway.Listen(c.Listen...),
+		gateway.WithConfig(n.cfg.Gateway),
 		gateway.Prefix(n.cfg.NATS.Prefix),
 		gateway.Logger(n.log),
-		gateway.MaxMessageBytes(c.MaxMessageBytes),
-		gateway.SendBufferBytes(c.SendBufferBytes),
-		gateway.MaxConnections(c.MaxConnections),
-		gateway.MaxConnectionsPerIP(c.MaxConnectionsPerIP),
-		gateway.HTTPTimeouts(c.HTTPReadTimeout, c.HTTPWriteTimeout, c.HTTPIdleTimeout),
-		gateway.MaxPendingEvents(c.MaxPendingEvents),
-		gateway.MaxPendingBytes(c.MaxPendingBytes),
-		gateway.MaxGroupsPerClient(c.MaxGroupsPerClient),
-		gateway.MaxSessionBytes(c.MaxSessionBytes),
-		gateway.MaxEventBatch(c.MaxEventBatch),
-		gateway.EventTimeout(c.EventTimeout),
-		gateway.MaxRedeliveries(c.MaxRedeliveries),
-		gateway.NoWorkerWait(c.NoWorkerWait),
-		gateway.HandshakeTimeout(c.HandshakeTimeout),
-		gateway.MessageReadTimeout(c.MessageReadTimeout),
-		gateway.Ping(c.PingInterval, c.PingNotResponseLimit, pingData),
-		gateway.AllowedOrigins(c.AllowedOrigins...),
-		gateway.RateLimit(c.RateLimit, c.RateBurst),
-		gateway.Compression(c.Compression),
-		gateway.TLSFiles(c.TLS.CertFile, c.TLS.KeyFile),
 	}
 	var next http.Handler
 	switch {
