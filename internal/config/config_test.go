@@ -1,4 +1,4 @@
-package switchboard
+package config
 
 import (
 	"errors"
@@ -55,7 +55,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 // default, so the file a user copies documents the defaults exactly.
 func TestLaptopConfigMatchesDefaults(t *testing.T) {
 	file := viper.New()
-	file.SetConfigFile("configs/switchboard.yaml")
+	file.SetConfigFile("../../configs/switchboard.yaml")
 	if err := file.ReadInConfig(); err != nil {
 		t.Fatal(err)
 	}
