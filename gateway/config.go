@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -231,6 +230,3 @@ func (c Config) validate(files bool) error {
 	}
 	return nil
 }
-
-// errNoHeartbeat is the error of a HeartbeatInterval that is not positive.
-var errNoHeartbeat = errors.New("gateway: heartbeat interval must be positive")

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,6 +30,9 @@ type options struct {
 	anyOrigin      bool            // allowed_origins: ["*"]
 	rateBurst      int
 }
+
+// errNoHeartbeat is the error of a HeartbeatInterval that is not positive.
+var errNoHeartbeat = errors.New("gateway: heartbeat interval must be positive")
 
 func defaultOptions() options {
 	return options{
