@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
-	"github.com/spf13/viper"
 
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 	"github.com/switchboard-go/switchboard/worker"
@@ -98,100 +96,16 @@ func captureStdout(t *testing.T, fn func()) string {
 	return string(b[:n])
 }
 
-func TestConfigErrors(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+// TestStartWithABadConfigExits2: a configuration error ends "start" with
+// exit code 2 (the configuration's own errors are tested in
+// internal/config).
+func TestStartWithABadConfigExits2(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(p, []byte("roles: [x]\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	cases := map[string]string{
-		"unknown key":    "gateway:\n  listn: ws://x:1\n",
-		"bad address":    "gateway:\n  listen: http://0.0.0.0:1\n",
-		"bad duration":   "gateway:\n  event_timeout: soon\n",
-		"bad role":       "roles: [nats, cashier]\n",
-		"negative bytes": "gateway:\n  max_message_bytes: -1\n",
-		"no nats":        "roles: [gateway]\n",
-		"two auths":      "nats:\n  token: t\n  user: u\n  password: p\n",
-		"missing creds":  "nats:\n  creds_file: /nonexistent.creds\n",
-		"missing cert":   "gateway:\n  listen: [wss://0.0.0.0:1]\n  tls:\n    cert_file: /nope.pem\n    key_file: /nope.key\n",
-		"no pings":       "nats:\n  ping_interval: 0s\n",
-		"no outstanding": "nats:\n  max_pings_outstanding: 0\n",
-	}
-	wantKey := map[string]string{
-		"unknown key": "listn", "bad address": "gateway.listen", "bad duration": "event_timeout",
-		"bad role": "roles", "negative bytes": "gateway.max_message_bytes", "no nats": "nats.url",
-		"two auths": "only one of", "missing creds": "nats.creds_file", "missing cert": "gateway.tls.cert_file",
-		"no pings": "nats.ping_interval", "no outstanding": "nats.max_pings_outstanding",
-	}
-	for name, body := range cases {
-		_, err := LoadConfig(write(strings.ReplaceAll(name, " ", "_")+".yaml", body))
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), wantKey[name]) {
-			t.Errorf("%s: %v; want a config error naming %q", name, err, wantKey[name])
-		}
-	}
-	if code := RunArgs(context.Background(), []string{"start", "-c", write("bad.yaml", "roles: [x]\n")}, nil); code != 2 {
+	if code := RunArgs(context.Background(), []string{"start", "-c", p}, nil); code != 2 {
 		t.Errorf("start with a bad config: exit %d, want 2", code)
-	}
-}
-
-func TestEnvironmentOverridesFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(p, []byte("gateway:\n  listen: ws://127.0.0.1:1111\n  max_connections: 5\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SB_GATEWAY_LISTEN", "ws://127.0.0.1:2222")
-	cfg, err := LoadConfig(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Gateway.Listen) != 1 || cfg.Gateway.Listen[0] != "ws://127.0.0.1:2222" || cfg.Gateway.MaxConnections != 5 {
-		t.Fatalf("listen %q max_connections %d", cfg.Gateway.Listen, cfg.Gateway.MaxConnections)
-	}
-}
-
-func TestShippedConfigsValidate(t *testing.T) {
-	if _, err := LoadConfig("configs/switchboard.yaml"); err != nil {
-		t.Errorf("switchboard.yaml: %v", err)
-	}
-	// production.yaml names files of the deployment; without them it must
-	// say which key is missing, with them it validates.
-	if _, err := LoadConfig("configs/production.yaml"); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "nats.") {
-		t.Errorf("production.yaml without its files: %v, want an error naming a nats key", err)
-	}
-	dir := t.TempDir()
-	for key, name := range map[string]string{"SB_NATS_CREDS_FILE": "nats.creds", "SB_NATS_TLS_CA_FILE": "ca.pem"} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv(key, p)
-	}
-	cfg, err := LoadConfig("configs/production.yaml")
-	if err != nil {
-		t.Fatalf("production.yaml: %v", err)
-	}
-	if cfg.Has(RoleNATS) || cfg.NATS.Prefix != "myapp.prod" || len(cfg.Gateway.Listen) != 2 {
-		t.Errorf("production.yaml read as %+v", cfg)
-	}
-}
-
-// The README promises every key in configs/switchboard.yaml, with a
-// comment: a key with a default must appear there.
-func TestLaptopConfigListsEveryKey(t *testing.T) {
-	file := viper.New()
-	file.SetConfigFile("configs/switchboard.yaml")
-	if err := file.ReadInConfig(); err != nil {
-		t.Fatal(err)
-	}
-	defaults := viper.New()
-	setDefaults(defaults)
-	for _, key := range defaults.AllKeys() {
-		if !file.InConfig(key) {
-			t.Errorf("configs/switchboard.yaml lacks %s", key)
-		}
 	}
 }
 

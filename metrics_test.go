@@ -12,21 +12,10 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/switchboard-go/switchboard/httpapi"
+	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
-func scrape(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
-	return string(b)
-}
+func scrape(t *testing.T, url string) string { t.Helper(); return sbtest.Scrape(t, url) }
 
 // metricValue returns the value of the sample whose name and labels are
 // exactly line (e.g. `x_total{kind="message"}`).

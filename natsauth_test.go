@@ -72,7 +72,7 @@ func TestEmbeddedNATSTakesTheAuthKeys(t *testing.T) {
 			} else if !strings.Contains(strings.ToLower(err.Error()), "authorization") {
 				t.Fatalf("connection without credentials: %v; want an authorization error", err)
 			}
-			opts, err := natsOptions(cfg.NATS)
+			opts, err := cfg.NATS.ConnectOptions()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,13 +13,14 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-go/switchboard/admin"
 	"github.com/switchboard-go/switchboard/bus"
 	jsclient "github.com/switchboard-go/switchboard/clients/js"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
+	"github.com/switchboard-go/switchboard/internal/metrics"
+	"github.com/switchboard-go/switchboard/internal/supervisor"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -32,8 +33,8 @@ type Node struct {
 	gw     *gateway.Gateway
 	wk     *worker.Worker
 	conns  []*nats.Conn
-	m      *metrics
-	sup    *supervisor
+	m      *metrics.Metrics
+	sup    *supervisor.Supervisor
 	mSrv   *http.Server
 	mAddr  string
 	apiSrv *http.Server
@@ -46,7 +47,7 @@ func (n *Node) MetricsAddr() string { return n.mAddr }
 type Option func(*nodeOptions)
 
 type nodeOptions struct {
-	sup    *supervisor
+	sup    *supervisor.Supervisor
 	static fs.FS
 	http   http.Handler
 	log    *slog.Logger
@@ -59,7 +60,7 @@ func WithStatic(files fs.FS) Option { return func(o *nodeOptions) { o.static = f
 // WithHTTPHandler serves plain HTTP requests on the gateway's port.
 func WithHTTPHandler(h http.Handler) Option { return func(o *nodeOptions) { o.http = h } }
 
-func withSupervisor(s *supervisor) Option { return func(o *nodeOptions) { o.sup = s } }
+func withSupervisor(s *supervisor.Supervisor) Option { return func(o *nodeOptions) { o.sup = s } }
 
 // WithLogger replaces the logger built from the log configuration.
 func WithLogger(l *slog.Logger) Option { return func(o *nodeOptions) { o.log = l } }
@@ -75,10 +76,10 @@ func Start(ctx context.Context, events any, cfg Config, opts ...Option) (*Node, 
 		opt(&o)
 	}
 	if o.log == nil {
-		o.log = newLogger(cfg.Log, nil)
+		o.log = cfg.Log.NewLogger(nil)
 	}
-	n := &Node{cfg: cfg, log: o.log, m: newMetrics()}
-	n.m.registerSlowConsumers()
+	n := &Node{cfg: cfg, log: o.log, m: metrics.New()}
+	n.m.RegisterSlowConsumers()
 	if err := n.start(ctx, events, o); err != nil {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -111,7 +112,7 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if err != nil {
 			return err
 		}
-		n.m.reg.MustRegister(newGatewayCollector(g))
+		n.m.Register(metrics.NewGatewayCollector(g))
 		if err := g.Start(ctx); err != nil {
 			return err
 		}
@@ -122,9 +123,9 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if n.server != nil {
 			url = n.server.ClientURL()
 		}
-		o.sup.args = append(o.sup.args, "--nats-url", url, "--prefix", cfg.NATS.Prefix)
+		o.sup.AddArgs("--nats-url", url, "--prefix", cfg.NATS.Prefix)
 		n.sup = o.sup
-		if err := n.sup.start(); err != nil {
+		if err := n.sup.Start(); err != nil {
 			return err
 		}
 	} else if cfg.Has(RoleWorker) {
@@ -135,17 +136,12 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if err != nil {
 			return err
 		}
-		w, err := worker.New(nc, events, worker.Prefix(cfg.NATS.Prefix), worker.Logger(n.log),
-			worker.MaxConcurrency(cfg.Worker.MaxConcurrency), worker.Observe(n.m.observe))
+		w, err := worker.New(nc, events, worker.WithConfig(cfg.Worker.Config),
+			worker.Prefix(cfg.NATS.Prefix), worker.Logger(n.log), worker.Observe(n.m.Observe))
 		if err != nil {
 			return err
 		}
-		n.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "switchboard_worker_events_in_flight", Help: "Events being handled now.",
-		}, func() float64 { return float64(w.InFlight()) }))
-		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
-		}, func() float64 { return float64(w.StaleSkipped()) }))
+		n.m.RegisterWorker(w)
 		if err := w.Start(ctx); err != nil {
 			return err
 		}
@@ -203,7 +199,7 @@ func (n *Node) serveMetrics() error {
 		return fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	n.mAddr = ln.Addr().String()
-	n.mSrv = n.httpServer(n.m.handler(n.ready, nil, true))
+	n.mSrv = n.httpServer(n.m.Handler(n.ready, nil, true))
 	go func() { _ = n.mSrv.Serve(ln) }()
 	n.log.Info("metrics listening", "addr", ln.Addr().String())
 	return nil
@@ -233,35 +229,12 @@ func (n *Node) ready() bool {
 }
 
 func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
-	c := n.cfg.Gateway
-	var pingData []byte
-	if c.PingData != "" {
-		pingData = []byte(c.PingData)
-	}
+	// Every gateway key comes in gateway.Config (WithConfig); the rest is
+	// what only the node knows.
 	opts := []gateway.Option{
-		gateway.Listen(c.Listen...),
+		gateway.WithConfig(n.cfg.Gateway),
 		gateway.Prefix(n.cfg.NATS.Prefix),
 		gateway.Logger(n.log),
-		gateway.MaxMessageBytes(c.MaxMessageBytes),
-		gateway.SendBufferBytes(c.SendBufferBytes),
-		gateway.MaxConnections(c.MaxConnections),
-		gateway.MaxConnectionsPerIP(c.MaxConnectionsPerIP),
-		gateway.HTTPTimeouts(c.HTTPReadTimeout, c.HTTPWriteTimeout, c.HTTPIdleTimeout),
-		gateway.MaxPendingEvents(c.MaxPendingEvents),
-		gateway.MaxPendingBytes(c.MaxPendingBytes),
-		gateway.MaxGroupsPerClient(c.MaxGroupsPerClient),
-		gateway.MaxSessionBytes(c.MaxSessionBytes),
-		gateway.MaxEventBatch(c.MaxEventBatch),
-		gateway.EventTimeout(c.EventTimeout),
-		gateway.MaxRedeliveries(c.MaxRedeliveries),
-		gateway.NoWorkerWait(c.NoWorkerWait),
-		gateway.HandshakeTimeout(c.HandshakeTimeout),
-		gateway.MessageReadTimeout(c.MessageReadTimeout),
-		gateway.Ping(c.PingInterval, c.PingNotResponseLimit, pingData),
-		gateway.AllowedOrigins(c.AllowedOrigins...),
-		gateway.RateLimit(c.RateLimit, c.RateBurst),
-		gateway.Compression(c.Compression),
-		gateway.TLSFiles(c.TLS.CertFile, c.TLS.KeyFile),
 	}
 	var next http.Handler
 	switch {
@@ -298,13 +271,13 @@ func (n *Node) gatewayOptions(o nodeOptions) []gateway.Option {
 	}
 	// /metrics (Go version, descriptor counts, traffic) is not for the
 	// public: on the clients' port only when metrics.on_gateway_port.
-	return append(opts, gateway.HTTPHandler(n.m.handler(n.ready, next, n.cfg.Metrics.OnGatewayPort)))
+	return append(opts, gateway.HTTPHandler(n.m.Handler(n.ready, next, n.cfg.Metrics.OnGatewayPort)))
 }
 
 // connect opens a NATS connection for one role: in-process to the embedded
 // server (no sockets), or to the configured URL.
 func (n *Node) connect(role string) (*nats.Conn, error) {
-	opts, err := natsOptions(n.cfg.NATS)
+	opts, err := n.cfg.NATS.ConnectOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +296,7 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
-				n.m.slowConsumers.Add(1)
+				n.m.SlowConsumers.Add(1)
 			}
 			subject := ""
 			if sub != nil {
@@ -342,7 +315,7 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("%s: connect to nats %s: %w", role, url, err)
 	}
 	n.conns = append(n.conns, nc)
-	n.m.watchNATS(role, nc)
+	n.m.WatchNATS(role, nc)
 	return nc, nil
 }
 
@@ -360,41 +333,6 @@ func embeddedServerConfig(c NATSConfig) (bus.ServerConfig, error) {
 		sc.Nkey = pub
 	}
 	return sc, nil
-}
-
-// natsOptions turns the NATS configuration into connection options:
-// authentication, TLS, reconnection and dead-link pings. Every NATS
-// connection the process makes (roles, status and other commands) uses
-// them.
-func natsOptions(c NATSConfig) ([]nats.Option, error) {
-	opts := []nats.Option{
-		nats.MaxReconnects(c.MaxReconnects),
-		nats.ReconnectWait(c.ReconnectWait),
-		nats.ReconnectBufSize(c.ReconnectBufferBytes),
-		nats.PingInterval(c.PingInterval),
-		nats.MaxPingsOutstanding(c.MaxPingsOutstanding),
-	}
-	switch {
-	case c.CredsFile != "":
-		opts = append(opts, nats.UserCredentials(c.CredsFile))
-	case c.NkeySeedFile != "":
-		o, err := nats.NkeyOptionFromSeed(c.NkeySeedFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: nats.nkey_seed_file: %v", ErrConfig, err)
-		}
-		opts = append(opts, o)
-	case c.User != "":
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	case c.Token != "":
-		opts = append(opts, nats.Token(c.Token))
-	}
-	if c.TLS.CAFile != "" {
-		opts = append(opts, nats.RootCAs(c.TLS.CAFile))
-	}
-	if c.TLS.CertFile != "" {
-		opts = append(opts, nats.ClientCert(c.TLS.CertFile, c.TLS.KeyFile))
-	}
-	return opts, nil
 }
 
 // GatewayAddr returns the gateway's listening address, nil without one.
@@ -425,7 +363,7 @@ func (n *Node) Reload() error {
 		errs = append(errs, n.gw.ReloadTLS())
 	}
 	if n.sup != nil {
-		errs = append(errs, n.sup.reload())
+		errs = append(errs, n.sup.Reload())
 	}
 	return errors.Join(errs...)
 }
@@ -452,7 +390,7 @@ func (n *Node) Stop(ctx context.Context) error {
 		errs = append(errs, n.gw.Shutdown(ctx))
 	}
 	if n.sup != nil {
-		errs = append(errs, n.sup.stop(ctx))
+		errs = append(errs, n.sup.Stop(ctx))
 	}
 	if n.wk != nil {
 		errs = append(errs, n.wk.Stop(ctx))

@@ -98,7 +98,7 @@ func newConn(g *Gateway, t transport, nc net.Conn, seq uint64) *conn {
 
 // allowMessage takes a token from the client's rate limit bucket.
 func (c *conn) allowMessage(now time.Time) bool {
-	rate := c.g.opts.rateLimit
+	rate := c.g.opts.RateLimit
 	if rate == 0 {
 		return true
 	}
@@ -208,7 +208,7 @@ func (c *conn) updateSession(patch []byte) error {
 var errSessionTooLarge = errors.New("session over gateway.max_session_bytes")
 
 func (c *conn) checkSessionSize(n int) error {
-	if max := c.g.opts.maxSessionBytes; n > max {
+	if max := c.g.opts.MaxSessionBytes; n > max {
 		c.g.metrics.limits.hit(limitSessionBytes)
 		return fmt.Errorf("%w: %d bytes, the most is %d", errSessionTooLarge, n, max)
 	}

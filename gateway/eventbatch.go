@@ -211,7 +211,7 @@ func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	// One deadline for the batch: event_timeout from now. Each event's
 	// own deadline at the gateway started when it was handed to the
 	// publisher, microseconds earlier, well within the skew workers allow.
-	bm.deadline = bus.AppendDeadline(bm.deadline[:0], time.Now().Add(g.opts.eventTimeout))
+	bm.deadline = bus.AppendDeadline(bm.deadline[:0], time.Now().Add(g.opts.EventTimeout))
 	bm.dlVal[0] = bytesString(bm.deadline)
 	bm.msg.Header[bus.HdrDeadline] = bm.dlVal[:]
 	if anySession {

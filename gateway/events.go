@@ -141,14 +141,14 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 // The caller holds c.evMu.
 func (c *conn) fullLocked(n int) bool {
 	o := &c.g.opts
-	return c.queue.len() >= o.maxPendingEvents || c.pendingBytes > 0 && c.pendingBytes+n > o.maxPendingBytes
+	return c.queue.len() >= o.MaxPendingEvents || c.pendingBytes > 0 && c.pendingBytes+n > o.MaxPendingBytes
 }
 
 // startLocked makes ev the event in flight, about to be published.
 func (c *conn) startLocked(ev *pendingEvent) {
 	c.inflight = ev
 	now := time.Now()
-	ev.firstSent, ev.deadline = now, now.Add(c.g.opts.eventTimeout)
+	ev.firstSent, ev.deadline = now, now.Add(c.g.opts.EventTimeout)
 	ev.publishing++
 }
 
@@ -395,7 +395,7 @@ func (g *Gateway) busPresent(now time.Time) bool {
 }
 
 func (g *Gateway) retryBackoff() time.Duration {
-	return min(max(g.opts.eventTimeout/10, 20*time.Millisecond), 500*time.Millisecond)
+	return min(max(g.opts.EventTimeout/10, 20*time.Millisecond), 500*time.Millisecond)
 }
 
 // scanEvents resends events whose reply is overdue: to another worker
@@ -420,17 +420,17 @@ func (g *Gateway) scanEvents(now time.Time) {
 		}
 		drop, redeliver := false, false
 		switch {
-		case giveUp || ev.noWorker && now.Sub(ev.firstSent) > g.opts.noWorkerWait:
+		case giveUp || ev.noWorker && now.Sub(ev.firstSent) > g.opts.NoWorkerWait:
 			drop = true
 		case ev.noWorker:
 			ev.noWorker = false
-			ev.deadline = now.Add(g.opts.eventTimeout)
-		case ev.redeliveries >= g.opts.maxRedeliveries:
+			ev.deadline = now.Add(g.opts.EventTimeout)
+		case ev.redeliveries >= g.opts.MaxRedeliveries:
 			drop = true
 		default:
 			ev.redeliveries++
 			redeliver = true
-			ev.deadline = now.Add(g.opts.eventTimeout)
+			ev.deadline = now.Add(g.opts.EventTimeout)
 		}
 		lost, removeNow := false, false
 		if drop {

@@ -177,6 +177,9 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	if err := o.derive(); err != nil {
+		return nil, err
+	}
 	subj, err := bus.NewSubjects(o.prefix)
 	if err != nil {
 		return nil, err
@@ -195,7 +198,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	g.peers = peers{self: id, interval: o.heartbeatInterval, seen: map[string]time.Time{}}
 	g.headReaders.New = func() any { return bufio.NewReaderSize(nil, maxHeaderBytes) }
 	g.pools = newEventPools()
-	g.batcher = newBatcher(o.eventBatch)
+	g.batcher = newBatcher(o.MaxEventBatch)
 	g.fleet.workers = map[string]fleetWorker{}
 	g.sockets.perIP = map[string]int{}
 	g.fleet.arrived = make(chan struct{})
@@ -271,10 +274,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	g.httpSrv = &http.Server{
 		Handler:           g.routeHTTP(handler),
-		ReadHeaderTimeout: g.opts.handshakeTimeout,
-		ReadTimeout:       g.opts.httpReadTimeout,
-		WriteTimeout:      g.opts.httpWriteTimeout,
-		IdleTimeout:       g.opts.httpIdleTimeout,
+		ReadHeaderTimeout: g.opts.HandshakeTimeout,
+		ReadTimeout:       g.opts.HTTPReadTimeout,
+		WriteTimeout:      g.opts.HTTPWriteTimeout,
+		IdleTimeout:       g.opts.HTTPIdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes, // later requests on a connection, as the first
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
@@ -321,7 +324,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 
 func (g *Gateway) listen(ctx context.Context) error {
 	var lc net.ListenConfig
-	for _, addr := range g.opts.listen {
+	for _, addr := range g.opts.Listen {
 		t, useTLS, host, err := parseListen(addr)
 		if err != nil {
 			return err
@@ -391,15 +394,15 @@ func (g *Gateway) unsubscribe() {
 // tick drives the timers: event timeouts, heartbeats and client pings.
 func (g *Gateway) tick() {
 	defer g.wg.Done()
-	scan := time.NewTicker(min(max(g.opts.eventTimeout/10, 10*time.Millisecond), 250*time.Millisecond))
+	scan := time.NewTicker(min(max(g.opts.EventTimeout/10, 10*time.Millisecond), 250*time.Millisecond))
 	defer scan.Stop()
 	beat := time.NewTicker(g.opts.heartbeatInterval)
 	defer beat.Stop()
-	reads := time.NewTicker(min(max(g.opts.msgReadTimeout/4, 10*time.Millisecond), time.Second))
+	reads := time.NewTicker(min(max(g.opts.MessageReadTimeout/4, 10*time.Millisecond), time.Second))
 	defer reads.Stop()
 	var ping <-chan time.Time
-	if g.opts.pingInterval > 0 {
-		t := time.NewTicker(g.opts.pingInterval)
+	if g.opts.PingInterval > 0 {
+		t := time.NewTicker(g.opts.PingInterval)
 		defer t.Stop()
 		ping = t.C
 	}
@@ -426,12 +429,12 @@ func (g *Gateway) tick() {
 func (g *Gateway) pingClients(now time.Time) {
 	var ping encodedFrame
 	ping.reset(bus.Frame{Data: g.opts.pingData})
-	silentSince := now.Add(-time.Duration(g.opts.pingLimit) * g.opts.pingInterval).UnixNano()
+	silentSince := now.Add(-time.Duration(g.opts.PingNotResponseLimit) * g.opts.PingInterval).UnixNano()
 	g.hub.each(func(c *conn) {
 		if c.isClosed() {
 			return
 		}
-		if g.opts.pingLimit > 0 && c.lastActive.Load() < silentSince {
+		if g.opts.PingNotResponseLimit > 0 && c.lastActive.Load() < silentSince {
 			g.log.Info("client silent too long, closing", "client_id", c.id)
 			g.metrics.limits.hit(limitHeartbeat)
 			c.terminate("heartbeat timeout")
@@ -446,12 +449,12 @@ func (g *Gateway) pingClients(now time.Time) {
 // closeSlowMessages closes the clients whose message began more than
 // message_read_timeout ago and is still incomplete.
 func (g *Gateway) closeSlowMessages(now time.Time) {
-	begunBefore := now.Add(-g.opts.msgReadTimeout).UnixNano()
+	begunBefore := now.Add(-g.opts.MessageReadTimeout).UnixNano()
 	g.hub.each(func(c *conn) {
 		if start := c.msgStart.Load(); start == 0 || start > begunBefore || c.isClosed() {
 			return
 		}
-		g.log.Info("client message not completed in time, closing", "client_id", c.id, "message_read_timeout", g.opts.msgReadTimeout)
+		g.log.Info("client message not completed in time, closing", "client_id", c.id, "message_read_timeout", g.opts.MessageReadTimeout)
 		g.metrics.limits.hit(limitMessageTimeout)
 		c.closeGracefully(c.t.closeFrame(ws.StatusPolicyViolation, "message not completed in time"), "message read timeout")
 	})

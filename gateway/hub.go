@@ -105,7 +105,7 @@ func (h *hub) join(c *conn, token, name string) (created bool, err error) {
 	_, member := c.groups[token]
 	n := len(c.groups)
 	c.mu.Unlock()
-	if max := c.g.opts.maxGroups; !member && n >= max {
+	if max := c.g.opts.MaxGroupsPerClient; !member && n >= max {
 		c.g.metrics.limits.hit(limitMaxGroups)
 		return false, fmt.Errorf("%w: the client is in %d groups", errTooManyGroups, n)
 	}

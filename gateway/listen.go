@@ -64,7 +64,7 @@ func (g *Gateway) acceptLoop(l listener) {
 // which ends after the upgrade: the connection's reader starts fresh with a
 // small stack.
 func (g *Gateway) handshake(nc net.Conn) {
-	deadline := time.Now().Add(g.opts.handshakeTimeout)
+	deadline := time.Now().Add(g.opts.HandshakeTimeout)
 	_ = nc.SetDeadline(deadline)
 	br := g.headReaders.Get().(*bufio.Reader)
 	br.Reset(nc)
@@ -95,7 +95,7 @@ func (g *Gateway) upgrade(nc net.Conn, br *bufio.Reader, headLen int, deadline t
 	c := newConn(g, transportWS, nc, g.seq.Add(1))
 	hs := bus.Handshake{Header: http.Header{}, Remote: c.remote}
 	var deflate *wsflate.Extension
-	if g.opts.compression {
+	if g.opts.Compression {
 		deflate = &wsflate.Extension{Parameters: deflateParameters()}
 	}
 	u := ws.Upgrader{
@@ -225,7 +225,7 @@ func (g *Gateway) admit(c *conn, hs *bus.Handshake, deadline time.Time) error {
 		g.metrics.limits.hit(limitOrigin)
 		return reject(http.StatusForbidden, "origin not allowed")
 	}
-	return g.askWorker(c, hs, deadline.Add(-g.opts.handshakeTimeout/4))
+	return g.askWorker(c, hs, deadline.Add(-g.opts.HandshakeTimeout/4))
 }
 
 // originAllowed applies allowed_origins. Empty (the default): same origin
@@ -341,7 +341,7 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 			bus.HdrClient: []string{c.id},
 			bus.HdrRemote: []string{c.remote},
 			// The worker skips the handshake once the gateway stopped waiting.
-			bus.HdrDeadline: []string{string(bus.AppendDeadline(nil, time.Now().Add(g.opts.handshakeTimeout)))},
+			bus.HdrDeadline: []string{string(bus.AppendDeadline(nil, time.Now().Add(g.opts.HandshakeTimeout)))},
 		},
 		Data: body,
 	}
@@ -467,7 +467,7 @@ func (g *Gateway) upgradeHijacked(r *http.Request, hj http.Hijacker) {
 		g.log.Debug("hijack for upgrade", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	deadline := time.Now().Add(g.opts.handshakeTimeout)
+	deadline := time.Now().Add(g.opts.HandshakeTimeout)
 	_ = nc.SetDeadline(deadline)
 	var head bytes.Buffer
 	fmt.Fprintf(&head, "%s %s HTTP/%d.%d\r\nHost: %s\r\n", r.Method, r.RequestURI, r.ProtoMajor, r.ProtoMinor, r.Host)

@@ -121,7 +121,7 @@ func (e *eventMsg) fill(g *Gateway, c *conn, ev *pendingEvent, redelivered bool)
 	// The gateway gives up on this attempt event_timeout from now (a
 	// first send, a resend after "no responders", a redelivery: each has a
 	// fresh deadline). The value aliases e.deadline, as the subjects do.
-	e.deadline = bus.AppendDeadline(e.deadline[:0], time.Now().Add(g.opts.eventTimeout))
+	e.deadline = bus.AppendDeadline(e.deadline[:0], time.Now().Add(g.opts.EventTimeout))
 	e.setHeader(hdrDeadline, bytesString(e.deadline))
 	// A stored session is replaced, never modified (conn.session), so the
 	// header can alias it instead of copying it.

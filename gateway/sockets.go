@@ -25,7 +25,7 @@ type sockets struct {
 // acquire counts a new socket from ip, or reports which limit refuses it.
 func (g *Gateway) acquire(ip string) (limit, bool) {
 	s := &g.sockets
-	if perIP := g.opts.maxConnectionsPerIP; perIP > 0 {
+	if perIP := g.opts.MaxConnectionsPerIP; perIP > 0 {
 		s.mu.Lock()
 		if s.perIP[ip] >= perIP {
 			s.mu.Unlock()
@@ -34,7 +34,7 @@ func (g *Gateway) acquire(ip string) (limit, bool) {
 		s.perIP[ip]++
 		s.mu.Unlock()
 	}
-	if n := s.open.Add(1); g.opts.maxConnections > 0 && n > int64(g.opts.maxConnections) {
+	if n := s.open.Add(1); g.opts.MaxConnections > 0 && n > int64(g.opts.MaxConnections) {
 		s.open.Add(-1)
 		g.forgetIP(ip)
 		return limitMaxConnections, false
@@ -49,7 +49,7 @@ func (g *Gateway) release(ip string) {
 }
 
 func (g *Gateway) forgetIP(ip string) {
-	if g.opts.maxConnectionsPerIP <= 0 {
+	if g.opts.MaxConnectionsPerIP <= 0 {
 		return
 	}
 	s := &g.sockets

@@ -10,15 +10,15 @@ import (
 // their sessions; new handshakes use the new certificate. The stock binary
 // calls it on SIGHUP and "reload".
 func (g *Gateway) ReloadTLS() error {
-	if g.opts.certFile == "" || g.opts.keyFile == "" {
+	if g.opts.TLS.CertFile == "" || g.opts.TLS.KeyFile == "" {
 		return errors.New("wss listener: tls cert and key files are not set")
 	}
-	cert, err := tls.LoadX509KeyPair(g.opts.certFile, g.opts.keyFile)
+	cert, err := tls.LoadX509KeyPair(g.opts.TLS.CertFile, g.opts.TLS.KeyFile)
 	if err != nil {
-		return fmt.Errorf("load tls certificate %s: %w", g.opts.certFile, err)
+		return fmt.Errorf("load tls certificate %s: %w", g.opts.TLS.CertFile, err)
 	}
 	g.cert.Store(&cert)
-	g.log.Info("tls certificate loaded", "cert_file", g.opts.certFile)
+	g.log.Info("tls certificate loaded", "cert_file", g.opts.TLS.CertFile)
 	return nil
 }
 

@@ -53,7 +53,7 @@ func (c *conn) nextTCPMessage() (*pendingEvent, error) {
 	}
 	ev := c.g.pools.event(bus.EventMessage)
 	var err error
-	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.maxMessageBytes, ev.data, &c.msgStart)
+	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.MaxMessageBytes, ev.data, &c.msgStart)
 	c.messageDone()
 	if err != nil {
 		ev.release()

@@ -305,7 +305,7 @@ func (c *conn) handleData(data []byte) bool {
 }
 
 func (c *conn) newWSReader() wsReader {
-	return wsReader{limit: c.g.opts.maxMessageBytes, deflate: c.t == transportWSDeflate}
+	return wsReader{limit: c.g.opts.MaxMessageBytes, deflate: c.t == transportWSDeflate}
 }
 
 // handleWS acts on one message or control frame, read into ev (which it

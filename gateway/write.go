@@ -118,11 +118,11 @@ func (c *conn) enqueueLocked(frame []byte) {
 		return
 	}
 	cost := len(frame) + frameOverhead
-	if c.wqBytes+cost > c.g.opts.sendBufferBytes {
+	if c.wqBytes+cost > c.g.opts.SendBufferBytes {
 		c.wclosed = true
 		c.wq = nil
 		c.g.log.Warn("client too slow, disconnecting", "client_id", c.id,
-			"queued_bytes", c.wqBytes, "send_buffer_bytes", c.g.opts.sendBufferBytes)
+			"queued_bytes", c.wqBytes, "send_buffer_bytes", c.g.opts.SendBufferBytes)
 		c.g.metrics.limits.hit(limitSlowClient)
 		go c.terminate("send buffer full")
 		return

@@ -18,8 +18,8 @@ import (
 
 // Token is a bearer token and the calls it may make ("*": all).
 type Token struct {
-	Token string   `mapstructure:"token" json:"token"`
-	Calls []string `mapstructure:"calls" json:"calls"`
+	Token string   `mapstructure:"token" json:"token" yaml:"token"`
+	Calls []string `mapstructure:"calls" json:"calls" yaml:"calls"`
 }
 
 // Handler serves the API. Create it with New.
@@ -34,10 +34,10 @@ type Handler struct {
 
 // New returns the API handler on api. With no tokens every request is
 // refused: the API is never open by accident. maxBody bounds a request body
-// (default 1 MiB).
+// (0 or less: Config's default, api.max_body_bytes).
 func New(api *bus.Client, tokens []Token, maxBody int64, log *slog.Logger) *Handler {
 	if maxBody <= 0 {
-		maxBody = 1 << 20
+		maxBody = DefaultConfig().MaxBodyBytes
 	}
 	if log == nil {
 		log = slog.Default()

@@ -50,12 +50,12 @@ type Worker struct {
 type Option func(*options)
 
 type options struct {
-	prefix      string
-	log         *slog.Logger
-	concurrency int
-	timeout     time.Duration
-	skew        time.Duration
-	observe     func(kind string, d time.Duration, err error)
+	Config
+	prefix  string
+	log     *slog.Logger
+	timeout time.Duration
+	skew    time.Duration
+	observe func(kind string, d time.Duration, err error)
 }
 
 // Prefix sets the subject prefix (namespace); default "sb".
@@ -64,9 +64,13 @@ func Prefix(p string) Option { return func(o *options) { o.prefix = p } }
 // Logger sets the logger; default slog.Default().
 func Logger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// MaxConcurrency bounds the events handled at once (of different
-// clients); default 1024.
-func MaxConcurrency(n int) Option { return func(o *options) { o.concurrency = n } }
+// MaxConcurrency sets Config.MaxConcurrency (worker.max_concurrency):
+// the events handled at once (of different clients); default 1024.
+func MaxConcurrency(n int) Option { return func(o *options) { o.MaxConcurrency = n } }
+
+// WithConfig sets every key at once (the configuration file's worker
+// section); options after it change single keys.
+func WithConfig(c Config) Option { return func(o *options) { o.Config = c } }
 
 // APITimeout bounds Gateway API calls whose context has no deadline.
 func APITimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
@@ -102,12 +106,12 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 	if !implementsAny(events) {
 		return nil, fmt.Errorf("worker: %T implements no event handler (OnMessage, OnConnect, OnClose or OnWebSocketConnect)", events)
 	}
-	o := options{log: slog.Default(), concurrency: 1024, timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew}
+	o := options{Config: DefaultConfig(), log: slog.Default(), timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.concurrency <= 0 {
-		return nil, fmt.Errorf("worker: max concurrency %d must be positive", o.concurrency)
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 	if o.skew < 0 {
 		return nil, fmt.Errorf("worker: deadline skew %v must not be negative", o.skew)
@@ -125,7 +129,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		events:  events,
 		opts:    o,
 		log:     o.log.With("worker_id", id),
-		sem:     make(chan struct{}, o.concurrency),
+		sem:     make(chan struct{}, o.MaxConcurrency),
 		idle:    make(chan event),
 		drained: make(chan struct{}),
 		replies: sync.Pool{New: newReply},

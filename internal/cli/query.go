@@ -1,4 +1,4 @@
-package switchboard
+package cli
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/config"
 )
 
-func connectBus(cfg Config) (*bus.Client, error) {
+func connectBus(cfg config.Config) (*bus.Client, error) {
 	url := cfg.NATS.URL
 	if url == "" {
 		url = fmt.Sprintf("nats://%s:%d", cfg.NATS.Host, cfg.NATS.Port)
 	}
-	opts, err := natsOptions(cfg.NATS)
+	opts, err := cfg.NATS.ConnectOptions()
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +29,7 @@ func connectBus(cfg Config) (*bus.Client, error) {
 
 // onBus makes a command body that loads the configuration, connects to
 // the cluster's NATS and runs fn with the Gateway API.
-func onBus(load func() (Config, error), fn func(*cobra.Command, *bus.Client) error) func(*cobra.Command, []string) error {
+func onBus(load func() (config.Config, error), fn func(*cobra.Command, *bus.Client) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
 		cfg, err := load()
 		if err != nil {
@@ -43,7 +44,7 @@ func onBus(load func() (Config, error), fn func(*cobra.Command, *bus.Client) err
 	}
 }
 
-func newConnectionsCommand(load func() (Config, error)) *cobra.Command {
+func newConnectionsCommand(load func() (config.Config, error)) *cobra.Command {
 	var group, uid string
 	var asJSON bool
 	var limit, offset int
@@ -92,7 +93,7 @@ func page[T any](items []T, offset, limit int) []T {
 	return items
 }
 
-func newStatusCommand(load func() (Config, error)) *cobra.Command {
+func newStatusCommand(load func() (config.Config, error)) *cobra.Command {
 	var asJSON, watch bool
 	cmd := &cobra.Command{
 		Use:   "status",

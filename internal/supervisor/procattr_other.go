@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package switchboard
+package supervisor
 
 import "syscall"
 

@@ -1,4 +1,7 @@
-package switchboard
+// Package supervisor runs the worker role of a Switchboard process in
+// child processes of the binary on disk, restarts them when they die and
+// replaces them on reload, as GatewayWorker's master does.
+package supervisor
 
 import (
 	"bufio"
@@ -19,11 +22,15 @@ const (
 	envReadyFD     = "SB_READY_FD"     // file descriptor the child writes "ready" to
 )
 
-// supervisor runs the worker role in child processes of the binary on
+// IsWorkerChild reports whether this process is a worker child started by
+// a Supervisor.
+func IsWorkerChild() bool { return os.Getenv(envWorkerChild) == "1" }
+
+// Supervisor runs the worker role in child processes of the binary on
 // disk, as GatewayWorker's master does. Reload starts a new child from the
 // binary on disk now, waits until it takes events, then drains the old one:
 // no client is disconnected and no event lost.
-type supervisor struct {
+type Supervisor struct {
 	exe     string   // the binary, resolved when the process started
 	args    []string // arguments of a worker child
 	n       int
@@ -40,12 +47,18 @@ type child struct {
 	done chan struct{}
 }
 
-func newSupervisor(exe string, args []string, n int, stopTTL time.Duration, log *slog.Logger) *supervisor {
-	return &supervisor{exe: exe, args: args, n: n, stopTTL: stopTTL, log: log, children: map[*child]bool{}}
+// New returns a supervisor of n children running exe with args; a child
+// being retired gets stopTTL to drain before SIGKILL.
+func New(exe string, args []string, n int, stopTTL time.Duration, log *slog.Logger) *Supervisor {
+	return &Supervisor{exe: exe, args: args, n: n, stopTTL: stopTTL, log: log, children: map[*child]bool{}}
 }
 
-// start starts the children and waits until each takes events.
-func (s *supervisor) start() error {
+// AddArgs appends arguments to every child's command line (the node adds
+// the NATS URL and the prefix the children connect with).
+func (s *Supervisor) AddArgs(args ...string) { s.args = append(s.args, args...) }
+
+// Start starts the children and waits until each takes events.
+func (s *Supervisor) Start() error {
 	for range s.n {
 		if _, err := s.spawn(); err != nil {
 			return err
@@ -55,7 +68,7 @@ func (s *supervisor) start() error {
 }
 
 // spawn starts one child and waits for its "ready".
-func (s *supervisor) spawn() (*child, error) {
+func (s *Supervisor) spawn() (*child, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -103,7 +116,7 @@ func (s *supervisor) spawn() (*child, error) {
 }
 
 // watch waits for a child and starts a replacement if it died on its own.
-func (s *supervisor) watch(c *child) {
+func (s *Supervisor) watch(c *child) {
 	err := c.cmd.Wait()
 	close(c.done)
 	s.mu.Lock()
@@ -126,9 +139,9 @@ func (s *supervisor) watch(c *child) {
 	}
 }
 
-// reload replaces every child, one at a time: the new one is ready before
+// Reload replaces every child, one at a time: the new one is ready before
 // the old one drains.
-func (s *supervisor) reload() error {
+func (s *Supervisor) Reload() error {
 	s.mu.Lock()
 	old := make([]*child, 0, len(s.children))
 	for c := range s.children {
@@ -145,7 +158,7 @@ func (s *supervisor) reload() error {
 }
 
 // retire drains one child: SIGTERM, then SIGKILL after the stop timeout.
-func (s *supervisor) retire(c *child) {
+func (s *Supervisor) retire(c *child) {
 	s.mu.Lock()
 	delete(s.children, c)
 	s.mu.Unlock()
@@ -157,13 +170,13 @@ func (s *supervisor) retire(c *child) {
 	}
 }
 
-func (s *supervisor) kill(c *child) {
+func (s *Supervisor) kill(c *child) {
 	_ = c.cmd.Process.Kill()
 	<-c.done
 }
 
-// stop drains every child.
-func (s *supervisor) stop(ctx context.Context) error {
+// Stop drains every child.
+func (s *Supervisor) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	s.stopping = true
 	all := make([]*child, 0, len(s.children))
@@ -186,9 +199,9 @@ func (s *supervisor) stop(ctx context.Context) error {
 	}
 }
 
-// signalReady tells a supervising parent that this worker child takes
+// SignalReady tells a supervising parent that this worker child takes
 // events.
-func signalReady() {
+func SignalReady() {
 	if os.Getenv(envReadyFD) != "3" {
 		return
 	}

@@ -1,4 +1,4 @@
-package switchboard
+package cli
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/switchboard-go/switchboard/internal/config"
 )
 
 // envDaemonChild is set in the background process "start -d" starts.
@@ -64,10 +66,10 @@ func (p pidFile) running() (int, error) {
 // daemonize starts this binary again in the background with the same
 // arguments minus -d, its output going to the log file, and returns once
 // the new process has written its pid file.
-func daemonize(cfg Config, exe string) error {
+func daemonize(cfg config.Config, exe string) error {
 	logf, err := os.OpenFile(cfg.Process.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return fmt.Errorf("%w: process.log_file: %v", ErrConfig, err)
+		return fmt.Errorf("%w: process.log_file: %v", config.ErrConfig, err)
 	}
 	defer logf.Close()
 	args := slices.DeleteFunc(slices.Clone(os.Args[1:]), func(a string) bool {
@@ -102,7 +104,7 @@ func daemonize(cfg Config, exe string) error {
 // stopProcess sends SIGTERM and waits for the process to end; after the
 // stop timeout it sends SIGKILL. A second "stop" while the first waits
 // forces the process (it exits at a second signal).
-func stopProcess(cfg Config) error {
+func stopProcess(cfg config.Config) error {
 	p := pidFile(cfg.Process.PIDFile)
 	pid, err := p.running()
 	if err != nil {
@@ -124,7 +126,7 @@ func stopProcess(cfg Config) error {
 	return nil
 }
 
-func signalProcess(cfg Config, sig syscall.Signal) (int, error) {
+func signalProcess(cfg config.Config, sig syscall.Signal) (int, error) {
 	pid, err := pidFile(cfg.Process.PIDFile).running()
 	if err != nil {
 		return 0, err
@@ -132,7 +134,7 @@ func signalProcess(cfg Config, sig syscall.Signal) (int, error) {
 	return pid, syscall.Kill(pid, sig)
 }
 
-func newProcessCommands(load func() (Config, error)) []*cobra.Command {
+func newProcessCommands(load func() (config.Config, error)) []*cobra.Command {
 	stop := &cobra.Command{
 		Use:   "stop",
 		Short: "stop the running process gracefully (run it again to force)",

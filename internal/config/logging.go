@@ -1,4 +1,4 @@
-package switchboard
+package config
 
 import (
 	"io"
@@ -6,8 +6,9 @@ import (
 	"os"
 )
 
-// newLogger builds the process logger from the log configuration.
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
+// NewLogger builds the process logger from the log configuration,
+// writing to w (nil: standard error).
+func (c LogConfig) NewLogger(w io.Writer) *slog.Logger {
 	if w == nil {
 		w = os.Stderr
 	}

@@ -1,4 +1,4 @@
-package switchboard
+package cli
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type cliEnv struct {
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "switchboard")
-	out, err := exec.Command("go", "build", "-o", bin, "./cmd/switchboard").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/switchboard").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -290,7 +290,7 @@ func (s *streamer) finish() int {
 func gatewayCounters(t *testing.T, url string) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
-	for _, l := range strings.Split(scrape(t, url), "\n") {
+	for _, l := range strings.Split(sbtest.Scrape(t, url), "\n") {
 		name, v, ok := strings.Cut(l, " ")
 		if name, found := strings.CutPrefix(name, "switchboard_gateway_"); ok && found {
 			f, err := strconv.ParseFloat(v, 64)

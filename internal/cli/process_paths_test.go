@@ -1,4 +1,4 @@
-package switchboard
+package cli
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/switchboard-go/switchboard/internal/config"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
 
@@ -26,7 +27,7 @@ func TestProcessPathsNextToConfig(t *testing.T) {
 	if err := os.WriteFile(file, []byte("process:\n  pid_file: run/app.pid\n  log_file: /var/tmp/app.log\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(file)
+	cfg, err := config.Load(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,7 @@ func TestProcessPathsNextToConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("SB_PROCESS_LOG_FILE", "logs/app.log")
-	cfg, err = LoadConfig(rel)
+	cfg, err = config.Load(rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestProcessPathsNextToConfig(t *testing.T) {
 		t.Fatalf("log_file from SB_PROCESS_LOG_FILE = %q, want %q", cfg.Process.LogFile, want)
 	}
 
-	cfg, err = LoadConfig("")
+	cfg, err = config.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}

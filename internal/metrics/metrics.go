@@ -1,4 +1,6 @@
-package switchboard
+// Package metrics is a Switchboard process's Prometheus registry and its
+// HTTP endpoints: /metrics, /healthz and /readyz.
+package metrics
 
 import (
 	"net/http"
@@ -12,16 +14,19 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/worker"
 )
 
-// metrics is the node's Prometheus registry: gateway counters, worker
+// Metrics is the node's Prometheus registry: gateway counters, worker
 // handling latency, NATS connection health.
-type metrics struct {
-	reg           *prometheus.Registry
-	handled       *prometheus.CounterVec
-	latency       *prometheus.HistogramVec
-	kinds         map[string]*kindMetrics // the known event kinds, resolved once
-	slowConsumers atomic.Uint64
+type Metrics struct {
+	reg     *prometheus.Registry
+	handled *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+	kinds   map[string]*kindMetrics // the known event kinds, resolved once
+	// SlowConsumers counts NATS slow-consumer errors (the node's error
+	// handler adds to it); exported by RegisterSlowConsumers.
+	SlowConsumers atomic.Uint64
 }
 
 // kindMetrics are one event kind's series, looked up once instead of by
@@ -31,8 +36,10 @@ type kindMetrics struct {
 	latency    prometheus.Observer
 }
 
-func newMetrics() *metrics {
-	m := &metrics{
+// New returns a registry with the worker's event series and the Go and
+// process collectors.
+func New() *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_worker_events_total", Help: "Events handled by the worker, by kind and result.",
@@ -50,8 +57,12 @@ func newMetrics() *metrics {
 	return m
 }
 
-// observe is the worker's Observe hook.
-func (m *metrics) observe(kind string, d time.Duration, err error) {
+// Register adds collectors; it panics on a duplicate, as
+// prometheus.Registry.MustRegister does.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
+// Observe is the worker's Observe hook.
+func (m *Metrics) Observe(kind string, d time.Duration, err error) {
 	k := m.kinds[kind]
 	if k == nil {
 		k = m.series(kind)
@@ -64,7 +75,7 @@ func (m *metrics) observe(kind string, d time.Duration, err error) {
 	k.latency.Observe(d.Seconds())
 }
 
-func (m *metrics) series(kind string) *kindMetrics {
+func (m *Metrics) series(kind string) *kindMetrics {
 	return &kindMetrics{
 		ok:      m.handled.WithLabelValues(kind, "ok"),
 		failed:  m.handled.WithLabelValues(kind, "error"),
@@ -72,9 +83,20 @@ func (m *metrics) series(kind string) *kindMetrics {
 	}
 }
 
-// watchNATS exports the reconnects of the role's connection and the slow
+// RegisterWorker exports the worker role's events in flight and stale
+// events skipped.
+func (m *Metrics) RegisterWorker(w *worker.Worker) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_worker_events_in_flight", Help: "Events being handled now.",
+	}, func() float64 { return float64(w.InFlight()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
+	}, func() float64 { return float64(w.StaleSkipped()) }))
+}
+
+// WatchNATS exports the reconnects of the role's connection and the slow
 // consumer errors counted by the node's error handler.
-func (m *metrics) watchNATS(role string, nc *nats.Conn) {
+func (m *Metrics) WatchNATS(role string, nc *nats.Conn) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "switchboard_nats_reconnects_total", Help: "NATS reconnects of a role's connection.",
 		ConstLabels: prometheus.Labels{"role": role},
@@ -90,10 +112,11 @@ func (m *metrics) watchNATS(role string, nc *nats.Conn) {
 	}))
 }
 
-func (m *metrics) registerSlowConsumers() {
+// RegisterSlowConsumers exports SlowConsumers.
+func (m *Metrics) RegisterSlowConsumers() {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "switchboard_nats_slow_consumer_total", Help: "NATS slow-consumer errors (messages dropped by a subscription).",
-	}, func() float64 { return float64(m.slowConsumers.Load()) }))
+	}, func() float64 { return float64(m.SlowConsumers.Load()) }))
 }
 
 // gatewayCollector exports gateway.Stats.
@@ -102,7 +125,8 @@ type gatewayCollector struct {
 	descs map[string]*prometheus.Desc
 }
 
-func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
+// NewGatewayCollector exports g's Stats.
+func NewGatewayCollector(g *gateway.Gateway) prometheus.Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("switchboard_gateway_"+name, help, labels, nil)
 	}
@@ -169,10 +193,10 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// handler serves /metrics (when withMetrics), /healthz (the process runs)
+// Handler serves /metrics (when withMetrics), /healthz (the process runs)
 // and /readyz (every NATS connection is up), and passes anything else to
 // next.
-func (m *metrics) handler(ready func() bool, next http.Handler, withMetrics bool) http.Handler {
+func (m *Metrics) Handler(ready func() bool, next http.Handler, withMetrics bool) http.Handler {
 	mux := http.NewServeMux()
 	if withMetrics {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
