@@ -146,6 +146,9 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
 		}, func() float64 { return float64(w.StaleSkipped()) }))
+		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_worker_events_dropped_total", Help: "Events the worker's NATS client dropped unstarted because a subscription held worker.MaxPendingBytes already (slow consumer); their gateways redeliver them.",
+		}, func() float64 { return float64(w.Dropped()) }))
 		if err := w.Start(ctx); err != nil {
 			return err
 		}
