@@ -31,7 +31,7 @@ const DefaultMaxPendingBytes = 8 << 20
 // DefaultMaxPendingBytes. It must be at least the gateways'
 // max_message_bytes plus max_session_bytes, or the largest events are
 // always dropped.
-func MaxPendingBytes(n int) Option { return func(o *options) { o.pendingBytes = n } }
+func MaxPendingBytes(n int) Option { return func(o *options) { o.pending = n } }
 
 // intake counts the events the NATS client library dropped because a
 // subscription's buffer was full.
@@ -45,7 +45,7 @@ type intake struct {
 // limitIntake sets sub's pending limits: no count limit, the byte limit of
 // MaxPendingBytes.
 func (w *Worker) limitIntake(sub *nats.Subscription) {
-	if err := sub.SetPendingLimits(-1, w.opts.pendingBytes); err != nil {
+	if err := sub.SetPendingLimits(-1, w.opts.pending); err != nil {
 		w.log.Warn("set pending limits", "subject", sub.Subject, "err", err)
 	}
 	w.in.mu.Lock()
@@ -83,7 +83,7 @@ func (w *Worker) countDropped() {
 	}
 	total := w.in.dropped.Add(added)
 	w.log.Warn("events dropped unstarted: the worker's intake is full (slow consumer); their gateways redeliver them after event_timeout",
-		"dropped", added, "dropped_total", total, "max_pending_bytes", w.opts.pendingBytes)
+		"dropped", added, "dropped_total", total, "max_pending_bytes", w.opts.pending)
 }
 
 func validPendingBytes(n int) error {

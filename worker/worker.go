@@ -51,13 +51,13 @@ type Worker struct {
 type Option func(*options)
 
 type options struct {
-	prefix       string
-	log          *slog.Logger
-	concurrency  int
-	timeout      time.Duration
-	skew         time.Duration
-	pendingBytes int // MaxPendingBytes (intake.go)
-	observe      func(kind string, d time.Duration, err error)
+	prefix      string
+	log         *slog.Logger
+	concurrency int
+	timeout     time.Duration
+	skew        time.Duration
+	pending     int // MaxPendingBytes (intake.go)
+	observe     func(kind string, d time.Duration, err error)
 }
 
 // Prefix sets the subject prefix (namespace); default "sb".
@@ -105,14 +105,14 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %T implements no event handler (OnMessage, OnConnect, OnClose or OnWebSocketConnect)", events)
 	}
 	o := options{log: slog.Default(), concurrency: 1024, timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew,
-		pendingBytes: DefaultMaxPendingBytes}
+		pending: DefaultMaxPendingBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.concurrency <= 0 {
 		return nil, fmt.Errorf("worker: max concurrency %d must be positive", o.concurrency)
 	}
-	if err := validPendingBytes(o.pendingBytes); err != nil {
+	if err := validPendingBytes(o.pending); err != nil {
 		return nil, err
 	}
 	if o.skew < 0 {
