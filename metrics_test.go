@@ -84,6 +84,8 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 		`switchboard_worker_events_total{kind="close",result="ok"}`:       "1",
 		`switchboard_worker_event_duration_seconds_count{kind="message"}`: "15",
 		`switchboard_gateway_refused_total{reason="slow_client"}`:         "0",
+		"switchboard_gateway_events_redelivered_direct_total":             "0",
+		"switchboard_worker_events_dropped_total":                         "0",
 		`switchboard_nats_connected{role="gateway"}`:                      "1",
 	} {
 		if got := metricValue(t, body, line); got != want {

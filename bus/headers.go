@@ -44,6 +44,12 @@ const FeatureEventBatches = "event-batches"
 // (docs/protocol.md §5.4, §9.1).
 const FeatureWSConnect = "ws-connect"
 
+// FeatureDirect in a worker heartbeat's HdrFeatures says that the worker
+// takes events on its own direct subject, Subjects.WorkerDirect (a plain
+// subscription besides the queue group): gateways send redeliveries there
+// (docs/protocol.md §5.9, §9.1).
+const FeatureDirect = "direct"
+
 // Operations carried in HdrOp.
 const (
 	OpSend          = "send"

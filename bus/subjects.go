@@ -177,3 +177,31 @@ func (s Subjects) Classify(subject string) (kind, token string, ok bool) {
 	}
 	return kind, token, true
 }
+
+// WorkerDirect is the subject of events sent to one worker only, not to
+// the queue group: <prefix>.wd.<workerID>.<kind>. A gateway sends a
+// redelivery there, to a worker that announced FeatureDirect and was heard
+// from recently, so that it cannot land on the worker that timed out
+// (docs/protocol.md §5.9).
+func (s Subjects) WorkerDirect(workerID, kind string) string {
+	return s.prefix + ".wd." + workerID + "." + kind
+}
+
+// AppendWorkerDirect appends WorkerDirect(workerID, kind) to b.
+func (s Subjects) AppendWorkerDirect(b []byte, workerID, kind string) []byte {
+	b = append(b, s.prefix...)
+	b = append(b, ".wd."...)
+	b = append(b, workerID...)
+	b = append(b, '.')
+	return append(b, kind...)
+}
+
+// WorkerDirectAll is the wildcard a worker subscribes to for the events
+// sent to it alone: <prefix>.wd.<workerID>.*.
+func (s Subjects) WorkerDirectAll(workerID string) string { return s.prefix + ".wd." + workerID + ".*" }
+
+// ValidWorkerID reports whether id can name a worker in a subject: one
+// plain token of at most 64 bytes of [A-Za-z0-9_-]. A gateway sends
+// nothing to the direct subject of a worker whose announced id is not one
+// (a wildcard or a dot there would reach other subscribers).
+func ValidWorkerID(id string) bool { return len(id) <= 64 && isPlain(id) }

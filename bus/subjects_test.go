@@ -161,3 +161,28 @@ func TestMergeSession(t *testing.T) {
 		t.Fatal("invalid UTF-8 accepted")
 	}
 }
+
+func TestWorkerDirectSubjects(t *testing.T) {
+	s, err := NewSubjects("app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := NewGatewayID()
+	if !ValidWorkerID(id) {
+		t.Fatalf("a generated id %q is not a valid worker id", id)
+	}
+	if got, want := s.WorkerDirect(id, EventMessage), "app.wd."+id+".message"; got != want {
+		t.Errorf("WorkerDirect = %q, want %q", got, want)
+	}
+	if got := string(s.AppendWorkerDirect([]byte("x"), id, EventClose)); got != "x"+s.WorkerDirect(id, EventClose) {
+		t.Errorf("AppendWorkerDirect = %q", got)
+	}
+	if got, want := s.WorkerDirectAll(id), "app.wd."+id+".*"; got != want {
+		t.Errorf("WorkerDirectAll = %q, want %q", got, want)
+	}
+	for _, bad := range []string{"", "a.b", "*", ">", "a b", "é", strings.Repeat("x", 65)} {
+		if ValidWorkerID(bad) {
+			t.Errorf("ValidWorkerID(%q) = true", bad)
+		}
+	}
+}

@@ -55,7 +55,8 @@ func (e *recordingEcho) OnMessage(c *worker.Context, m worker.Message) error {
 }
 
 // eventsDelivered is how many event messages the server handed to the
-// connection cid (subjects <p>.ev.* and <p>.evb.*).
+// connection cid (subjects <p>.ev.*, <p>.evb.* and its direct subject
+// <p>.wd.<id>.*).
 func eventsDelivered(t *testing.T, ns *server.Server, cid uint64) uint64 {
 	t.Helper()
 	cz, err := ns.Connz(&server.ConnzOptions{CID: cid, SubscriptionsDetail: true})
@@ -64,7 +65,7 @@ func eventsDelivered(t *testing.T, ns *server.Server, cid uint64) uint64 {
 	}
 	var n uint64
 	for _, sd := range cz.Conns[0].SubsDetail {
-		if strings.HasPrefix(sd.Subject, "sb.ev.") || strings.HasPrefix(sd.Subject, "sb.evb.") {
+		if strings.HasPrefix(sd.Subject, "sb.ev.") || strings.HasPrefix(sd.Subject, "sb.evb.") || strings.HasPrefix(sd.Subject, "sb.wd.") {
 			n += uint64(sd.Msgs)
 		}
 	}

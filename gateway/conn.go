@@ -62,6 +62,10 @@ type conn struct {
 	// no_worker_wait, or redeliveries exhausted). No worker saw the client
 	// connect, so none may see its later events: it is being closed.
 	connectLost bool
+	// abandoned: a message event of the client was dropped (abandon.go);
+	// it is being closed and nothing more of it goes to a worker but its
+	// close event.
+	abandoned bool
 	// pendingBytes: message bytes of the events in flight and queued,
 	// bounded by max_pending_bytes (enqueue).
 	pendingBytes int

@@ -37,7 +37,9 @@ func startSink(t *testing.T, url string) *worker.Worker {
 
 // TestRedeliveryLimitDropsTheEvent: an event whose reply never comes is
 // sent again max_redeliveries times, each after event_timeout, and then
-// dropped (counted); the client's next event goes on.
+// dropped (counted). The client is not left talking past the hole: it is
+// closed with 1013 (try again later) and counted as
+// refused{reason="event_dropped"}; a new connection goes on.
 func TestRedeliveryLimitDropsTheEvent(t *testing.T) {
 	for _, max := range []int{0, 2} {
 		t.Run("max_redeliveries="+strconv.Itoa(max), func(t *testing.T) {
@@ -46,19 +48,25 @@ func TestRedeliveryLimitDropsTheEvent(t *testing.T) {
 			startSink(t, ns.ClientURL())
 			c := sbtest.Dial(t, g, "/ws")
 			c.Send("stuck")
-			sbtest.Eventually(t, 5*time.Second, "the event dropped", func() bool { return g.Stats().EventsDropped == 1 })
+			expectClose(t, c.Conn, 1013)
+			sbtest.Eventually(t, 5*time.Second, "the event dropped and the client counted", func() bool {
+				st := g.Stats()
+				return st.EventsDropped == 1 && st.Refused["event_dropped"] == 1
+			})
 			if st := g.Stats(); st.EventsRedelivered != uint64(max) {
 				t.Fatalf("the event was redelivered %d times, want %d", st.EventsRedelivered, max)
 			}
-			c.Send("next")
-			c.Expect("next")
+			again := sbtest.Dial(t, g, "/ws")
+			again.Send("next")
+			again.Expect("next")
 		})
 	}
 }
 
 // TestNoWorkerWaitDropsTheEvent: an event that finds no worker is tried
-// again until no_worker_wait has passed, then dropped; a worker that
-// appears later gets the client's next event, not the dropped one.
+// again until no_worker_wait has passed, then dropped, and the client
+// closed with 1013 (refused event_dropped); a worker that appears later
+// gets the next connection's events, not the dropped one.
 func TestNoWorkerWaitDropsTheEvent(t *testing.T) {
 	ns := sbtest.NATS(t)
 	g := sbtest.Gateway(t, ns.ClientURL(), gateway.EventTimeout(time.Second), gateway.NoWorkerWait(300*time.Millisecond))
@@ -79,9 +87,12 @@ func TestNoWorkerWaitDropsTheEvent(t *testing.T) {
 	if st := g.Stats(); st.EventsOut < 4 { // connect, first, lost and at least one retry
 		t.Fatalf("%d events published: the event without a worker was not retried", st.EventsOut)
 	}
+	expectClose(t, c.Conn, 1013)
+	sbtest.Eventually(t, 5*time.Second, "the client counted", func() bool { return g.Stats().Refused["event_dropped"] == 1 })
 	startSink(t, ns.ClientURL())
-	c.Send("after")
-	c.Expect("after")
+	again := sbtest.Dial(t, g, "/ws")
+	again.Send("after")
+	again.Expect("after")
 }
 
 // TestMaxPendingEventsPushesBack: while a client has max_pending_events

@@ -24,7 +24,8 @@ type pendingEvent struct {
 	firstSent    time.Time
 	deadline     time.Time
 	redeliveries int
-	noWorker     bool // the last attempt found no worker; retry at deadline
+	noWorker     bool   // the last attempt found no worker; retry at deadline
+	directTo     string // the worker the last resend went to (redeliver.go)
 	// fanoutMark: when overdue, the fan-out goroutine's count of handled
 	// messages by which it will have handled every message that had
 	// reached it; 0 when not waiting for it (heldForFanout).
@@ -88,7 +89,7 @@ func (q *eventQueue) pop() *pendingEvent {
 func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	c.evMu.Lock()
 	waited := false
-	for !force && !c.closed && !c.connectLost && c.fullLocked(len(ev.data)) && !c.g.closing.Load() {
+	for !force && !c.closed && !c.connectLost && !c.abandoned && c.fullLocked(len(ev.data)) && !c.g.closing.Load() {
 		if !waited {
 			waited = true
 			c.g.metrics.backpressure.Add(1)
@@ -111,7 +112,7 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 		}
 		return false
 	}
-	if c.closed && !force {
+	if (c.closed || c.abandoned) && !force {
 		c.evMu.Unlock()
 		ev.release()
 		return false
@@ -432,11 +433,13 @@ func (g *Gateway) scanEvents(now time.Time) {
 			redeliver = true
 			ev.deadline = now.Add(g.opts.EventTimeout)
 		}
-		lost, removeNow := false, false
+		lost, removeNow, abandoned := false, false, 0
 		if drop {
 			ev.done = true // from here only this scan may finish ev
 			if ev.kind == bus.EventConnect {
 				lost, removeNow = c.loseConnectLocked()
+			} else if ev.kind == bus.EventMessage {
+				abandoned = c.abandonLocked()
 			}
 		} else {
 			ev.publishing++
@@ -454,6 +457,8 @@ func (g *Gateway) scanEvents(now time.Time) {
 			c.advance()
 			if lost {
 				g.closeLostClient(c, removeNow)
+			} else if abandoned > 0 {
+				g.closeAbandoned(c, abandoned)
 			}
 			return
 		}
@@ -461,7 +466,7 @@ func (g *Gateway) scanEvents(now time.Time) {
 			g.metrics.eventsRedelivered.Add(1)
 			g.log.Warn("event timed out, redelivering", "client_id", c.id, "event", ev.kind)
 		}
-		g.publishEvent(c, ev, redelivered)
+		g.resend(c, ev, redelivered, now)
 	})
 }
 

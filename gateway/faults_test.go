@@ -154,7 +154,8 @@ func (s *stuckConnect) OnClose(c *worker.Context) error {
 // is never handled, and the worker gets no OnClose for it.
 func TestConnectDroppedAfterRedeliveriesClosesClient(t *testing.T) {
 	ns := sbtest.NATS(t)
-	spy := spyEvents(t, ns.ClientURL(), "sb.ev.connect", "sb.ev.message", "sb.ev.close", "sb.evb.message")
+	// sb.wd.*.*: a redelivery goes to one worker's direct subject.
+	spy := spyEvents(t, ns.ClientURL(), "sb.ev.connect", "sb.ev.message", "sb.ev.close", "sb.evb.message", "sb.wd.*.*")
 	g := sbtest.Gateway(t, ns.ClientURL(),
 		gateway.EventTimeout(200*time.Millisecond), gateway.MaxRedeliveries(1))
 	h := &stuckConnect{release: make(chan struct{})}

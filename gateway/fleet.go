@@ -29,11 +29,13 @@ type fleet struct {
 	// arrived is closed, and replaced, when a worker is heard of that was
 	// not known: handshakes waiting for a worker look again.
 	arrived chan struct{}
+	picks   directPicks // redeliveries sent to each worker (redeliver.go)
 }
 
 type fleetWorker struct {
 	batches   bool // it takes event batches
 	wsConnect bool // it implements OnWebSocketConnect
+	direct    bool // it takes events on its direct subject (redeliver.go)
 	seen      time.Time
 }
 
@@ -94,6 +96,7 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 		g.fleet.workers[id] = fleetWorker{
 			batches:   listed(features, bus.FeatureEventBatches),
 			wsConnect: listed(features, bus.FeatureWSConnect),
+			direct:    listed(features, bus.FeatureDirect) && bus.ValidWorkerID(id),
 			seen:      now,
 		}
 		g.fleet.emptySince = time.Time{}

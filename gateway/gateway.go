@@ -77,6 +77,7 @@ type metrics struct {
 	eventsOut         atomic.Uint64
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
+	eventsDirect      atomic.Uint64 // resends to one worker's direct subject (redeliver.go)
 	redeliveriesHeld  atomic.Uint64
 	replyBatches      atomic.Uint64
 	repliesBatched    atomic.Uint64
@@ -104,6 +105,10 @@ type Stats struct {
 	EventsOut         uint64 // events published to workers, retries included
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout
+	// EventsRedeliveredDirect counts the resends (redeliveries and retries
+	// after "no responders") sent to one fresh worker's direct subject
+	// rather than to the queue group (docs/protocol.md §5.9).
+	EventsRedeliveredDirect uint64
 	// RedeliveriesHeld counts the overdue events not sent again at once
 	// because the fan-out goroutine had not yet handled the messages that
 	// had reached it, among which the event's reply may be (events.go,
@@ -134,7 +139,8 @@ type Stats struct {
 	// refused with 503 because no worker could vet them: no_worker,
 	// worker_timeout, bus_away; sockets refused at accept:
 	// max_connections_per_ip; connect_dropped (the connect event reached
-	// no worker; the client was closed); max_groups_per_client (a
+	// no worker; the client was closed); event_dropped (a message event
+	// was dropped; the client was closed); max_groups_per_client (a
 	// JoinGroup refused); max_session_bytes (a session change refused).
 	Refused map[string]uint64
 }
@@ -143,28 +149,29 @@ type Stats struct {
 func (g *Gateway) Stats() Stats {
 	m := &g.metrics
 	return Stats{
-		Connections:           g.ConnectionCount(),
-		Sockets:               int(g.sockets.open.Load()),
-		Connects:              m.connects.Load(),
-		MsgsIn:                m.msgsIn.Load(),
-		MsgsOut:               m.msgsOut.Load(),
-		BytesIn:               m.bytesIn.Load(),
-		BytesOut:              m.bytesOut.Load(),
-		Disconnects:           m.disconnects.Load(),
-		EventsOut:             m.eventsOut.Load(),
-		EventsDropped:         m.eventsDropped.Load(),
-		EventsRedelivered:     m.eventsRedelivered.Load(),
-		RedeliveriesHeld:      m.redeliveriesHeld.Load(),
-		EventBatches:          g.batcher.batches.Load(),
-		EventsBatched:         g.batcher.batched.Load(),
-		WorkersWithoutBatches: int(g.batcher.holdouts.Load()),
-		ReplyBatches:          m.replyBatches.Load(),
-		RepliesBatched:        m.repliesBatched.Load(),
-		MaxQueuedBytes:        m.maxQueued.Load(),
-		AnswersFailed:         m.queryAnswersFailed.Load(),
-		Backpressure:          m.backpressure.Load(),
-		MaxPendingBytes:       m.maxPending.Load(),
-		Refused:               m.limits.snapshot(),
+		Connections:             g.ConnectionCount(),
+		Sockets:                 int(g.sockets.open.Load()),
+		Connects:                m.connects.Load(),
+		MsgsIn:                  m.msgsIn.Load(),
+		MsgsOut:                 m.msgsOut.Load(),
+		BytesIn:                 m.bytesIn.Load(),
+		BytesOut:                m.bytesOut.Load(),
+		Disconnects:             m.disconnects.Load(),
+		EventsOut:               m.eventsOut.Load(),
+		EventsDropped:           m.eventsDropped.Load(),
+		EventsRedelivered:       m.eventsRedelivered.Load(),
+		EventsRedeliveredDirect: m.eventsDirect.Load(),
+		RedeliveriesHeld:        m.redeliveriesHeld.Load(),
+		EventBatches:            g.batcher.batches.Load(),
+		EventsBatched:           g.batcher.batched.Load(),
+		WorkersWithoutBatches:   int(g.batcher.holdouts.Load()),
+		ReplyBatches:            m.replyBatches.Load(),
+		RepliesBatched:          m.repliesBatched.Load(),
+		MaxQueuedBytes:          m.maxQueued.Load(),
+		AnswersFailed:           m.queryAnswersFailed.Load(),
+		Backpressure:            m.backpressure.Load(),
+		MaxPendingBytes:         m.maxPending.Load(),
+		Refused:                 m.limits.snapshot(),
 	}
 }
 

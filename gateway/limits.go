@@ -29,6 +29,7 @@ const (
 	limitMaxGroups                        // max_groups_per_client: a JoinGroup refused
 	limitSessionBytes                     // max_session_bytes: a session change refused
 	limitInvalidUTF8Out                   // a text frame to clients that is not UTF-8 (dropped)
+	limitEventDropped                     // a message event dropped (max_redeliveries, no_worker_wait): client closed
 	numLimits
 )
 
@@ -70,6 +71,8 @@ func (l limit) String() string {
 		return "max_session_bytes"
 	case limitInvalidUTF8Out:
 		return "invalid_utf8_out"
+	case limitEventDropped:
+		return "event_dropped"
 	}
 	return "heartbeat_timeout"
 }

@@ -56,6 +56,7 @@ func (hb *heartbeat) run() {
 			hb.mu.Lock()
 			hb.per = hb.rate.Per(now, hb.w.handled.Load())
 			hb.mu.Unlock()
+			hb.w.countDropped()
 			hb.announce("")
 		case <-hb.stop:
 			return
@@ -87,6 +88,7 @@ func (hb *heartbeat) announce(op string) {
 	if _, ok := hb.w.events.(WebSocketConnectHandler); ok {
 		features = append(features, bus.FeatureWSConnect) // gateways must ask it (Start subscribed)
 	}
+	features = append(features, bus.FeatureDirect) // Start subscribed to its direct subject
 	if len(features) > 0 {
 		m.Header.Set(bus.HdrFeatures, strings.Join(features, ","))
 	}

@@ -44,6 +44,7 @@ type Worker struct {
 	stale     atomic.Uint64 // events skipped: their deadline had passed
 	staleLog  atomic.Int64  // unix nanoseconds of the last "stale events skipped" log
 	hb        *heartbeat
+	in        intake // bounded intake: drops counted (intake.go)
 }
 
 // Option configures a Worker.
@@ -55,6 +56,7 @@ type options struct {
 	log     *slog.Logger
 	timeout time.Duration
 	skew    time.Duration
+	pending int // MaxPendingBytes (intake.go)
 	observe func(kind string, d time.Duration, err error)
 }
 
@@ -106,12 +108,16 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 	if !implementsAny(events) {
 		return nil, fmt.Errorf("worker: %T implements no event handler (OnMessage, OnConnect, OnClose or OnWebSocketConnect)", events)
 	}
-	o := options{Config: DefaultConfig(), log: slog.Default(), timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew}
+	o := options{Config: DefaultConfig(), log: slog.Default(), timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew,
+		pending: DefaultMaxPendingBytes}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
+	}
+	if err := validPendingBytes(o.pending); err != nil {
+		return nil, err
 	}
 	if o.skew < 0 {
 		return nil, fmt.Errorf("worker: deadline skew %v must not be negative", o.skew)
@@ -166,7 +172,7 @@ func (w *Worker) Start(ctx context.Context) error {
 			w.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", w.subj.Event(k), err)
 		}
-		_ = sub.SetPendingLimits(-1, 256<<20)
+		w.limitIntake(sub)
 		w.subs = append(w.subs, sub)
 	}
 	if _, ok := w.events.(MessageHandler); ok {
@@ -176,8 +182,12 @@ func (w *Worker) Start(ctx context.Context) error {
 			w.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", subject, err)
 		}
-		_ = sub.SetPendingLimits(-1, 256<<20)
+		w.limitIntake(sub)
 		w.subs = append(w.subs, sub)
+	}
+	if err := w.subscribeDirect(); err != nil {
+		w.unsubscribe()
+		return err
 	}
 	w.startReplies()
 	if err := w.startHeartbeat(); err != nil {
@@ -320,17 +330,7 @@ type event struct {
 // dispatchOne dispatches the event of a message of its own, read from its
 // subject and headers (docs/protocol.md §5.1).
 func (w *Worker) dispatchOne(m *nats.Msg) {
-	w.dispatch(event{
-		kind:        m.Subject[len(w.subj.Prefix())+len(".ev."):],
-		reply:       m.Reply,
-		clientID:    m.Header.Get(bus.HdrClient),
-		remote:      m.Header.Get(bus.HdrRemote),
-		session:     m.Header.Get(bus.HdrSession),
-		deadline:    deadline(m),
-		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
-		binary:      m.Header.Get(bus.HdrBinary) == "1",
-		data:        m.Data,
-	})
+	w.dispatch(messageEvent(m, m.Subject[len(w.subj.Prefix())+len(".ev."):]))
 }
 
 // dispatchBatch splits a batch of message events (docs/protocol.md,

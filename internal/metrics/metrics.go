@@ -92,6 +92,9 @@ func (m *Metrics) RegisterWorker(w *worker.Worker) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
 	}, func() float64 { return float64(w.StaleSkipped()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "switchboard_worker_events_dropped_total", Help: "Events the worker's NATS client dropped unstarted because a subscription held worker.MaxPendingBytes already (slow consumer); their gateways redeliver them.",
+	}, func() float64 { return float64(w.Dropped()) }))
 }
 
 // WatchNATS exports the reconnects of the role's connection and the slow
@@ -143,6 +146,7 @@ func NewGatewayCollector(g *gateway.Gateway) prometheus.Collector {
 		"events_out":         d("events_published_total", "Events published to workers, resends included."),
 		"events_dropped":     d("events_dropped_total", "Events given up."),
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
+		"events_direct":      d("events_redelivered_direct_total", "Resends (redeliveries, retries after no responders) sent to one recently heard worker's direct subject instead of the queue group."),
 		"redeliveries_held":  d("redeliveries_held_total", "Overdue events held until the fan-out goroutine handled what had reached it (their reply may be there)."),
 		"event_batches":      d("event_batches_total", "NATS messages that carried several message events."),
 		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),
@@ -182,6 +186,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("events_out", st.EventsOut)
 	counter("events_dropped", st.EventsDropped)
 	counter("events_redelivered", st.EventsRedelivered)
+	counter("events_direct", st.EventsRedeliveredDirect)
 	counter("redeliveries_held", st.RedeliveriesHeld)
 	counter("event_batches", st.EventBatches)
 	counter("events_batched", st.EventsBatched)

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"time"
+)
+
+// Direct redelivery (docs/protocol.md §5.9). A first send goes to the
+// worker queue group, and NATS picks the worker. When the reply is
+// overdue, the worker that took the event may be frozen (SIGSTOP, a
+// stuck machine): its socket stays open and the server keeps it in the
+// queue group until its pings go unanswered, so a redelivery through the
+// group can land on it again. Instead, the scanner sends every resend (a
+// redelivery, and a retry after "no responders") to one worker's own
+// direct subject: a worker that announced bus.FeatureDirect and was heard
+// from within directFresh, the one picked least recently, and not the one
+// this event's previous resend went to while another qualifies. A worker
+// that froze before the event was sent has been silent for at least
+// event_timeout when its redelivery is due, so with event_timeout at
+// least directFresh it is never picked. With no such worker the resend
+// goes to the queue group, as it would without this.
+
+// directFresh is how recently a worker must have announced itself to be
+// sent a redelivery: 1.5 times the workers' heartbeat interval (1 s), so
+// that one heartbeat late by half an interval does not rule it out.
+const directFresh = 1500 * time.Millisecond
+
+// directPicks spreads direct resends over the fresh workers: each pick
+// takes the worker whose last pick is oldest. Guarded by fleet.mu.
+type directPicks struct {
+	n    uint64            // picks so far
+	last map[string]uint64 // worker id → n at its last pick
+}
+
+// pickDirect returns the worker to send a resend to directly, avoiding
+// avoid (the worker the previous resend went to) unless it is the only
+// one, or false when no worker qualifies.
+func (g *Gateway) pickDirect(now time.Time, avoid string) (string, bool) {
+	f := &g.fleet
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	best, avoided := "", false
+	var bestPick uint64
+	for id, w := range f.workers {
+		if !w.direct || now.Sub(w.seen) > directFresh {
+			continue
+		}
+		if id == avoid {
+			avoided = true
+			continue
+		}
+		if p := f.picks.last[id]; best == "" || p < bestPick || p == bestPick && id < best {
+			best, bestPick = id, p
+		}
+	}
+	if best == "" {
+		if !avoided {
+			return "", false
+		}
+		best = avoid // the only fresh worker: alive, if slow
+	}
+	if f.picks.last == nil || len(f.picks.last) > 2*len(f.workers)+16 {
+		// Forget workers that left, now and then.
+		old := f.picks.last
+		f.picks.last = make(map[string]uint64, len(f.workers))
+		for id := range f.workers {
+			if p, ok := old[id]; ok {
+				f.picks.last[id] = p
+			}
+		}
+	}
+	f.picks.n++
+	f.picks.last[best] = f.picks.n
+	return best, true
+}
+
+// resend publishes ev again for the scanner: to a fresh worker's direct
+// subject when one qualifies (pickDirect), else to the queue group. The
+// caller counted the publish in ev.publishing.
+func (g *Gateway) resend(c *conn, ev *pendingEvent, redelivered bool, now time.Time) {
+	c.evMu.Lock()
+	id, ok := g.pickDirect(now, ev.directTo)
+	if ok {
+		ev.directTo = id
+	}
+	c.evMu.Unlock()
+	if !ok {
+		g.log.Debug("no fresh worker takes direct events; resending to the queue group",
+			"client_id", c.id, "event", ev.kind)
+		g.publishEvent(c, ev, redelivered)
+		return
+	}
+	e := g.pools.msgs.Get().(*eventMsg)
+	e.fill(g, c, ev, redelivered)
+	e.msg.Subject = g.subj.WorkerDirect(id, ev.kind) // the reply subject stays
+	err := g.nc.PublishMsg(&e.msg)
+	e.reset()
+	g.pools.msgs.Put(e)
+	if err != nil {
+		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "worker_id", id, "err", err)
+	}
+	g.metrics.eventsOut.Add(1)
+	g.metrics.eventsDirect.Add(1)
+	g.log.Debug("event resent to one worker", "client_id", c.id, "event", ev.kind, "worker_id", id,
+		"redelivered", redelivered)
+	c.publishDone(ev, err != nil)
+}
