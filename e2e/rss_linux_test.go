@@ -72,8 +72,9 @@ const (
 	frameOverhead = 32
 	// replyBytes is a worker's reply to a client's event while it waits
 	// in the gateway's NATS subscription and is applied: nats.go holds the
-	// message and its decoded headers, twice its size, at most twice NATS's
-	// max_payload (1 MiB by default).
+	// message and its decoded headers, twice its size when it is mostly a
+	// session (at most twice NATS's max_payload). TestRSSBigSession's
+	// replies carry a 1 MiB session.
 	replyBytes = 2 << 20
 )
 
