@@ -78,6 +78,10 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 			return err
 		}
 	case bus.OpSessionSet:
+		// The size first, as in a reply (changeSession).
+		if err := c.checkSessionSize(len(m.Data)); err != nil {
+			return err
+		}
 		if _, err := bus.DecodeSession(m.Data); err != nil {
 			return err
 		}

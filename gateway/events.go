@@ -314,7 +314,11 @@ func (g *Gateway) applySession(c *conn, m *nats.Msg) {
 // it; "" is no change.
 func (g *Gateway) changeSession(c *conn, set, update string) {
 	if set != "" {
-		if _, err := bus.DecodeSession([]byte(set)); err != nil {
+		// The size first: a session too big is refused without the
+		// copies that decoding it would make.
+		if err := c.checkSessionSize(len(set)); err != nil {
+			g.log.Warn("session in reply refused", "client_id", c.id, "err", err)
+		} else if _, err := bus.DecodeSession([]byte(set)); err != nil {
 			g.log.Warn("bad session in reply ignored", "client_id", c.id, "err", err)
 		} else if err := c.setSession([]byte(set)); err != nil {
 			g.log.Warn("session in reply refused", "client_id", c.id, "err", err)
