@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 // Push from any program: connect to the cluster's NATS and call the
 // Gateway API. Here an embedded server stands in for the cluster.
 func ExampleConnect() {
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	srv, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		fmt.Println(err)
 		return
