@@ -32,6 +32,13 @@ const (
 	HdrWorker        = "Sb-Worker"      // a worker id
 	HdrFields        = "Sb-Fields"      // fields a list query returns: uid,groups,session
 	HdrFeatures      = "Sb-Features"    // what a worker takes beyond the base protocol, a list (worker heartbeats)
+	// HdrPart numbers the parts of a query answer too large for one NATS
+	// message: "<i>/<n>", 1 ≤ i ≤ n (docs/protocol.md §8, "Answers in
+	// parts"). An answer without it is whole.
+	HdrPart = "Sb-Part"
+	// HdrReplies lists the replies of a reply batch, each
+	// "<client seq>.<event seq>.<frames>" (AppendReplyRef, ParseReplyRef).
+	HdrReplies = "Sb-Replies"
 )
 
 // FeatureEventBatches in a worker heartbeat's HdrFeatures says that the

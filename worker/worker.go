@@ -317,7 +317,7 @@ type event struct {
 // subject and headers (docs/protocol.md §5.1).
 func (w *Worker) dispatchOne(m *nats.Msg) {
 	w.dispatch(event{
-		kind:        m.Subject[len(w.subj.Prefix())+len(".ev."):],
+		kind:        w.subj.EventKind(m.Subject),
 		reply:       m.Reply,
 		clientID:    m.Header.Get(bus.HdrClient),
 		remote:      m.Header.Get(bus.HdrRemote),
