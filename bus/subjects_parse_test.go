@@ -283,9 +283,9 @@ func FuzzClassify(f *testing.F) {
 		if again != subject {
 			t.Errorf("Classify(%q) = %q %q, built again %q", subject, kind, tok, again)
 		}
-		if name, err := TokenName(tok); err == nil && kind == KindGroup && s.Group(name) != subject {
-			t.Errorf("Classify(%q): token %q names %q, whose subject is %q", subject, tok, name, s.Group(name))
-		}
+		// The token need not be canonical (docs/protocol.md, "Send the
+		// canonical token": "~00" and "~0w" both name "\xd3"); a subject
+		// with a non-canonical one is simply a subject nobody subscribes.
 	})
 }
 
