@@ -1,5 +1,18 @@
 package bus
 
+import "github.com/nats-io/nats.go"
+
+// NoResponders reports whether m is the NATS server's "no responders"
+// answer to a request (a "Status: 503" header and no body): nobody
+// subscribes to the subject the request went to.
+func NoResponders(m *nats.Msg) bool { return m.Header.Get(natsStatus) == natsNoResponders }
+
+// The NATS server's own status header and its "no responders" value.
+const (
+	natsStatus       = "Status"
+	natsNoResponders = "503"
+)
+
 // Header names of the wire protocol (docs/protocol.md). Group and uid names
 // in headers are encoded with NameToken; lists are comma-separated.
 const (

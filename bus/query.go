@@ -125,7 +125,7 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 		if gw, ok := ParseQueryProbe(inbox, m.Subject); ok {
 			// A probe's answer: no responders means that gateway has no
 			// subscription left on the bus (its connection is gone).
-			if m.Header.Get("Status") == "503" {
+			if NoResponders(m) {
 				st.dead[gw] = true
 				delete(st.expected, gw)
 				delete(st.partial, gw)
@@ -135,7 +135,7 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 			}
 			continue
 		}
-		if m.Header.Get("Status") == "503" { // no responders: no gateway is running
+		if NoResponders(m) { // no gateway is running
 			return nil, nil
 		}
 		gw := m.Header.Get(HdrGateway)

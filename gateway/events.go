@@ -204,7 +204,7 @@ func (g *Gateway) onReply(m *nats.Msg, b *batch) {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
-	c := g.answered(seq, evSeq, m.Header.Get("Status") == "503")
+	c := g.answered(seq, evSeq, bus.NoResponders(m))
 	if c == nil {
 		return
 	}

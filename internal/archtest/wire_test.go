@@ -79,6 +79,11 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "strings" && len(n.Args) > 0 && isSubject(n.Args[0]) && !subjectsOK {
 				report(n, "strings."+sel.Sel.Name+" on a message's subject (parse subjects with bus.Subjects)")
 			}
+			if sel.Sel.Name == "Get" && len(n.Args) == 1 && !headersOK {
+				if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Value == `"Status"` {
+					report(n, "the NATS status header read by hand (use bus.NoResponders)")
+				}
+			}
 			if sel.Sel.Name == "Prefix" && len(n.Args) == 0 && !subjectsOK {
 				report(n, "the subject prefix used by hand (build or parse subjects with bus.Subjects)")
 			}
@@ -109,8 +114,9 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 // piece such as ".gw.", strings.Split or Cut on ".", a byte compared with
 // '.', the prefix taken by hand, strings functions on or slicing of a
 // message's Subject or Reply, lastDot or replyTokens), and outside
-// bus/headers.go none spells a header name ("Sb-..."): they call the bus
-// functions. The check reads the syntax tree, so comments do not count.
+// bus/headers.go none spells a header name ("Sb-...") or reads the NATS
+// status header (Get("Status")): they call the bus functions. The check
+// reads the syntax tree, so comments do not count.
 func TestOnlyTheWireFilesBuildSubjects(t *testing.T) {
 	root := "../.."
 	fset := token.NewFileSet()
