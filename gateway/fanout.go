@@ -19,23 +19,20 @@ func (g *Gateway) runFanout() {
 	b := newBatch()
 	inbound := g.subj.GatewayInbound(g.id)
 	handle := func(m *nats.Msg, frame *encodedFrame) {
-		if m.Subject == "" { // a barrier from drainEvents (NATS subjects are never empty)
+		switch kind := inbound.Kind(m.Subject); {
+		case m.Subject == "": // a barrier from drainEvents (NATS subjects are never empty)
 			b.flush()
 			select {
 			case g.barrier <- struct{}{}:
 			default:
 			}
-			g.fanoutDone.Add(1)
-			return
-		}
-		switch inbound.Kind(m.Subject) {
-		case bus.InboundCommand:
+		case kind == bus.InboundCommand:
 			g.onCommand(m, b)
-		case bus.InboundReply:
+		case kind == bus.InboundReply:
 			g.onReply(m, b)
-		case bus.InboundReplyBatch:
+		case kind == bus.InboundReplyBatch:
 			g.onReplyBatch(m, b)
-		case bus.InboundBatchBounce:
+		case kind == bus.InboundBatchBounce:
 			g.onBatchBounce(m)
 		default:
 			members = g.deliver(m, members[:0], frame, b)
