@@ -12,8 +12,8 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 // blackholeProxy forwards TCP connections to upstream until blackhole is
@@ -149,7 +149,7 @@ func httpStatus(t *testing.T, url string) int {
 func TestBlackholedNATSLinkIsNoticed(t *testing.T) {
 	// The server pings as fast: the connections left behind the dead link
 	// (the worker's queue subscription would keep taking events) go soon.
-	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, PingInterval: 500 * time.Millisecond, MaxPingsOut: 2})
+	ns, err := natsserver.Start(natsserver.Config{Port: -1, PingInterval: 500 * time.Millisecond, MaxPingsOut: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 // TestEmbeddedNATSTakesTheAuthKeys starts the laptop roles (embedded NATS,
@@ -139,12 +139,12 @@ func TestEmbeddedNATSRefusesAnOpenPublicAddress(t *testing.T) {
 	}
 
 	// The library refuses too, whatever called it.
-	if _, err := bus.StartServer(bus.ServerConfig{Host: "0.0.0.0", Port: -1}); !errors.Is(err, bus.ErrNoAuth) {
-		t.Fatalf("bus.StartServer on 0.0.0.0 without auth: %v; want ErrNoAuth", err)
+	if _, err := natsserver.Start(natsserver.Config{Host: "0.0.0.0", Port: -1}); !errors.Is(err, natsserver.ErrNoAuth) {
+		t.Fatalf("natsserver.Start on 0.0.0.0 without auth: %v; want ErrNoAuth", err)
 	}
-	s, err := bus.StartServer(bus.ServerConfig{Host: "0.0.0.0", Port: -1, Token: "t0ken"})
+	s, err := natsserver.Start(natsserver.Config{Host: "0.0.0.0", Port: -1, Token: "t0ken"})
 	if err != nil {
-		t.Fatalf("bus.StartServer on 0.0.0.0 with a token: %v", err)
+		t.Fatalf("natsserver.Start on 0.0.0.0 with a token: %v", err)
 	}
 	defer s.Shutdown()
 	port := strconv.Itoa(s.Addr().(*net.TCPAddr).Port)

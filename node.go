@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/internal/metrics"
 	"github.com/switchboard-go/switchboard/internal/supervisor"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -96,7 +97,7 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if err != nil {
 			return err
 		}
-		s, err := bus.StartServer(sc)
+		s, err := natsserver.Start(sc)
 		if err != nil {
 			return err
 		}
@@ -322,11 +323,11 @@ func (n *Node) connect(role string) (*nats.Conn, error) {
 // embeddedServerConfig gives the embedded server the authentication the
 // process's own connections use (natsOptions): nats.token, nats.user and
 // nats.password, or the public key of nats.nkey_seed_file.
-func embeddedServerConfig(c NATSConfig) (bus.ServerConfig, error) {
-	sc := bus.ServerConfig{Host: c.Host, Port: c.Port, Token: c.Token, User: c.User, Password: c.Password,
+func embeddedServerConfig(c NATSConfig) (natsserver.Config, error) {
+	sc := natsserver.Config{Host: c.Host, Port: c.Port, Token: c.Token, User: c.User, Password: c.Password,
 		PingInterval: c.ServerPingInterval, MaxPingsOut: c.ServerMaxPingsOut}
 	if c.NkeySeedFile != "" {
-		pub, err := bus.NkeyPublicFromSeedFile(c.NkeySeedFile)
+		pub, err := natsserver.NkeyPublicFromSeedFile(c.NkeySeedFile)
 		if err != nil {
 			return sc, fmt.Errorf("%w: nats.nkey_seed_file: %v", ErrConfig, err)
 		}

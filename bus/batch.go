@@ -29,64 +29,6 @@ import (
 // do not agree.
 var ErrBadBatch = errors.New("malformed event batch")
 
-// EventBatch is the subject of batched events of one kind:
-// <prefix>.evb.<kind>. Only message events are batched.
-func (s Subjects) EventBatch(kind string) string { return s.prefix + ".evb." + kind }
-
-// AppendEventBatch appends EventBatch(kind) to b.
-func (s Subjects) AppendEventBatch(b []byte, kind string) []byte {
-	b = append(b, s.prefix...)
-	b = append(b, ".evb."...)
-	return append(b, kind...)
-}
-
-// GatewayBatchReplies is the wildcard a gateway subscribes to for the "no
-// responders" answers to its batches.
-func (s Subjects) GatewayBatchReplies(gatewayID string) string {
-	return s.prefix + ".gw." + gatewayID + ".b.>"
-}
-
-// AppendGatewayBatchReply appends the start of a batch's reply subject,
-// <prefix>.gw.<gateway>.b, to b; AppendBatchEntry adds each event.
-func (s Subjects) AppendGatewayBatchReply(b []byte, gatewayID string) []byte {
-	b = append(b, s.prefix...)
-	b = append(b, ".gw."...)
-	b = append(b, gatewayID...)
-	return append(b, ".b"...)
-}
-
-// AppendBatchEntry appends one event's tokens to a batch reply subject:
-// the client's sequence token and the event sequence in base 36.
-func AppendBatchEntry(b []byte, clientSeq string, eventSeq uint64) []byte {
-	b = append(b, '.')
-	b = append(b, clientSeq...)
-	b = append(b, '.')
-	return strconv.AppendUint(b, eventSeq, 36)
-}
-
-// BatchReply splits a batch reply subject into the gateway id and the
-// event entries: client sequence token and event sequence token, in pairs.
-func (s Subjects) BatchReply(subject string) (gatewayID string, entries []string, err error) {
-	rest, ok := strings.CutPrefix(subject, s.prefix+".gw.")
-	if !ok {
-		return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
-	}
-	gatewayID, rest, ok = strings.Cut(rest, ".b.")
-	if !ok || gatewayID == "" || strings.Contains(gatewayID, ".") {
-		return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
-	}
-	entries = strings.Split(rest, ".")
-	if len(entries)%2 != 0 {
-		return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
-	}
-	for _, e := range entries {
-		if e == "" {
-			return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
-		}
-	}
-	return gatewayID, entries, nil
-}
-
 // BatchEvent is one event of a batch, as it would have been sent alone.
 type BatchEvent struct {
 	ClientID string
@@ -122,12 +64,12 @@ func (s Subjects) SplitEventBatch(m *nats.Msg, fn func(BatchEvent)) error {
 		if err != nil {
 			return fmt.Errorf("%w: client token %q", ErrBadBatch, entries[2*i])
 		}
-		reply := s.GatewayReply(gw, entries[2*i], entries[2*i+1])
+		reply, ref := s.gatewayReplyAndRef(gw, entries[2*i], entries[2*i+1])
 		ev := BatchEvent{
 			ClientID: ClientID(gw, seq),
 			Reply:    reply,
 			Gateway:  gw,
-			Ref:      reply[len(reply)-len(entries[2*i])-1-len(entries[2*i+1]):],
+			Ref:      ref,
 			Remote:   remotes[i],
 			Data:     sc.Frame().Data,
 			Binary:   sc.Frame().Binary,

@@ -9,11 +9,6 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// HdrPart numbers the parts of a query answer too large for one NATS
-// message: "<i>/<n>", 1 ≤ i ≤ n (docs/protocol.md §8, "Answers in parts").
-// An answer without it is whole.
-const HdrPart = "Sb-Part"
-
 // MaxAnswerParts bounds the parts of one gateway's query answer an asker
 // accepts; a larger announced count is refused as malformed.
 const MaxAnswerParts = 1 << 20

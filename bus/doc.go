@@ -1,7 +1,8 @@
 // Package bus is Switchboard's contract with NATS: the subjects, the message
-// envelopes, client ids, the embedded server, and Client — the Gateway API
-// (GatewayWorker's Lib\Gateway) usable from a worker or from any Go program
-// that can reach the NATS cluster.
+// envelopes, client ids, and Client — the Gateway API (GatewayWorker's
+// Lib\Gateway) usable from a worker or from any Go program that can reach
+// the NATS cluster. The embedded NATS server is in package natsserver, so
+// that importing bus links the NATS client only, never nats-server.
 //
 // Two ways to use it. Inside a worker, the worker.Context embeds a *Client
 // already connected. From any other program, connect and push:

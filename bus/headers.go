@@ -1,5 +1,18 @@
 package bus
 
+import "github.com/nats-io/nats.go"
+
+// NoResponders reports whether m is the NATS server's "no responders"
+// answer to a request (a "Status: 503" header and no body): nobody
+// subscribes to the subject the request went to.
+func NoResponders(m *nats.Msg) bool { return m.Header.Get(natsStatus) == natsNoResponders }
+
+// The NATS server's own status header and its "no responders" value.
+const (
+	natsStatus       = "Status"
+	natsNoResponders = "503"
+)
+
 // Header names of the wire protocol (docs/protocol.md). Group and uid names
 // in headers are encoded with NameToken; lists are comma-separated.
 const (
@@ -32,6 +45,13 @@ const (
 	HdrWorker        = "Sb-Worker"      // a worker id
 	HdrFields        = "Sb-Fields"      // fields a list query returns: uid,groups,session
 	HdrFeatures      = "Sb-Features"    // what a worker takes beyond the base protocol, a list (worker heartbeats)
+	// HdrPart numbers the parts of a query answer too large for one NATS
+	// message: "<i>/<n>", 1 ≤ i ≤ n (docs/protocol.md §8, "Answers in
+	// parts"). An answer without it is whole.
+	HdrPart = "Sb-Part"
+	// HdrReplies lists the replies of a reply batch, each
+	// "<client seq>.<event seq>.<frames>" (AppendReplyRef, ParseReplyRef).
+	HdrReplies = "Sb-Replies"
 )
 
 // FeatureEventBatches in a worker heartbeat's HdrFeatures says that the

@@ -88,12 +88,12 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	// no-responders status into an error without saying which request it
 	// answers, and probes need to know.
 	q := &inboxQueue{signal: make(chan struct{}, 1)}
-	sub, err := c.nc.Subscribe(inbox+".>", q.push)
+	sub, err := c.nc.Subscribe(QueryInboxAll(inbox), q.push)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", kind, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Query(), Reply: inbox + ".q", Header: hdr}); err != nil {
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Query(), Reply: QueryAnswers(inbox), Header: hdr}); err != nil {
 		return nil, fmt.Errorf("query %s: %w", kind, err)
 	}
 	st := gathering{
@@ -122,10 +122,10 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 			}
 			return msgs(st.answers), c.gatherError(ctx, kind, err, st.expected, st.answers, st.partial)
 		}
-		if gw, ok := strings.CutPrefix(m.Subject, inbox+".p."); ok {
+		if gw, ok := ParseQueryProbe(inbox, m.Subject); ok {
 			// A probe's answer: no responders means that gateway has no
 			// subscription left on the bus (its connection is gone).
-			if m.Header.Get("Status") == "503" {
+			if NoResponders(m) {
 				st.dead[gw] = true
 				delete(st.expected, gw)
 				delete(st.partial, gw)
@@ -135,7 +135,7 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 			}
 			continue
 		}
-		if m.Header.Get("Status") == "503" { // no responders: no gateway is running
+		if NoResponders(m) { // no gateway is running
 			return nil, nil
 		}
 		gw := m.Header.Get(HdrGateway)
@@ -257,7 +257,7 @@ func (c *Client) probe(inbox string, st *gathering) error {
 			continue
 		}
 		st.probed[id] = true
-		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: inbox + ".p." + id, Header: nats.Header{HdrOp: []string{OpPing}}}
+		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: QueryProbe(inbox, id), Header: nats.Header{HdrOp: []string{OpPing}}}
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("probe gateway %s: %w", id, err)
 		}

@@ -3,7 +3,6 @@ package bus
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -24,39 +23,9 @@ import (
 //
 // A reply that closes its client does not go into a batch.
 
-// HdrReplies lists the replies of a reply batch.
-const HdrReplies = "Sb-Replies"
-
 // ErrBadReplyBatch reports a reply batch whose reply list, frame list and
 // body do not agree.
 var ErrBadReplyBatch = errors.New("malformed reply batch")
-
-// ParseEventRef parses the two base-36 tokens that name an event in a
-// reply subject, a batch reply subject or a reply batch entry: the
-// client's sequence number and the event's.
-func ParseEventRef(seqTok, evTok string) (seq, evSeq uint64, ok bool) {
-	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
-	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
-	return seq, evSeq, err1 == nil && err2 == nil
-}
-
-// GatewayReplyBatch is the subject a gateway takes reply batches on:
-// <prefix>.gw.<id>.rb.
-func (s Subjects) GatewayReplyBatch(gatewayID string) string {
-	return s.prefix + ".gw." + gatewayID + ".rb"
-}
-
-// AppendReplyRef appends one entry of an HdrReplies list to b: ref is the
-// event's "<client seq>.<event seq>" (BatchEvent.Ref), frames how many
-// frames of the batch's frame list are its reply.
-func AppendReplyRef(b []byte, ref string, frames int) []byte {
-	if len(b) > 0 {
-		b = append(b, ',')
-	}
-	b = append(b, ref...)
-	b = append(b, '.')
-	return strconv.AppendInt(b, int64(frames), 10)
-}
 
 // BatchedReply is one reply of a reply batch.
 type BatchedReply struct {
@@ -118,11 +87,8 @@ func (s *ReplyBatchScanner) Scan() bool {
 	}
 	entry, rest, _ := strings.Cut(s.refs, ",")
 	s.refs = rest
-	seqTok, rest, ok1 := strings.Cut(entry, ".")
-	evTok, countTok, ok2 := strings.Cut(rest, ".")
-	seq, evSeq, ok3 := ParseEventRef(seqTok, evTok)
-	count, err := strconv.Atoi(countTok)
-	if !ok1 || !ok2 || !ok3 || err != nil || count < 0 {
+	seq, evSeq, count, ok := ParseReplyRef(entry)
+	if !ok {
 		s.fail(fmt.Sprintf("reply entry %q", entry))
 		return false
 	}

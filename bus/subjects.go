@@ -26,8 +26,9 @@ const WorkerQueue = "workers"
 // ErrInvalidName is returned for an empty or invalid group or uid name.
 var ErrInvalidName = errors.New("invalid name")
 
-// Subjects builds every subject of one namespace. It is the only place
-// subjects are put together.
+// Subjects builds every subject of one namespace. This file is the only
+// place subjects are put together or taken apart (a test checks it): the
+// builders are next to their parsers, and every other file calls them.
 type Subjects struct {
 	prefix string
 }
@@ -103,6 +104,211 @@ func (s Subjects) Heartbeat() string { return s.prefix + ".hb" }
 
 // WorkerHeartbeat is the subject workers announce themselves on.
 func (s Subjects) WorkerHeartbeat() string { return s.prefix + ".whb" }
+
+// EventKind returns the kind of an event subject, <prefix>.ev.<kind>, or
+// "" for a subject that is not one.
+func (s Subjects) EventKind(subject string) string {
+	rest, ok := strings.CutPrefix(subject, s.prefix)
+	if !ok {
+		return ""
+	}
+	kind, ok := strings.CutPrefix(rest, ".ev.")
+	if !ok {
+		return ""
+	}
+	return kind
+}
+
+// ParseGatewayReply returns the client's and the event's numbers from the
+// last two tokens of a reply subject (GatewayReply). It reads only those:
+// the gateway's subscription already chose the rest.
+func ParseGatewayReply(subject string) (seq, evSeq uint64, ok bool) {
+	last := strings.LastIndexByte(subject, '.')
+	if last < 0 {
+		return 0, 0, false
+	}
+	prev := strings.LastIndexByte(subject[:last], '.')
+	if prev < 0 {
+		return 0, 0, false
+	}
+	return ParseEventRef(subject[prev+1:last], subject[last+1:])
+}
+
+// EventBatch is the subject of batched events of one kind:
+// <prefix>.evb.<kind>. Only message events are batched.
+func (s Subjects) EventBatch(kind string) string { return s.prefix + ".evb." + kind }
+
+// AppendEventBatch appends EventBatch(kind) to b.
+func (s Subjects) AppendEventBatch(b []byte, kind string) []byte {
+	b = append(b, s.prefix...)
+	b = append(b, ".evb."...)
+	return append(b, kind...)
+}
+
+// GatewayBatchReplies is the wildcard a gateway subscribes to for the "no
+// responders" answers to its batches.
+func (s Subjects) GatewayBatchReplies(gatewayID string) string {
+	return s.prefix + ".gw." + gatewayID + ".b.>"
+}
+
+// AppendGatewayBatchReply appends the start of a batch's reply subject,
+// <prefix>.gw.<gateway>.b, to b; AppendBatchEntry adds each event.
+func (s Subjects) AppendGatewayBatchReply(b []byte, gatewayID string) []byte {
+	b = append(b, s.prefix...)
+	b = append(b, ".gw."...)
+	b = append(b, gatewayID...)
+	return append(b, ".b"...)
+}
+
+// AppendBatchEntry appends one event's tokens to a batch reply subject:
+// the client's sequence token and the event sequence in base 36.
+func AppendBatchEntry(b []byte, clientSeq string, eventSeq uint64) []byte {
+	b = append(b, '.')
+	b = append(b, clientSeq...)
+	b = append(b, '.')
+	return strconv.AppendUint(b, eventSeq, 36)
+}
+
+// BatchReply splits a batch reply subject into the gateway id and the
+// event entries: client sequence token and event sequence token, in pairs.
+func (s Subjects) BatchReply(subject string) (gatewayID string, entries []string, err error) {
+	rest, ok := strings.CutPrefix(subject, s.prefix+".gw.")
+	if !ok {
+		return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
+	}
+	gatewayID, rest, ok = strings.Cut(rest, ".b.")
+	if !ok || gatewayID == "" || strings.Contains(gatewayID, ".") {
+		return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
+	}
+	entries = strings.Split(rest, ".")
+	if len(entries)%2 != 0 {
+		return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
+	}
+	for _, e := range entries {
+		if e == "" {
+			return "", nil, fmt.Errorf("%w: reply subject %q", ErrBadBatch, subject)
+		}
+	}
+	return gatewayID, entries, nil
+}
+
+// ParseEventRef parses the two base-36 tokens that name an event in a
+// reply subject, a batch reply subject or a reply batch entry: the
+// client's sequence number and the event's.
+func ParseEventRef(seqTok, evTok string) (seq, evSeq uint64, ok bool) {
+	seq, err1 := strconv.ParseUint(seqTok, 36, 64)
+	evSeq, err2 := strconv.ParseUint(evTok, 36, 64)
+	return seq, evSeq, err1 == nil && err2 == nil
+}
+
+// GatewayReplyBatch is the subject a gateway takes reply batches on:
+// <prefix>.gw.<id>.rb.
+func (s Subjects) GatewayReplyBatch(gatewayID string) string {
+	return s.prefix + ".gw." + gatewayID + ".rb"
+}
+
+// AppendReplyRef appends one entry of an HdrReplies list to b: ref is the
+// event's "<client seq>.<event seq>" (BatchEvent.Ref), frames how many
+// frames of the batch's frame list are its reply.
+func AppendReplyRef(b []byte, ref string, frames int) []byte {
+	if len(b) > 0 {
+		b = append(b, ',')
+	}
+	b = append(b, ref...)
+	b = append(b, '.')
+	return strconv.AppendInt(b, int64(frames), 10)
+}
+
+// ParseReplyRef parses one entry of an HdrReplies list, as AppendReplyRef
+// writes it: "<client seq>.<event seq>.<frames>", base 36, 36 and 10.
+func ParseReplyRef(entry string) (seq, evSeq uint64, frames int, ok bool) {
+	seqTok, rest, ok1 := strings.Cut(entry, ".")
+	evTok, countTok, ok2 := strings.Cut(rest, ".")
+	seq, evSeq, ok3 := ParseEventRef(seqTok, evTok)
+	frames, err := strconv.Atoi(countTok)
+	if !ok1 || !ok2 || !ok3 || err != nil || frames < 0 {
+		return 0, 0, 0, false
+	}
+	return seq, evSeq, frames, true
+}
+
+// gatewayReplyAndRef returns GatewayReply(gatewayID, seqTok, evTok) and
+// its last two tokens, "<client seq>.<event seq>": the event's Ref in a
+// reply batch, sharing the reply's memory.
+func (s Subjects) gatewayReplyAndRef(gatewayID, seqTok, evTok string) (reply, ref string) {
+	reply = s.GatewayReply(gatewayID, seqTok, evTok)
+	return reply, reply[len(reply)-len(seqTok)-1-len(evTok):]
+}
+
+// InboundKind is a kind of subject a gateway takes on its own
+// subscriptions, as GatewayInbound.Kind reports it.
+type InboundKind int
+
+// The kinds of InboundKind.
+const (
+	InboundFanout      InboundKind = iota // anything else: a group, uid or broadcast message
+	InboundCommand                        // Gateway(id): a command
+	InboundReply                          // GatewayReply(id, ...): a reply to one event
+	InboundReplyBatch                     // GatewayReplyBatch(id): a reply batch
+	InboundBatchBounce                    // a batch's reply subject: the server's "no responders"
+)
+
+// GatewayInbound tells apart the subjects one gateway receives on its
+// dispatcher's subscriptions, without allocating.
+type GatewayInbound struct {
+	command, replyBatch, replies, bounces string
+}
+
+// GatewayInbound returns the classifier of gateway gatewayID's subjects.
+func (s Subjects) GatewayInbound(gatewayID string) GatewayInbound {
+	replies := s.GatewayReplies(gatewayID)
+	bounces := s.GatewayBatchReplies(gatewayID)
+	return GatewayInbound{
+		command:    s.Gateway(gatewayID),
+		replyBatch: s.GatewayReplyBatch(gatewayID),
+		replies:    replies[:len(replies)-1], // "<p>.gw.<id>.r."
+		bounces:    bounces[:len(bounces)-1], // "<p>.gw.<id>.b."
+	}
+}
+
+// Kind returns which of the Inbound kinds subject is.
+func (in GatewayInbound) Kind(subject string) InboundKind {
+	switch {
+	case subject == in.command:
+		return InboundCommand
+	case strings.HasPrefix(subject, in.replies):
+		return InboundReply
+	case subject == in.replyBatch:
+		return InboundReplyBatch
+	case strings.HasPrefix(subject, in.bounces):
+		return InboundBatchBounce
+	}
+	return InboundFanout
+}
+
+// Query inboxes: a Client's query takes the gateways' answers on
+// <inbox>.q and the answers to its probes of gateways that may be dead on
+// <inbox>.p.<gateway id>; one subscription, QueryInboxAll, takes both.
+
+// QueryInboxAll is the wildcard of every subject of one query's inbox.
+func QueryInboxAll(inbox string) string { return inbox + ".>" }
+
+// QueryAnswers is the reply subject of a query: <inbox>.q.
+func QueryAnswers(inbox string) string { return inbox + ".q" }
+
+// QueryProbe is the reply subject of a probe of one gateway:
+// <inbox>.p.<gateway id>.
+func QueryProbe(inbox, gatewayID string) string { return inbox + ".p." + gatewayID }
+
+// ParseQueryProbe returns the gateway id of a QueryProbe subject of inbox;
+// ok is false for any other subject.
+func ParseQueryProbe(inbox, subject string) (gatewayID string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, inbox)
+	if !ok {
+		return "", false
+	}
+	return strings.CutPrefix(rest, ".p.")
+}
 
 // ValidName reports whether name can be used as a group or uid: non-empty,
 // valid UTF-8, at most 1024 bytes. Anything else (spaces, dots, '*', '>')
@@ -194,6 +400,24 @@ func (s Subjects) AppendWorkerDirect(b []byte, workerID, kind string) []byte {
 	b = append(b, workerID...)
 	b = append(b, '.')
 	return append(b, kind...)
+}
+
+// WorkerDirectKind returns the event kind of a subject built by
+// WorkerDirect for workerID, or "" for any other subject.
+func (s Subjects) WorkerDirectKind(subject, workerID string) string {
+	rest, ok := strings.CutPrefix(subject, s.prefix)
+	if !ok {
+		return ""
+	}
+	rest, ok = strings.CutPrefix(rest, ".wd.")
+	if !ok {
+		return ""
+	}
+	kind, ok := strings.CutPrefix(rest, workerID)
+	if !ok || len(kind) < 2 || kind[0] != '.' || strings.IndexByte(kind[1:], '.') >= 0 {
+		return ""
+	}
+	return kind[1:]
 }
 
 // WorkerDirectAll is the wildcard a worker subscribes to for the events

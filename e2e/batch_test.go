@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -205,7 +206,7 @@ func (bigSession) OnConnect(c *worker.Context) error {
 // was over 1 MiB, PublishMsg refused it, and its events were retried as
 // "no worker" again and again: replies came tens of seconds late.)
 func TestEventBatchesWithBigSessions(t *testing.T) {
-	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, MaxPayload: 1 << 20})
+	ns, err := natsserver.Start(natsserver.Config{Port: -1, MaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

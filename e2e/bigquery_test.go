@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -21,7 +22,7 @@ import (
 // gateway's RespondMsg failed with "maximum payload exceeded", the error
 // was discarded and the query failed after its deadline.
 func TestQueriesLargerThanMaxPayload(t *testing.T) {
-	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, MaxPayload: 4 << 10})
+	ns, err := natsserver.Start(natsserver.Config{Port: -1, MaxPayload: 4 << 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +154,7 @@ func TestQueriesPastAStockMaxPayload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5,000 clients: skipped with -short")
 	}
-	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, MaxPayload: 1 << 20})
+	ns, err := natsserver.Start(natsserver.Config{Port: -1, MaxPayload: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

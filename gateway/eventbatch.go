@@ -235,7 +235,7 @@ func (bm *batchMsg) reset() {
 // at all). Each event is published again on its own at once, and the
 // gateway stops batching for batchPause.
 func (g *Gateway) onBatchBounce(m *nats.Msg) {
-	if m.Header.Get("Status") != "503" {
+	if !bus.NoResponders(m) {
 		return
 	}
 	now := time.Now()

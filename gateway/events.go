@@ -200,17 +200,12 @@ func (c *conn) publishDone(ev *pendingEvent, failed bool) {
 // onReply handles a worker's reply (or the server's "no responders") to the
 // in-flight event of one client.
 func (g *Gateway) onReply(m *nats.Msg, b *batch) {
-	seqTok, evTok, ok := replyTokens(m.Subject)
+	seq, evSeq, ok := bus.ParseGatewayReply(m.Subject)
 	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
-	seq, evSeq, ok := bus.ParseEventRef(seqTok, evTok)
-	if !ok {
-		g.log.Warn("malformed reply subject", "subject", m.Subject)
-		return
-	}
-	c := g.answered(seq, evSeq, m.Header.Get("Status") == "503")
+	c := g.answered(seq, evSeq, bus.NoResponders(m))
 	if c == nil {
 		return
 	}
@@ -256,28 +251,6 @@ func (c *conn) inflightLocked(evSeq uint64) *pendingEvent {
 		return ev
 	}
 	return nil
-}
-
-// replyTokens returns the last two tokens of a reply subject.
-func replyTokens(subject string) (string, string, bool) {
-	last := lastDot(subject)
-	if last < 0 {
-		return "", "", false
-	}
-	prev := lastDot(subject[:last])
-	if prev < 0 {
-		return "", "", false
-	}
-	return subject[prev+1 : last], subject[last+1:], true
-}
-
-func lastDot(s string) int {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '.' {
-			return i
-		}
-	}
-	return -1
 }
 
 // applyReply applies what the handler did to its own client: session

@@ -7,14 +7,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 // A gateway with a WebSocket and a newline-delimited TCP listener on one
 // NATS connection.
 func ExampleNew() {
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	srv, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -17,25 +17,22 @@ func (g *Gateway) runFanout() {
 	var members []*conn
 	frames := make([]encodedFrame, maxBatch)
 	b := newBatch()
-	command, replyBatch, replies := g.subj.Gateway(g.id), g.subj.GatewayReplyBatch(g.id), g.subj.GatewayReplies(g.id)
-	replies = replies[:len(replies)-1] // "<p>.gw.<id>.r."
-	bounces := g.subj.GatewayBatchReplies(g.id)
-	bounces = bounces[:len(bounces)-1] // "<p>.gw.<id>.b."
+	inbound := g.subj.GatewayInbound(g.id)
 	handle := func(m *nats.Msg, frame *encodedFrame) {
-		switch {
+		switch kind := inbound.Kind(m.Subject); {
 		case m.Subject == "": // a barrier from drainEvents (NATS subjects are never empty)
 			b.flush()
 			select {
 			case g.barrier <- struct{}{}:
 			default:
 			}
-		case m.Subject == command:
+		case kind == bus.InboundCommand:
 			g.onCommand(m, b)
-		case strings.HasPrefix(m.Subject, replies):
+		case kind == bus.InboundReply:
 			g.onReply(m, b)
-		case m.Subject == replyBatch:
+		case kind == bus.InboundReplyBatch:
 			g.onReplyBatch(m, b)
-		case strings.HasPrefix(m.Subject, bounces):
+		case kind == bus.InboundBatchBounce:
 			g.onBatchBounce(m)
 		default:
 			members = g.deliver(m, members[:0], frame, b)

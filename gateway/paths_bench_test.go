@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 // pathFixture is a started gateway with members connections in group "g",
@@ -29,7 +30,7 @@ type pathFixture struct {
 
 func newPathFixture(tb testing.TB, members int, opts ...Option) *pathFixture {
 	tb.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	srv, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}

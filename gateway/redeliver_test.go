@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -131,7 +132,7 @@ func (l *freezableLink) thaw() {
 // lands on A again about half the time, the event is dropped and the
 // client misses its echo.
 func TestRedeliveryAvoidsSilentWorker(t *testing.T) {
-	ns, err := bus.StartServer(bus.ServerConfig{Port: -1, PingInterval: time.Minute})
+	ns, err := natsserver.Start(natsserver.Config{Port: -1, PingInterval: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

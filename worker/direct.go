@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -34,7 +33,7 @@ func (w *Worker) subscribeDirect() error {
 // without OnWebSocketConnect, anything unknown) is not answered: the
 // gateway treats it as a worker that timed out.
 func (w *Worker) dispatchDirect(m *nats.Msg) {
-	kind := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	kind := w.subj.WorkerDirectKind(m.Subject, w.id)
 	if !w.takes(kind) {
 		w.log.Warn("direct event of a kind this worker does not take: not answered", "event", kind)
 		return

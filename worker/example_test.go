@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -37,7 +38,7 @@ func (Chat) OnMessage(c *worker.Context, m worker.Message) error {
 // A worker is a queue-group consumer: start as many as you like, anywhere
 // on the NATS cluster.
 func ExampleNew() {
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	srv, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		fmt.Println(err)
 		return

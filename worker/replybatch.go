@@ -62,7 +62,7 @@ type replyParts struct {
 
 // sessionLineBytes is about what a reply's two session header lines cost
 // beyond their values.
-const sessionLineBytes = 2 * len("Sb-Session-Update: \r\n")
+const sessionLineBytes = 2 * len(bus.HdrSessionUpd+": \r\n")
 
 // size is about what the list's batch holds besides its subject; 0 for
 // no list.

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 type frameEvents struct{}
@@ -20,7 +21,7 @@ func (frameEvents) OnMessage(*Context, Message) error { return nil }
 // connection to the same server.
 func newTestWorker(t *testing.T) (*Worker, *nats.Conn) {
 	t.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	srv, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -330,7 +330,7 @@ type event struct {
 // dispatchOne dispatches the event of a message of its own, read from its
 // subject and headers (docs/protocol.md §5.1).
 func (w *Worker) dispatchOne(m *nats.Msg) {
-	w.dispatch(messageEvent(m, m.Subject[len(w.subj.Prefix())+len(".ev."):]))
+	w.dispatch(messageEvent(m, w.subj.EventKind(m.Subject)))
 }
 
 // dispatchBatch splits a batch of message events (docs/protocol.md,

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -75,7 +76,7 @@ func BenchmarkWorkerEcho(b *testing.B) {
 // a gateway.
 func startWorker(tb testing.TB, events any, opts ...worker.Option) *nats.Conn {
 	tb.Helper()
-	srv, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	srv, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		tb.Fatal(err)
 	}

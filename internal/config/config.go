@@ -18,7 +18,7 @@ import (
 
 	"github.com/spf13/viper"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/worker"
@@ -352,7 +352,7 @@ func (c Config) Validate() error {
 		if c.NATS.CredsFile != "" {
 			return bad("nats.creds_file", "cannot secure the embedded server (it needs an operator and an account resolver); use nats.token, nats.user and nats.password, or nats.nkey_seed_file, or run an external NATS (nats.url)")
 		}
-		if c.NATS.Token == "" && c.NATS.User == "" && c.NATS.NkeySeedFile == "" && !bus.IsLoopback(c.NATS.Host) {
+		if c.NATS.Token == "" && c.NATS.User == "" && c.NATS.NkeySeedFile == "" && !natsserver.IsLoopback(c.NATS.Host) {
 			return bad("nats.host", "the embedded server on %q would accept anyone who can reach it: set nats.token, nats.user and nats.password, or nats.nkey_seed_file, or use 127.0.0.1", c.NATS.Host)
 		}
 	}

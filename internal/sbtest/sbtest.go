@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -44,7 +45,7 @@ func NATS(t testing.TB) *server.Server {
 // NATSOnPort starts an embedded NATS server on a given port.
 func NATSOnPort(t testing.TB, port int) *server.Server {
 	t.Helper()
-	s, err := bus.StartServer(bus.ServerConfig{Port: port})
+	s, err := natsserver.Start(natsserver.Config{Port: port})
 	if err != nil {
 		t.Fatalf("start nats: %v", err)
 	}

@@ -1,4 +1,4 @@
-package bus_test
+package natsserver_test
 
 import (
 	"bufio"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/natsserver"
 )
 
 // TestEmbeddedServerCutsFrozenClient: a client that stops answering the
@@ -16,7 +16,7 @@ import (
 // are seconds, not nats-server's minutes.
 func TestEmbeddedServerCutsFrozenClient(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	s, err := bus.StartServer(bus.ServerConfig{Port: -1, PingInterval: interval, MaxPingsOut: 2})
+	s, err := natsserver.Start(natsserver.Config{Port: -1, PingInterval: interval, MaxPingsOut: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestEmbeddedServerCutsFrozenClient(t *testing.T) {
 		}
 	}
 
-	d, err := bus.StartServer(bus.ServerConfig{Port: -1})
+	d, err := natsserver.Start(natsserver.Config{Port: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestEmbeddedServerCutsFrozenClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.PingInterval != bus.DefaultServerPingInterval || o.MaxPingsOut != bus.DefaultServerMaxPingsOut || o.WriteDeadline != bus.DefaultServerWriteDeadline {
+	if o.PingInterval != natsserver.DefaultPingInterval || o.MaxPingsOut != natsserver.DefaultMaxPingsOut || o.WriteDeadline != natsserver.DefaultWriteDeadline {
 		t.Errorf("defaults: ping %v × %d, write deadline %v", o.PingInterval, o.MaxPingsOut, o.WriteDeadline)
 	}
 }

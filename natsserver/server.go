@@ -1,4 +1,4 @@
-package bus
+package natsserver
 
 import (
 	"errors"
@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
-// ServerConfig configures the embedded NATS server.
-type ServerConfig struct {
+// Config configures the embedded NATS server.
+type Config struct {
 	// Host to listen on; default 127.0.0.1.
 	Host string
 	// Port to listen on; 0 means 4222, -1 a random free port.
@@ -27,18 +27,18 @@ type ServerConfig struct {
 	// are unanswered, so a frozen process (SIGSTOP, a debugger, a hung
 	// host) loses its subscriptions, and its share of the queue group's
 	// events, within about (MaxPingsOut+2) × PingInterval. Defaults:
-	// DefaultServerPingInterval, DefaultServerMaxPingsOut.
+	// DefaultPingInterval, DefaultMaxPingsOut.
 	PingInterval time.Duration
 	MaxPingsOut  int
 	// WriteDeadline: a client that stops reading while the server has
 	// data for it is disconnected after this long; default
-	// DefaultServerWriteDeadline.
+	// DefaultWriteDeadline.
 	WriteDeadline time.Duration
 
 	// Authentication every client must give: at most one of a token,
 	// a user with its password, or an nkey (the public key, "U...";
 	// NkeyPublicFromSeedFile derives it from a seed file). With none,
-	// the server accepts anyone who can reach it, so StartServer refuses
+	// the server accepts anyone who can reach it, so Start refuses
 	// a Host that is not a loopback address.
 	Token    string
 	User     string
@@ -84,7 +84,7 @@ func NkeyPublicFromSeedFile(path string) (string, error) {
 }
 
 // authOptions puts the configured authentication into opts.
-func (cfg ServerConfig) authOptions(opts *server.Options) error {
+func (cfg Config) authOptions(opts *server.Options) error {
 	n := 0
 	for _, set := range []bool{cfg.Token != "", cfg.User != "" || cfg.Password != "", cfg.Nkey != ""} {
 		if set {
@@ -115,15 +115,15 @@ func (cfg ServerConfig) authOptions(opts *server.Options) error {
 // 2 minutes × 2 pings and 10 s: a frozen worker would keep receiving its
 // share of events, all timing out, for up to 6 minutes.
 const (
-	DefaultServerPingInterval  = 2 * time.Second
-	DefaultServerMaxPingsOut   = 2
-	DefaultServerWriteDeadline = 5 * time.Second
+	DefaultPingInterval  = 2 * time.Second
+	DefaultMaxPingsOut   = 2
+	DefaultWriteDeadline = 5 * time.Second
 )
 
-// StartServer starts an embedded nats-server (the GatewayWorker "register"
+// Start starts an embedded nats-server (the GatewayWorker "register"
 // role) and waits until it accepts connections. Stop it with Shutdown.
 // Clients in the same process connect to it with nats.InProcessServer.
-func StartServer(cfg ServerConfig) (*server.Server, error) {
+func Start(cfg Config) (*server.Server, error) {
 	if cfg.Host == "" {
 		cfg.Host = "127.0.0.1"
 	}
@@ -134,13 +134,13 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		cfg.MaxPayload = 8 << 20
 	}
 	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = DefaultServerPingInterval
+		cfg.PingInterval = DefaultPingInterval
 	}
 	if cfg.MaxPingsOut <= 0 {
-		cfg.MaxPingsOut = DefaultServerMaxPingsOut
+		cfg.MaxPingsOut = DefaultMaxPingsOut
 	}
 	if cfg.WriteDeadline <= 0 {
-		cfg.WriteDeadline = DefaultServerWriteDeadline
+		cfg.WriteDeadline = DefaultWriteDeadline
 	}
 	opts := &server.Options{
 		// Authentication is set below (authOptions).
@@ -149,7 +149,7 @@ func StartServer(cfg ServerConfig) (*server.Server, error) {
 		MaxPayload: cfg.MaxPayload,
 		NoSigs:     true,
 		NoLog:      !cfg.Debug,
-		// A frozen client is cut within a few seconds (see ServerConfig);
+		// A frozen client is cut within a few seconds (see Config);
 		// MaxPending is large so that a busy gateway, which holds many
 		// client subjects, is not cut as a slow consumer merely for a
 		// burst.
