@@ -120,6 +120,7 @@ func newGatewayCollector(g *gateway.Gateway) *gatewayCollector {
 		"events_dropped":     d("events_dropped_total", "Events given up."),
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
 		"redeliveries_held":  d("redeliveries_held_total", "Overdue events held until the fan-out goroutine handled what had reached it (their reply may be there)."),
+		"events_held_busy":   d("events_held_busy_total", "Overdue events held, not sent again, because every live worker said it was busy."),
 		"event_batches":      d("event_batches_total", "NATS messages that carried several message events."),
 		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),
 		"reply_batches":      d("reply_batches_total", "NATS messages from workers that carried several event replies."),
@@ -159,6 +160,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("events_dropped", st.EventsDropped)
 	counter("events_redelivered", st.EventsRedelivered)
 	counter("redeliveries_held", st.RedeliveriesHeld)
+	counter("events_held_busy", st.EventsHeldBusy)
 	counter("event_batches", st.EventBatches)
 	counter("events_batched", st.EventsBatched)
 	counter("reply_batches", st.ReplyBatches)

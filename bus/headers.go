@@ -32,6 +32,10 @@ const (
 	HdrWorker        = "Sb-Worker"      // a worker id
 	HdrFields        = "Sb-Fields"      // fields a list query returns: uid,groups,session
 	HdrFeatures      = "Sb-Features"    // what a worker takes beyond the base protocol, a list (worker heartbeats)
+	// HdrBusy is "1" in a worker heartbeat while events wait for one of
+	// its handler slots and its handlers still finish: gateways hold, not
+	// resend, an overdue event while every live worker says so.
+	HdrBusy = "Sb-Busy"
 )
 
 // FeatureEventBatches in a worker heartbeat's HdrFeatures says that the

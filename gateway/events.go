@@ -418,6 +418,10 @@ func (g *Gateway) scanEvents(now time.Time) {
 			c.evMu.Unlock()
 			return
 		}
+		if !giveUp && !ev.noWorker && g.heldForBusy(c, ev, now) { // hold.go
+			c.evMu.Unlock()
+			return
+		}
 		drop, redeliver := false, false
 		switch {
 		case giveUp || ev.noWorker && now.Sub(ev.firstSent) > g.opts.noWorkerWait:

@@ -34,6 +34,7 @@ type fleet struct {
 type fleetWorker struct {
 	batches   bool // it takes event batches
 	wsConnect bool // it implements OnWebSocketConnect
+	busy      bool // it says events wait for its handler slots (hold.go)
 	seen      time.Time
 }
 
@@ -94,6 +95,7 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 		g.fleet.workers[id] = fleetWorker{
 			batches:   listed(features, bus.FeatureEventBatches),
 			wsConnect: listed(features, bus.FeatureWSConnect),
+			busy:      m.Header.Get(bus.HdrBusy) == "1",
 			seen:      now,
 		}
 		g.fleet.emptySince = time.Time{}

@@ -78,6 +78,7 @@ type metrics struct {
 	eventsDropped     atomic.Uint64
 	eventsRedelivered atomic.Uint64
 	redeliveriesHeld  atomic.Uint64
+	eventsHeldBusy    atomic.Uint64 // hold.go
 	replyBatches      atomic.Uint64
 	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
@@ -137,6 +138,10 @@ type Stats struct {
 	// no worker; the client was closed); max_groups_per_client (a
 	// JoinGroup refused); max_session_bytes (a session change refused).
 	Refused map[string]uint64
+
+	// EventsHeldBusy counts the overdue events held, not sent again,
+	// because every live worker said it was busy (hold.go).
+	EventsHeldBusy uint64
 }
 
 // Stats returns the gateway's counters.
@@ -155,6 +160,7 @@ func (g *Gateway) Stats() Stats {
 		EventsDropped:         m.eventsDropped.Load(),
 		EventsRedelivered:     m.eventsRedelivered.Load(),
 		RedeliveriesHeld:      m.redeliveriesHeld.Load(),
+		EventsHeldBusy:        m.eventsHeldBusy.Load(),
 		EventBatches:          g.batcher.batches.Load(),
 		EventsBatched:         g.batcher.batched.Load(),
 		WorkersWithoutBatches: int(g.batcher.holdouts.Load()),
