@@ -146,6 +146,17 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
 		}, func() float64 { return float64(w.StaleSkipped()) }))
+		n.m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "switchboard_worker_held_events_run_total", Help: "Events run after their deadline because their gateways held them (overload) or paused (bus outage).",
+		}, func() float64 { return float64(w.HeldRun()) }))
+		n.m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "switchboard_worker_busy", Help: "1 while the worker says it is busy: events wait for its handler slots.",
+		}, func() float64 {
+			if w.Busy() {
+				return 1
+			}
+			return 0
+		}))
 		if err := w.Start(ctx); err != nil {
 			return err
 		}

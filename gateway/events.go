@@ -30,6 +30,11 @@ type pendingEvent struct {
 	// reached it; 0 when not waiting for it (heldForFanout).
 	fanoutMark uint64
 	done       bool // the reply arrived and is being applied
+	// heldCopy is redeliveries+1 of the attempt held because every worker
+	// was busy, 0 if none was; heldSince is when it was first held
+	// (hold.go).
+	heldCopy  int
+	heldSince time.Time
 
 	// Events are pooled (pool.go). An event goes back to the pool once it
 	// left the pipeline (finished) and no publish of it is under way:

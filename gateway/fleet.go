@@ -34,7 +34,8 @@ type fleet struct {
 type fleetWorker struct {
 	batches   bool // it takes event batches
 	wsConnect bool // it implements OnWebSocketConnect
-	busy      bool // it says events wait for its handler slots (hold.go)
+	// busySince is since when it says it is busy; zero: not busy (hold.go)
+	busySince time.Time
 	seen      time.Time
 }
 
@@ -86,7 +87,8 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 		}
 	} else {
 		features := m.Header.Get(bus.HdrFeatures)
-		if _, known := g.fleet.workers[id]; !known {
+		old, known := g.fleet.workers[id]
+		if !known {
 			if g.fleet.arrived != nil {
 				close(g.fleet.arrived)
 			}
@@ -95,7 +97,7 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 		g.fleet.workers[id] = fleetWorker{
 			batches:   listed(features, bus.FeatureEventBatches),
 			wsConnect: listed(features, bus.FeatureWSConnect),
-			busy:      m.Header.Get(bus.HdrBusy) == "1",
+			busySince: busySince(old, m, now),
 			seen:      now,
 		}
 		g.fleet.emptySince = time.Time{}

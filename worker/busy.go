@@ -24,15 +24,23 @@ import (
 // all hang is stuck, and its gateways must send its events elsewhere.
 const busyStuckAfter = 5 * time.Second
 
+// busyClearTicks is how many monitor ticks in a row must find no
+// backlog before a busy worker says it is not: 1 s.
+const busyClearTicks = 10
+
 // peerGone is how long a worker counts another as live after its last
 // heartbeat: the gateways' own rule (gateway fleet.go).
 const peerGone = 3 * time.Second
 
-// holdMargin is how far after an event's deadline the whole fleet may
-// have become busy for the worker still to take the event as held: the
-// gateway decides at its scan after the deadline, on heartbeats that
-// travelled to it.
-const holdMargin = monitorTick
+// holdMargin is how far after an event's deadline the worker, and the
+// whole fleet, may have become busy for the worker still to take the
+// event as held: a gateway decides at its first scan after the deadline
+// (up to 250 ms later), once the fleet has been busy for 200 ms (gateway
+// hold.go), on heartbeats that travelled to it.
+const holdMargin = 500 * time.Millisecond
+
+// busySpans is how many past spans of a busy fleet the worker remembers.
+const busySpans = 8
 
 // busyState is the worker's view of its own load and of the fleet's.
 type busyState struct {
@@ -40,10 +48,11 @@ type busyState struct {
 	clock clockState
 	// self is the busy state the worker announces; clear counts the
 	// monitor ticks in a row that found no backlog (it stays busy until
-	// two did, so that a backlog that empties between two events does not
-	// flap the state).
-	self  bool
-	clear int
+	// busyClearTicks did, so that a backlog that empties for a moment, as
+	// NATS spreads events unevenly, does not flap the state).
+	self      bool
+	selfSince time.Time // when self last turned true
+	clear     int
 	// progress is when the worker was last seen to finish a handler, and
 	// handled the count it then had.
 	progress time.Time
@@ -53,7 +62,13 @@ type busyState struct {
 	// busy, continuously since and without a freeze of this one; zero
 	// while that is not so.
 	allSince time.Time
+	// past holds the last spans in which every live worker was busy,
+	// oldest first overwritten.
+	past [busySpans]span
+	next int
 }
+
+type span struct{ from, to time.Time }
 
 type peerState struct {
 	busy bool
@@ -96,12 +111,15 @@ func (w *Worker) monitor(now time.Time, subs []*nats.Subscription) (changed bool
 		busy, b.clear = false, 0
 	default:
 		b.clear++
-		if b.clear >= 2 {
+		if b.clear >= busyClearTicks {
 			busy = false
 		}
 	}
 	changed = busy != b.self
 	b.self = busy
+	if changed && busy {
+		b.selfSince = now
+	}
 	if froze > 0 {
 		b.allSince = time.Time{} // nothing held what waited meanwhile
 	}
@@ -145,11 +163,28 @@ func (b *busyState) recountLocked(now time.Time) {
 		all = all && p.busy
 	}
 	switch {
-	case !all:
+	case !all && !b.allSince.IsZero():
+		b.past[b.next] = span{b.allSince, now}
+		b.next = (b.next + 1) % busySpans
 		b.allSince = time.Time{}
-	case b.allSince.IsZero():
+	case all && b.allSince.IsZero():
 		b.allSince = now
 	}
+}
+
+// fleetBusyNearLocked reports whether every live worker was busy at some
+// moment between dl and dl + holdMargin; the caller holds b.mu.
+func (b *busyState) fleetBusyNearLocked(dl time.Time) bool {
+	late := dl.Add(holdMargin)
+	if !b.allSince.IsZero() && !b.allSince.After(late) {
+		return true
+	}
+	for _, p := range b.past {
+		if !p.from.IsZero() && !p.from.After(late) && !p.to.Before(dl) {
+			return true
+		}
+	}
+	return false
 }
 
 // isBusy reports the busy state the worker announces.
@@ -161,11 +196,14 @@ func (w *Worker) isBusy() bool {
 
 // heldAt reports whether an event whose deadline dl (plus the allowed
 // skew) passed before now is still wanted: its deadline passed while the
-// bus was away (the gateways paused: the outage is added to it), or while
-// every live worker was busy and has been since (the gateways held it). An
-// event whose deadline passed before the worker resumed from a freeze is
-// not: its gateways could not hear the worker and sent it elsewhere.
-func (w *Worker) heldAt(dl, now time.Time) bool {
+// bus was away (the gateways paused: the outage is added to it), or this
+// worker has been busy since the deadline and either every live worker
+// was busy then or the event is a redelivery (the gateways held it, and
+// hold it while some worker is busy; a redelivery whose deadline passed
+// is held rather than dropped while a worker is busy). An event whose
+// deadline passed before the worker resumed from a freeze is not: its
+// gateways could not hear the worker and sent it elsewhere.
+func (w *Worker) heldAt(dl, now time.Time, redelivered bool) bool {
 	b := &w.busy
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -175,6 +213,9 @@ func (w *Worker) heldAt(dl, now time.Time) bool {
 	if shift, ok := b.clock.outageShift(dl, now); ok && !now.After(dl.Add(shift)) {
 		return true
 	}
+	if !b.self || b.selfSince.After(dl.Add(holdMargin)) {
+		return false
+	}
 	b.recountLocked(now)
-	return !b.allSince.IsZero() && !b.allSince.After(dl.Add(holdMargin))
+	return redelivered || b.fleetBusyNearLocked(dl)
 }

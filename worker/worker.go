@@ -382,7 +382,7 @@ func (w *Worker) skipStale(ev *event, now time.Time) bool {
 	if ev.deadline == 0 || now.UnixMilli() <= ev.deadline+w.opts.skew.Milliseconds() {
 		return false
 	}
-	if ev.deadline > 0 && w.heldAt(time.UnixMilli(ev.deadline).Add(w.opts.skew), now) {
+	if ev.deadline > 0 && w.heldAt(time.UnixMilli(ev.deadline).Add(w.opts.skew), now, ev.redelivered) {
 		w.lateRun.Add(1)
 		return false
 	}
