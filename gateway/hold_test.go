@@ -136,11 +136,16 @@ func stream(t *testing.T, conns []*sbtest.WS, window int, pause, readTimeout tim
 	r := &streamRun{t: t}
 	for i, c := range conns {
 		slots := make(chan struct{}, window)
+		readerDone := make(chan struct{})
 		r.wg.Add(2)
 		go func() { // sender
 			defer r.wg.Done()
 			for n := 0; ; n++ {
-				slots <- struct{}{}
+				select {
+				case slots <- struct{}{}:
+				case <-readerDone: // the reader gave up
+					return
+				}
 				msg := strconv.Itoa(i) + ":" + strconv.Itoa(n)
 				if r.stop.Load() {
 					msg = strconv.Itoa(i) + ":end"
@@ -160,6 +165,7 @@ func stream(t *testing.T, conns []*sbtest.WS, window int, pause, readTimeout tim
 		}()
 		go func() { // reader
 			defer r.wg.Done()
+			defer close(readerDone)
 			next := 0
 			last := time.Now()
 			for {
@@ -186,6 +192,9 @@ func stream(t *testing.T, conns []*sbtest.WS, window int, pause, readTimeout tim
 				case n > next:
 					r.lost.Add(int64(n - next))
 					r.fail("client %d: %d to %d missing", i, next, n-1)
+					for range n - next { // the lost messages' slots
+						<-slots
+					}
 					fallthrough
 				default:
 					r.echoed.Add(1)
