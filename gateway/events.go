@@ -371,7 +371,9 @@ func (c *conn) advance() {
 // the bus is away; on the first scan after it came back it moves every
 // event's deadline and first-send time forward by the outage, so each
 // event gets the rest of its time (an event whose reply was lost is sent
-// again, marked redelivered, when its deadline passes).
+// again, marked redelivered, when its deadline passes). The deadline of an
+// event that already got "no responders" (its retry time) stays: that
+// answer came after the bus was back.
 func (g *Gateway) busPresent(now time.Time) bool {
 	g.pauseMu.Lock()
 	defer g.pauseMu.Unlock()
@@ -390,7 +392,12 @@ func (g *Gateway) busPresent(now time.Time) bool {
 	g.hub.each(func(c *conn) {
 		c.evMu.Lock()
 		if ev := c.inflight; ev != nil && !ev.done {
-			ev.deadline = ev.deadline.Add(away)
+			// An event waiting to be sent again after "no responders" got
+			// that answer once the bus was back (before this scan saw it
+			// back): its retry is not postponed by the outage.
+			if !ev.noWorker {
+				ev.deadline = ev.deadline.Add(away)
+			}
 			ev.firstSent = ev.firstSent.Add(away)
 		}
 		c.evMu.Unlock()
