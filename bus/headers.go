@@ -52,6 +52,10 @@ const (
 	// HdrReplies lists the replies of a reply batch, each
 	// "<client seq>.<event seq>.<frames>" (AppendReplyRef, ParseReplyRef).
 	HdrReplies = "Sb-Replies"
+	// HdrBusy is "1" in a worker heartbeat while events wait for one of
+	// its handler slots and its handlers still finish: gateways hold, not
+	// resend, an overdue event while every live worker says so.
+	HdrBusy = "Sb-Busy"
 )
 
 // FeatureEventBatches in a worker heartbeat's HdrFeatures says that the

@@ -31,6 +31,11 @@ type pendingEvent struct {
 	// reached it; 0 when not waiting for it (heldForFanout).
 	fanoutMark uint64
 	done       bool // the reply arrived and is being applied
+	// heldCopy is redeliveries+1 of the attempt held because every worker
+	// was busy, 0 if none was; heldSince is when it was first held
+	// (hold.go).
+	heldCopy  int
+	heldSince time.Time
 
 	// Events are pooled (pool.go). An event goes back to the pool once it
 	// left the pipeline (finished) and no publish of it is under way:
@@ -344,7 +349,9 @@ func (c *conn) advance() {
 // the bus is away; on the first scan after it came back it moves every
 // event's deadline and first-send time forward by the outage, so each
 // event gets the rest of its time (an event whose reply was lost is sent
-// again, marked redelivered, when its deadline passes).
+// again, marked redelivered, when its deadline passes). The deadline of an
+// event that already got "no responders" (its retry time) stays: that
+// answer came after the bus was back.
 func (g *Gateway) busPresent(now time.Time) bool {
 	g.pauseMu.Lock()
 	defer g.pauseMu.Unlock()
@@ -363,7 +370,12 @@ func (g *Gateway) busPresent(now time.Time) bool {
 	g.hub.each(func(c *conn) {
 		c.evMu.Lock()
 		if ev := c.inflight; ev != nil && !ev.done {
-			ev.deadline = ev.deadline.Add(away)
+			// An event waiting to be sent again after "no responders" got
+			// that answer once the bus was back (before this scan saw it
+			// back): its retry is not postponed by the outage.
+			if !ev.noWorker {
+				ev.deadline = ev.deadline.Add(away)
+			}
 			ev.firstSent = ev.firstSent.Add(away)
 		}
 		c.evMu.Unlock()
@@ -393,6 +405,10 @@ func (g *Gateway) scanEvents(now time.Time) {
 			return
 		}
 		if !giveUp && !ev.noWorker && g.heldForFanout(ev) {
+			c.evMu.Unlock()
+			return
+		}
+		if !giveUp && !ev.noWorker && g.heldForBusy(c, ev, now) { // hold.go
 			c.evMu.Unlock()
 			return
 		}

@@ -36,6 +36,8 @@ type fleetWorker struct {
 	batches   bool // it takes event batches
 	wsConnect bool // it implements OnWebSocketConnect
 	direct    bool // it takes events on its direct subject (redeliver.go)
+	// busySince is since when it says it is busy; zero: not busy (hold.go)
+	busySince time.Time
 	seen      time.Time
 }
 
@@ -87,7 +89,8 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 		}
 	} else {
 		features := m.Header.Get(bus.HdrFeatures)
-		if _, known := g.fleet.workers[id]; !known {
+		old, known := g.fleet.workers[id]
+		if !known {
 			if g.fleet.arrived != nil {
 				close(g.fleet.arrived)
 			}
@@ -97,6 +100,7 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 			batches:   listed(features, bus.FeatureEventBatches),
 			wsConnect: listed(features, bus.FeatureWSConnect),
 			direct:    listed(features, bus.FeatureDirect) && bus.ValidWorkerID(id),
+			busySince: busySince(old, m, now),
 			seen:      now,
 		}
 		g.fleet.emptySince = time.Time{}

@@ -79,6 +79,7 @@ type metrics struct {
 	eventsRedelivered atomic.Uint64
 	eventsDirect      atomic.Uint64 // resends to one worker's direct subject (redeliver.go)
 	redeliveriesHeld  atomic.Uint64
+	eventsHeldBusy    atomic.Uint64 // hold.go
 	replyBatches      atomic.Uint64
 	repliesBatched    atomic.Uint64
 	maxQueued         atomic.Int64
@@ -143,6 +144,10 @@ type Stats struct {
 	// was dropped; the client was closed); max_groups_per_client (a
 	// JoinGroup refused); max_session_bytes (a session change refused).
 	Refused map[string]uint64
+
+	// EventsHeldBusy counts the overdue events held, not sent again,
+	// because every live worker said it was busy (hold.go).
+	EventsHeldBusy uint64
 }
 
 // Stats returns the gateway's counters.
@@ -162,6 +167,7 @@ func (g *Gateway) Stats() Stats {
 		EventsRedelivered:       m.eventsRedelivered.Load(),
 		EventsRedeliveredDirect: m.eventsDirect.Load(),
 		RedeliveriesHeld:        m.redeliveriesHeld.Load(),
+		EventsHeldBusy:          m.eventsHeldBusy.Load(),
 		EventBatches:            g.batcher.batches.Load(),
 		EventsBatched:           g.batcher.batched.Load(),
 		WorkersWithoutBatches:   int(g.batcher.holdouts.Load()),

@@ -40,6 +40,7 @@ func (g *Gateway) pickDirect(now time.Time, avoid string) (string, bool) {
 	defer f.mu.Unlock()
 	best, avoided := "", false
 	var bestPick uint64
+	bestBusy := false
 	for id, w := range f.workers {
 		if !w.direct || now.Sub(w.seen) > directFresh {
 			continue
@@ -48,8 +49,12 @@ func (g *Gateway) pickDirect(now time.Time, avoid string) (string, bool) {
 			avoided = true
 			continue
 		}
-		if p := f.picks.last[id]; best == "" || p < bestPick || p == bestPick && id < best {
-			best, bestPick = id, p
+		// A worker that says it is busy (hold.go) comes last: the
+		// resend would wait behind its backlog.
+		busy := !w.busySince.IsZero()
+		p := f.picks.last[id]
+		if best == "" || bestBusy && !busy || busy == bestBusy && (p < bestPick || p == bestPick && id < best) {
+			best, bestPick, bestBusy = id, p, busy
 		}
 	}
 	if best == "" {

@@ -41,8 +41,19 @@ func TestPickDirect(t *testing.T) {
 			t.Fatalf("picked %q while avoiding direct0001", id)
 		}
 	}
+	// A worker that says it is busy comes after one that does not.
+	w := g.fleet.workers["direct0001"]
+	w.busySince = now
+	g.fleet.workers["direct0001"] = w
+	for range 4 {
+		if id, _ := g.pickDirect(now, ""); id != "direct0002" {
+			t.Fatalf("picked %q, busy, over direct0002, not busy", id)
+		}
+	}
+	w.busySince = time.Time{}
+	g.fleet.workers["direct0001"] = w
 	// direct0002 falls silent: stale after directFresh.
-	w := g.fleet.workers["direct0002"]
+	w = g.fleet.workers["direct0002"]
 	w.seen = now.Add(-directFresh - time.Millisecond)
 	g.fleet.workers["direct0002"] = w
 	if id, ok := g.pickDirect(now, "direct0001"); !ok || id != "direct0001" {

@@ -26,13 +26,19 @@ type heartbeat struct {
 	mu   sync.Mutex
 	rate bus.Rate
 	per  float64
+	subs []*nats.Subscription // the event subscriptions, whose backlog makes the worker busy
 }
 
 func (w *Worker) startHeartbeat() error {
-	hb := &heartbeat{w: w, stop: make(chan struct{})}
+	hb := &heartbeat{w: w, stop: make(chan struct{}), subs: w.subs}
 	sub, err := w.nc.Subscribe(w.subj.WorkerHeartbeat(), func(m *nats.Msg) {
-		if m.Header.Get(bus.HdrOp) == bus.OpHello {
+		op := m.Header.Get(bus.HdrOp)
+		if op == bus.OpHello {
 			hb.announce("")
+		}
+		// The other workers' load: whether gateways hold (busy.go).
+		if id := m.Header.Get(bus.HdrWorker); id != "" && id != w.id {
+			w.peer(id, m.Header.Get(bus.HdrBusy) == "1", op == bus.OpBye, time.Now())
 		}
 	})
 	if err != nil {
@@ -50,8 +56,14 @@ func (hb *heartbeat) run() {
 	defer hb.done.Done()
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
+	mon := time.NewTicker(monitorTick)
+	defer mon.Stop()
 	for {
 		select {
+		case now := <-mon.C:
+			if hb.w.monitor(now, hb.subs) {
+				hb.announce("") // a change of the busy state goes out at once
+			}
 		case now := <-t.C:
 			hb.mu.Lock()
 			hb.per = hb.rate.Per(now, hb.w.handled.Load())
@@ -91,6 +103,9 @@ func (hb *heartbeat) announce(op string) {
 	features = append(features, bus.FeatureDirect) // Start subscribed to its direct subject
 	if len(features) > 0 {
 		m.Header.Set(bus.HdrFeatures, strings.Join(features, ","))
+	}
+	if op == "" && hb.w.isBusy() {
+		m.Header.Set(bus.HdrBusy, "1")
 	}
 	_ = hb.w.nc.PublishMsg(m)
 }

@@ -44,7 +44,10 @@ type Worker struct {
 	stale     atomic.Uint64 // events skipped: their deadline had passed
 	staleLog  atomic.Int64  // unix nanoseconds of the last "stale events skipped" log
 	hb        *heartbeat
-	in        intake // bounded intake: drops counted (intake.go)
+	in        intake        // bounded intake: drops counted (intake.go)
+	waiting   atomic.Int64  // dispatches waiting for a handler slot (busy.go)
+	busy      busyState     // busy.go
+	lateRun   atomic.Uint64 // events run after their deadline because gateways held them
 }
 
 // Option configures a Worker.
@@ -99,6 +102,16 @@ func (w *Worker) InFlight() int64 { return w.inflight.Load() }
 // because their deadline had passed when a handler goroutine got to them
 // (metric stale_events_skipped).
 func (w *Worker) StaleSkipped() uint64 { return w.stale.Load() }
+
+// HeldRun returns the number of events the worker ran after their
+// deadline because their gateways held them: the deadline passed while
+// every live worker was busy, or while the bus was away (busy.go,
+// freeze.go; metric held_events_run).
+func (w *Worker) HeldRun() uint64 { return w.lateRun.Load() }
+
+// Busy reports whether the worker says it is busy in its heartbeats:
+// events wait for a handler slot and handlers still finish (busy.go).
+func (w *Worker) Busy() bool { return w.isBusy() }
 
 // New creates a worker for events, a value implementing one or more of
 // MessageHandler, ConnectHandler, CloseHandler, WebSocketConnectHandler
@@ -276,12 +289,14 @@ func (w *Worker) dispatch(ev event) {
 		return
 	default:
 	}
+	w.waiting.Add(1) // the worker is busy while this waits (busy.go)
 	select {
 	case w.idle <- ev:
 	case w.sem <- struct{}{}:
 		w.handlers.Add(1)
 		go w.run(ev)
 	}
+	w.waiting.Add(-1)
 }
 
 // handlerIdle is how long a handler goroutine waits for another event.
@@ -363,10 +378,16 @@ func deadline(m *nats.Msg) int64 {
 }
 
 // skipStale reports whether ev's deadline passed more than the allowed
-// skew before now; it then counts it and logs, at most once a second.
-// Nothing is answered: the gateway has resent the event or given it up.
+// skew before now and its gateway did not hold it (heldAt: the deadline
+// passed while every live worker was busy, or while the bus was away);
+// it then counts it and logs, at most once a second. Nothing is answered:
+// the gateway has resent the event or given it up.
 func (w *Worker) skipStale(ev *event, now time.Time) bool {
 	if ev.deadline == 0 || now.UnixMilli() <= ev.deadline+w.opts.skew.Milliseconds() {
+		return false
+	}
+	if ev.deadline > 0 && w.heldAt(time.UnixMilli(ev.deadline).Add(w.opts.skew), now, ev.redelivered) {
+		w.lateRun.Add(1)
 		return false
 	}
 	n := w.stale.Add(1)

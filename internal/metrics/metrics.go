@@ -95,6 +95,17 @@ func (m *Metrics) RegisterWorker(w *worker.Worker) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "switchboard_worker_events_dropped_total", Help: "Events the worker's NATS client dropped unstarted because a subscription held worker.MaxPendingBytes already (slow consumer); their gateways redeliver them.",
 	}, func() float64 { return float64(w.Dropped()) }))
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "switchboard_worker_held_events_run_total", Help: "Events run after their deadline because their gateways held them (overload) or paused (bus outage).",
+	}, func() float64 { return float64(w.HeldRun()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_worker_busy", Help: "1 while the worker says it is busy: events wait for its handler slots.",
+	}, func() float64 {
+		if w.Busy() {
+			return 1
+		}
+		return 0
+	}))
 }
 
 // WatchNATS exports the reconnects of the role's connection and the slow
@@ -148,6 +159,7 @@ func NewGatewayCollector(g *gateway.Gateway) prometheus.Collector {
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
 		"events_direct":      d("events_redelivered_direct_total", "Resends (redeliveries, retries after no responders) sent to one recently heard worker's direct subject instead of the queue group."),
 		"redeliveries_held":  d("redeliveries_held_total", "Overdue events held until the fan-out goroutine handled what had reached it (their reply may be there)."),
+		"events_held_busy":   d("events_held_busy_total", "Overdue events held, not sent again, because every live worker said it was busy."),
 		"event_batches":      d("event_batches_total", "NATS messages that carried several message events."),
 		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),
 		"reply_batches":      d("reply_batches_total", "NATS messages from workers that carried several event replies."),
@@ -188,6 +200,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("events_redelivered", st.EventsRedelivered)
 	counter("events_direct", st.EventsRedeliveredDirect)
 	counter("redeliveries_held", st.RedeliveriesHeld)
+	counter("events_held_busy", st.EventsHeldBusy)
 	counter("event_batches", st.EventBatches)
 	counter("events_batched", st.EventsBatched)
 	counter("reply_batches", st.ReplyBatches)

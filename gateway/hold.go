@@ -1,0 +1,111 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/bus"
+)
+
+// Overload (docs/operations.md, "Overload"). A worker whose events wait
+// for its handler slots while its handlers still finish says so in its
+// heartbeats (Sb-Busy: 1, docs/protocol.md §9.1). An overdue event is then
+// most likely waiting in such a worker, behind the others: sending it again
+// would add load to a fleet that cannot keep up, and dropping it after
+// max_redeliveries would lose it. So an overdue event is held (its deadline
+// moves forward by event_timeout, no redelivery is counted) when
+//
+//   - every live worker has said it is busy for holdSettle or longer, or
+//   - this attempt of the event was held before and some live worker is
+//     still busy: the worker that holds it stays busy until it got to it,
+//     and runs it then (the fleet was busy at its deadline), or
+//   - it would be dropped (its redeliveries are spent) and some live
+//     worker is busy: the redelivered attempt may wait in that worker,
+//     which runs it (worker busy.go: a late redelivered event is run by a
+//     worker busy since its deadline),
+//
+// for at most holdLimit event timeouts from the first hold of an attempt,
+// after which the normal path applies (the copy may be lost: its worker
+// died or got stuck while the others were busy). When some live worker is
+// not busy, an overdue event that was not held is sent again as before:
+// the free worker may take it (and a busy worker skips its stale copy).
+// Meanwhile each client has one event in flight and at most
+// max_pending_events / max_pending_bytes queued, after which the gateway
+// stops reading its socket: the clients are pushed back instead of their
+// events dropped.
+
+const (
+	// holdSettle is how long every live worker must have said it is busy
+	// before an event is held for the first time: the worker that holds
+	// the event saw the whole fleet busy by its deadline too (it allows
+	// itself some margin the other way), so that it runs what was held.
+	holdSettle = 200 * time.Millisecond
+	// holdLimit bounds, in event timeouts, how long one attempt of an
+	// event may be held.
+	holdLimit = 10
+)
+
+// busySince returns a worker's busySince after the heartbeat m: when it
+// turned busy, kept while it stays busy; zero when it is not.
+func busySince(old fleetWorker, m *nats.Msg, now time.Time) time.Time {
+	switch {
+	case m.Header.Get(bus.HdrBusy) != "1":
+		return time.Time{}
+	case old.busySince.IsZero():
+		return now
+	}
+	return old.busySince
+}
+
+// heldForBusy reports whether the overdue event ev of c is held because
+// the workers are busy (see above); it then moves ev's deadline to now +
+// event_timeout and counts it. The caller holds c.evMu.
+func (g *Gateway) heldForBusy(c *conn, ev *pendingEvent, now time.Time) bool {
+	allSince, anyBusy := g.fleetLoad(now)
+	again := ev.heldCopy == ev.redeliveries+1
+	if again && now.Sub(ev.heldSince) >= holdLimit*g.opts.EventTimeout {
+		return false
+	}
+	settled := !allSince.IsZero() && now.Sub(allSince) >= holdSettle
+	spent := ev.redeliveries >= g.opts.MaxRedeliveries
+	if !settled && !((again || spent) && anyBusy) {
+		return false
+	}
+	if !again {
+		ev.heldCopy, ev.heldSince = ev.redeliveries+1, now
+	}
+	ev.deadline = now.Add(g.opts.EventTimeout)
+	g.metrics.eventsHeldBusy.Add(1)
+	g.log.Debug("event overdue while the workers are busy; holding it", "client_id", c.id, "event", ev.kind,
+		"waited", now.Sub(ev.firstSent).String())
+	return true
+}
+
+// fleetLoad returns since when every live worker (heard within
+// workerGone) says it is busy, zero when one does not or none is live, and
+// whether at least one live worker is busy.
+func (g *Gateway) fleetLoad(now time.Time) (allSince time.Time, anyBusy bool) {
+	g.fleet.mu.Lock()
+	defer g.fleet.mu.Unlock()
+	all := true
+	live := 0
+	for _, w := range g.fleet.workers {
+		if now.Sub(w.seen) > workerGone {
+			continue
+		}
+		live++
+		if w.busySince.IsZero() {
+			all = false
+			continue
+		}
+		anyBusy = true
+		if w.busySince.After(allSince) {
+			allSince = w.busySince
+		}
+	}
+	if !all || live == 0 {
+		allSince = time.Time{}
+	}
+	return allSince, anyBusy
+}
