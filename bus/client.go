@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // DefaultTimeout bounds a blocking call whose context has no deadline.
@@ -16,7 +18,7 @@ const DefaultTimeout = 5 * time.Second
 // sessions, and queries the whole cluster. It is safe for concurrent use.
 type Client struct {
 	nc      *nats.Conn
-	subj    Subjects
+	subj    wire.Subjects
 	timeout time.Duration
 	log     *slog.Logger
 	ownConn bool
@@ -59,7 +61,7 @@ func buildOptions(opts []Option) clientOptions {
 // keeps and closes.
 func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	o := buildOptions(opts)
-	subj, err := NewSubjects(o.prefix)
+	subj, err := wire.NewSubjects(o.prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -109,9 +111,6 @@ func (c *Client) Close() error {
 
 // Conn returns the underlying NATS connection.
 func (c *Client) Conn() *nats.Conn { return c.nc }
-
-// Subjects returns the subjects of the Client's namespace.
-func (c *Client) Subjects() Subjects { return c.subj }
 
 // Flush waits until the server has processed everything published so far.
 func (c *Client) Flush(ctx context.Context) error {

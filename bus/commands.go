@@ -6,20 +6,22 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // command sends op for one client to its gateway as a request and returns
 // the reply. A gateway that is gone (no responders) means the client is gone.
 func (c *Client) command(ctx context.Context, clientID, op string, hdr nats.Header, data []byte) (*nats.Msg, error) {
-	gw, _, err := ParseClientID(clientID)
+	gw, _, err := wire.ParseClientID(clientID)
 	if err != nil {
 		return nil, err
 	}
 	if hdr == nil {
 		hdr = nats.Header{}
 	}
-	hdr.Set(HdrOp, op)
-	hdr.Set(HdrClient, clientID)
+	hdr.Set(wire.HdrOp, op)
+	hdr.Set(wire.HdrClient, clientID)
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
 	reply, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.Gateway(gw), Header: hdr, Data: data})
@@ -29,53 +31,39 @@ func (c *Client) command(ctx context.Context, clientID, op string, hdr nats.Head
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, clientID, err)
 	}
-	if err := ReplyError(reply); err != nil {
+	if err := wire.ReplyError(reply); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, clientID, err)
 	}
 	return reply, nil
 }
 
-// ReplyError turns an error reply (HdrStatus "error") into an error value.
-func ReplyError(m *nats.Msg) error {
-	if m.Header.Get(HdrStatus) != StatusError {
-		return nil
-	}
-	switch m.Header.Get(HdrError) {
-	case CodeNotFound:
-		return ErrClientNotFound
-	case CodeBadName:
-		return fmt.Errorf("%w: %s", ErrInvalidName, m.Header.Get(HdrReason))
-	}
-	return fmt.Errorf("%w: %s", ErrRemote, m.Header.Get(HdrReason))
-}
-
 func nameHeader(key, name string) (nats.Header, error) {
-	if err := ValidName(name); err != nil {
+	if err := wire.ValidName(name); err != nil {
 		return nil, err
 	}
-	return nats.Header{key: []string{NameToken(name)}}, nil
+	return nats.Header{key: []string{wire.NameToken(name)}}, nil
 }
 
 // JoinGroup adds a client to a group. When it returns, a SendToGroup
 // published afterwards by anyone reaches the client.
 func (c *Client) JoinGroup(ctx context.Context, clientID, group string) error {
-	return c.nameCommand(ctx, clientID, OpJoin, HdrGroup, group)
+	return c.nameCommand(ctx, clientID, wire.OpJoin, wire.HdrGroup, group)
 }
 
 // LeaveGroup removes a client from a group.
 func (c *Client) LeaveGroup(ctx context.Context, clientID, group string) error {
-	return c.nameCommand(ctx, clientID, OpLeave, HdrGroup, group)
+	return c.nameCommand(ctx, clientID, wire.OpLeave, wire.HdrGroup, group)
 }
 
 // BindUid binds a client to uid. A client has at most one uid: binding
 // replaces the previous one. Several clients may share a uid.
 func (c *Client) BindUid(ctx context.Context, clientID, uid string) error {
-	return c.nameCommand(ctx, clientID, OpBind, HdrUid, uid)
+	return c.nameCommand(ctx, clientID, wire.OpBind, wire.HdrUid, uid)
 }
 
 // UnbindUid removes the client's binding to uid.
 func (c *Client) UnbindUid(ctx context.Context, clientID, uid string) error {
-	return c.nameCommand(ctx, clientID, OpUnbind, HdrUid, uid)
+	return c.nameCommand(ctx, clientID, wire.OpUnbind, wire.HdrUid, uid)
 }
 
 func (c *Client) nameCommand(ctx context.Context, clientID, op, key, name string) error {
@@ -91,7 +79,7 @@ func (c *Client) nameCommand(ctx context.Context, clientID, op, key, name string
 // clients stay connected.
 func (c *Client) Ungroup(ctx context.Context, group string) error {
 	// A cluster query: it returns when every gateway has ungrouped.
-	_, err := c.gather(ctx, QueryUngroup, byGroup(group))
+	_, err := c.gather(ctx, wire.QueryUngroup, byGroup(group))
 	return err
 }
 
@@ -101,22 +89,22 @@ func (c *Client) CloseClient(ctx context.Context, clientID string, last []byte, 
 	hdr := nats.Header{}
 	if last != nil {
 		o := applySend(opts)
-		hdr.Set(HdrFrames, string(AppendFrameSpec(nil, Frame{Data: last, Binary: o.binary})))
+		hdr.Set(wire.HdrFrames, string(wire.AppendFrameSpec(nil, wire.Frame{Data: last, Binary: o.binary})))
 	}
-	_, err := c.command(ctx, clientID, OpClose, hdr, last)
+	_, err := c.command(ctx, clientID, wire.OpClose, hdr, last)
 	return err
 }
 
 // DestroyClient drops a client's connection at once, without a close
 // handshake. Its OnClose still runs.
 func (c *Client) DestroyClient(ctx context.Context, clientID string) error {
-	_, err := c.command(ctx, clientID, OpDestroy, nil, nil)
+	_, err := c.command(ctx, clientID, wire.OpDestroy, nil, nil)
 	return err
 }
 
 // SetSession replaces a client's session.
 func (c *Client) SetSession(ctx context.Context, clientID string, s Session) error {
-	return c.sessionCommand(ctx, clientID, OpSessionSet, s)
+	return c.sessionCommand(ctx, clientID, wire.OpSessionSet, s)
 }
 
 // UpdateSession merges s into a client's session recursively (PHP's
@@ -125,11 +113,11 @@ func (c *Client) SetSession(ctx context.Context, clientID string, s Session) err
 // depth, any other value (arrays included) replaces the old one, and keys
 // not in s stay. See MergeSessionJSON.
 func (c *Client) UpdateSession(ctx context.Context, clientID string, s Session) error {
-	return c.sessionCommand(ctx, clientID, OpSessionUpdate, s)
+	return c.sessionCommand(ctx, clientID, wire.OpSessionUpdate, s)
 }
 
 func (c *Client) sessionCommand(ctx context.Context, clientID, op string, s Session) error {
-	b, err := EncodeSession(s)
+	b, err := wire.EncodeSession(s)
 	if err != nil {
 		return err
 	}
@@ -142,16 +130,16 @@ func (c *Client) sessionCommand(ctx context.Context, clientID, op string, s Sess
 
 // Session returns a client's session (empty, not nil, when none is set).
 func (c *Client) Session(ctx context.Context, clientID string) (Session, error) {
-	reply, err := c.command(ctx, clientID, OpSessionGet, nil, nil)
+	reply, err := c.command(ctx, clientID, wire.OpSessionGet, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeSession(reply.Data)
+	return wire.DecodeSession(reply.Data)
 }
 
 // IsOnline reports whether a client is connected.
 func (c *Client) IsOnline(ctx context.Context, clientID string) (bool, error) {
-	_, err := c.command(ctx, clientID, OpOnline, nil, nil)
+	_, err := c.command(ctx, clientID, wire.OpOnline, nil, nil)
 	if errors.Is(err, ErrClientNotFound) {
 		return false, nil
 	}
@@ -160,7 +148,7 @@ func (c *Client) IsOnline(ctx context.Context, clientID string) (bool, error) {
 
 // UidByClientID returns the uid a client is bound to, "" when none.
 func (c *Client) UidByClientID(ctx context.Context, clientID string) (string, error) {
-	reply, err := c.command(ctx, clientID, OpUidOf, nil, nil)
+	reply, err := c.command(ctx, clientID, wire.OpUidOf, nil, nil)
 	if err != nil {
 		return "", err
 	}
@@ -170,12 +158,12 @@ func (c *Client) UidByClientID(ctx context.Context, clientID string) (string, er
 // IsUidOnline reports whether any client is bound to uid. It costs one
 // request: a gateway holding the uid answers, none answering means offline.
 func (c *Client) IsUidOnline(ctx context.Context, uid string) (bool, error) {
-	if err := ValidName(uid); err != nil {
+	if err := wire.ValidName(uid); err != nil {
 		return false, err
 	}
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
-	m := &nats.Msg{Subject: c.subj.Uid(uid), Header: nats.Header{HdrOp: []string{OpPing}}}
+	m := &nats.Msg{Subject: c.subj.Uid(uid), Header: nats.Header{wire.HdrOp: []string{wire.OpPing}}}
 	reply, err := c.nc.RequestMsgWithContext(ctx, m)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return false, nil

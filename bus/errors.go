@@ -1,13 +1,17 @@
 package bus
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
+)
 
 // Sentinel errors callers may need to tell apart.
 var (
 	// ErrClientNotFound: no live client has this id.
-	ErrClientNotFound = errors.New("client not found")
+	ErrClientNotFound = wire.ErrClientNotFound
 	// ErrInvalidClientID: the string is not a Switchboard client id.
-	ErrInvalidClientID = errors.New("invalid client id")
+	ErrInvalidClientID = wire.ErrInvalidClientID
 	// ErrQueryTimeout: a gateway did not answer a cluster query in time.
 	ErrQueryTimeout = errors.New("gateway did not answer in time")
 	// ErrMessageTooLarge: a payload is larger than the connection allows.
@@ -16,5 +20,7 @@ var (
 	// Binary, or fix the text); a browser would drop the connection.
 	ErrInvalidUTF8 = errors.New("text frame is not valid UTF-8")
 	// ErrRemote: a gateway answered a command with an error.
-	ErrRemote = errors.New("gateway error")
+	ErrRemote = wire.ErrRemote
+	// ErrInvalidName: an empty or invalid group or uid name.
+	ErrInvalidName = wire.ErrInvalidName
 )

@@ -44,28 +44,6 @@ func ExampleConnect() {
 	// Output: false <nil>
 }
 
-// Group and uid names may hold any UTF-8; they are encoded into one
-// subject token.
-func ExampleNameToken() {
-	fmt.Println(bus.NameToken("lobby"))
-	fmt.Println(bus.NameToken("room 1.*"))
-	// Output:
-	// lobby
-	// ~cm9vbSAxLio
-}
-
-// A reply subject ends with the client's and the event's numbers in base
-// 36; a reply batch names each reply by the same two tokens.
-func ExampleParseEventRef() {
-	seq, evSeq, ok := bus.ParseEventRef("1f", "a")
-	fmt.Println(seq, evSeq, ok)
-	_, _, ok = bus.ParseEventRef("1f", "")
-	fmt.Println(ok)
-	// Output:
-	// 51 10 true
-	// false
-}
-
 // ignore is a worker that takes client messages and does nothing: a
 // gateway accepts clients only while some worker runs.
 type ignore struct{}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // ClientInfo describes one connected client, as a gateway reports it.
@@ -39,21 +41,14 @@ func byUid(u string) Filter   { return Filter{Uid: u, uidSet: true} }
 
 // Fields a list query asks gateways to fill in besides the id.
 const (
-	FieldUid     = "uid"
-	FieldGroups  = "groups"
-	FieldSession = "session"
+	FieldUid     = wire.FieldUid
+	FieldGroups  = wire.FieldGroups
+	FieldSession = wire.FieldSession
 )
 
-// ListReply is the body of a gateway's answer to a QueryList.
-type ListReply struct {
-	Clients []ClientInfo `json:"clients"`
-}
-
-// CountReply is the body of a gateway's answer to a QueryCount.
-type CountReply struct {
-	Clients int      `json:"clients"`
-	Uids    []string `json:"uids"`
-}
+// A ClientInfo is the wire.ClientRecord of a list answer: the conversion
+// below stops the build if the two ever differ.
+var _ = ClientInfo(wire.ClientRecord{})
 
 // gather publishes a query to every gateway and collects one answer from
 // each live gateway. Each answer names the gateways its sender knows to be
@@ -63,21 +58,21 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	if f.Group == "" && f.groupSet || f.Uid == "" && f.uidSet {
 		return nil, fmt.Errorf("query %s: empty group or uid: %w", kind, ErrInvalidName)
 	}
-	hdr := nats.Header{HdrQuery: []string{kind}}
+	hdr := nats.Header{wire.HdrQuery: []string{kind}}
 	if f.Group != "" {
-		if err := ValidName(f.Group); err != nil {
+		if err := wire.ValidName(f.Group); err != nil {
 			return nil, err
 		}
-		hdr.Set(HdrGroup, NameToken(f.Group))
+		hdr.Set(wire.HdrGroup, wire.NameToken(f.Group))
 	}
 	if f.Uid != "" {
-		if err := ValidName(f.Uid); err != nil {
+		if err := wire.ValidName(f.Uid); err != nil {
 			return nil, err
 		}
-		hdr.Set(HdrUid, NameToken(f.Uid))
+		hdr.Set(wire.HdrUid, wire.NameToken(f.Uid))
 	}
 	if len(fields) > 0 {
-		hdr.Set(HdrFields, strings.Join(fields, ","))
+		hdr.Set(wire.HdrFields, strings.Join(fields, ","))
 	}
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
@@ -88,18 +83,18 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	// no-responders status into an error without saying which request it
 	// answers, and probes need to know.
 	q := &inboxQueue{signal: make(chan struct{}, 1)}
-	sub, err := c.nc.Subscribe(QueryInboxAll(inbox), q.push)
+	sub, err := c.nc.Subscribe(wire.QueryInboxAll(inbox), q.push)
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", kind, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Query(), Reply: QueryAnswers(inbox), Header: hdr}); err != nil {
+	if err := c.nc.PublishMsg(&nats.Msg{Subject: c.subj.Query(), Reply: wire.QueryAnswers(inbox), Header: hdr}); err != nil {
 		return nil, fmt.Errorf("query %s: %w", kind, err)
 	}
 	st := gathering{
 		expected: map[string]bool{},
 		answers:  map[string]*nats.Msg{},
-		partial:  map[string]*assembly{},
+		partial:  map[string]*wire.Assembly{},
 		probed:   map[string]bool{},
 		dead:     map[string]bool{},
 	}
@@ -122,10 +117,10 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 			}
 			return msgs(st.answers), c.gatherError(ctx, kind, err, st.expected, st.answers, st.partial)
 		}
-		if gw, ok := ParseQueryProbe(inbox, m.Subject); ok {
+		if gw, ok := wire.ParseQueryProbe(inbox, m.Subject); ok {
 			// A probe's answer: no responders means that gateway has no
 			// subscription left on the bus (its connection is gone).
-			if NoResponders(m) {
+			if wire.NoResponders(m) {
 				st.dead[gw] = true
 				delete(st.expected, gw)
 				delete(st.partial, gw)
@@ -135,28 +130,28 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 			}
 			continue
 		}
-		if NoResponders(m) { // no gateway is running
+		if wire.NoResponders(m) { // no gateway is running
 			return nil, nil
 		}
-		gw := m.Header.Get(HdrGateway)
-		if err := ReplyError(m); err != nil {
+		gw := m.Header.Get(wire.HdrGateway)
+		if err := wire.ReplyError(m); err != nil {
 			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
 		}
 		st.expect(gw)
-		for _, id := range SplitIDs(m.Header.Get(HdrGateways)) {
+		for _, id := range wire.SplitIDs(m.Header.Get(wire.HdrGateways)) {
 			st.expect(id)
 		}
-		i, n, err := ParsePart(m.Header.Get(HdrPart))
+		i, n, err := wire.ParsePart(m.Header.Get(wire.HdrPart))
 		if err != nil {
 			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
 		}
 		if n > 1 {
 			a := st.partial[gw]
 			if a == nil {
-				a = &assembly{}
+				a = &wire.Assembly{}
 				st.partial[gw] = a
 			}
-			whole, err := a.add(m, i, n)
+			whole, err := a.Add(m, i, n)
 			if err != nil {
 				return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
 			}
@@ -220,19 +215,19 @@ func (q *inboxQueue) next(ctx context.Context, probeAt time.Time) (m *nats.Msg, 
 	}
 }
 
-// ProbeDelay is how long a query waits for a gateway named alive by its
+// probeDelay is how long a query waits for a gateway named alive by its
 // peers before it asks NATS whether that gateway still has a connection
 // (docs/protocol.md §8, "Gateways that crashed").
-const ProbeDelay = 100 * time.Millisecond
+const probeDelay = 100 * time.Millisecond
 
 // gathering is the state of one query's scatter-gather.
 type gathering struct {
-	expected map[string]bool      // gateways to wait for
-	answers  map[string]*nats.Msg // whole answers, by gateway
-	partial  map[string]*assembly // answers in parts (Sb-Part), by gateway
-	probed   map[string]bool      // gateways probed already
-	dead     map[string]bool      // true: no responders to the probe
-	probeAt  time.Time            // when to probe the gateways not yet answered; zero: none to probe
+	expected map[string]bool           // gateways to wait for
+	answers  map[string]*nats.Msg      // whole answers, by gateway
+	partial  map[string]*wire.Assembly // answers in parts (Sb-Part), by gateway
+	probed   map[string]bool           // gateways probed already
+	dead     map[string]bool           // true: no responders to the probe
+	probeAt  time.Time                 // when to probe the gateways not yet answered; zero: none to probe
 }
 
 // expect adds a gateway to wait for, unless a probe found it gone, and
@@ -243,7 +238,7 @@ func (st *gathering) expect(id string) {
 	}
 	st.expected[id] = true
 	if st.probeAt.IsZero() && !st.probed[id] {
-		st.probeAt = time.Now().Add(ProbeDelay)
+		st.probeAt = time.Now().Add(probeDelay)
 	}
 }
 
@@ -253,11 +248,11 @@ func (st *gathering) expect(id string) {
 func (c *Client) probe(inbox string, st *gathering) error {
 	st.probeAt = time.Time{}
 	for _, id := range missingGateways(st.expected, st.answers) {
-		if st.probed[id] || !ValidGatewayID(id) {
+		if st.probed[id] || !wire.ValidGatewayID(id) {
 			continue
 		}
 		st.probed[id] = true
-		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: QueryProbe(inbox, id), Header: nats.Header{HdrOp: []string{OpPing}}}
+		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: wire.QueryProbe(inbox, id), Header: nats.Header{wire.HdrOp: []string{wire.OpPing}}}
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("probe gateway %s: %w", id, err)
 		}
@@ -269,11 +264,11 @@ func (c *Client) probe(inbox string, st *gathering) error {
 // deadline (which gateways are missing, and how far their answers in
 // parts got) or the subscription's own error (a slow consumer, a closed
 // connection).
-func (c *Client) gatherError(ctx context.Context, kind string, err error, expected map[string]bool, answers map[string]*nats.Msg, partial map[string]*assembly) error {
+func (c *Client) gatherError(ctx context.Context, kind string, err error, expected map[string]bool, answers map[string]*nats.Msg, partial map[string]*wire.Assembly) error {
 	missing := missingGateways(expected, answers)
 	for i, gw := range missing {
 		if a := partial[gw]; a != nil {
-			missing[i] = gw + " (" + a.progress() + ")"
+			missing[i] = gw + " (" + a.Progress() + ")"
 		}
 	}
 	switch {
@@ -306,33 +301,35 @@ func msgs(answers map[string]*nats.Msg) []*nats.Msg {
 // Clients lists the clients of the whole cluster that match f, with the
 // given fields filled in (FieldUid, FieldGroups, FieldSession).
 func (c *Client) Clients(ctx context.Context, f Filter, fields ...string) ([]ClientInfo, error) {
-	answers, err := c.gather(ctx, QueryList, f, fields...)
+	answers, err := c.gather(ctx, wire.QueryList, f, fields...)
 	if err != nil {
 		return nil, err
 	}
 	var out []ClientInfo
 	for _, m := range answers {
-		var r ListReply
+		var r wire.ListReply
 		if err := json.Unmarshal(m.Data, &r); err != nil {
-			return nil, fmt.Errorf("query list: gateway %s: %w", m.Header.Get(HdrGateway), err)
+			return nil, fmt.Errorf("query list: gateway %s: %w", m.Header.Get(wire.HdrGateway), err)
 		}
-		out = append(out, r.Clients...)
+		for _, ci := range r.Clients {
+			out = append(out, ClientInfo(ci))
+		}
 	}
 	slices.SortFunc(out, func(a, b ClientInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
 func (c *Client) count(ctx context.Context, f Filter) (int, []string, error) {
-	answers, err := c.gather(ctx, QueryCount, f)
+	answers, err := c.gather(ctx, wire.QueryCount, f)
 	if err != nil {
 		return 0, nil, err
 	}
 	n := 0
 	uids := map[string]bool{}
 	for _, m := range answers {
-		var r CountReply
+		var r wire.CountReply
 		if err := json.Unmarshal(m.Data, &r); err != nil {
-			return 0, nil, fmt.Errorf("query count: gateway %s: %w", m.Header.Get(HdrGateway), err)
+			return 0, nil, fmt.Errorf("query count: gateway %s: %w", m.Header.Get(wire.HdrGateway), err)
 		}
 		n += r.Clients
 		for _, u := range r.Uids {
@@ -398,7 +395,7 @@ func (c *Client) sessions(ctx context.Context, f Filter) (map[string]Session, er
 	}
 	out := make(map[string]Session, len(infos))
 	for _, ci := range infos {
-		s, err := DecodeSession(ci.Session)
+		s, err := wire.DecodeSession(ci.Session)
 		if err != nil {
 			return nil, fmt.Errorf("client %s: %w", ci.ID, err)
 		}
@@ -558,7 +555,7 @@ func (c *Client) membersOfAny(ctx context.Context, groups []string) ([]ClientInf
 
 // Gateways returns the status of every live gateway, sorted by id.
 func (c *Client) Gateways(ctx context.Context) ([]GatewayStatus, error) {
-	answers, err := c.gather(ctx, QueryStatus, Filter{})
+	answers, err := c.gather(ctx, wire.QueryStatus, Filter{})
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +563,7 @@ func (c *Client) Gateways(ctx context.Context) ([]GatewayStatus, error) {
 	for _, m := range answers {
 		var st GatewayStatus
 		if err := json.Unmarshal(m.Data, &st); err != nil {
-			return nil, fmt.Errorf("query status: gateway %s: %w", m.Header.Get(HdrGateway), err)
+			return nil, fmt.Errorf("query status: gateway %s: %w", m.Header.Get(wire.HdrGateway), err)
 		}
 		out = append(out, st)
 	}
@@ -585,7 +582,7 @@ func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStat
 		return nil, fmt.Errorf("workers: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	hello := &nats.Msg{Subject: c.subj.WorkerHeartbeat(), Header: nats.Header{HdrOp: []string{OpHello}}}
+	hello := &nats.Msg{Subject: c.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrOp: []string{wire.OpHello}}}
 	if err := c.nc.PublishMsg(hello); err != nil {
 		return nil, fmt.Errorf("workers: %w", err)
 	}
@@ -597,8 +594,8 @@ func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStat
 		if err != nil {
 			break
 		}
-		id := m.Header.Get(HdrWorker)
-		if id == "" || m.Header.Get(HdrOp) == OpBye {
+		id := m.Header.Get(wire.HdrWorker)
+		if id == "" || m.Header.Get(wire.HdrOp) == wire.OpBye {
 			continue
 		}
 		var st WorkerStatus

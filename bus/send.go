@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // SendOption modifies one send call.
@@ -34,10 +36,10 @@ func Only(clientIDs ...string) SendOption {
 func newFrameMsg(subject string, data []byte, o sendOptions) *nats.Msg {
 	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	if o.binary {
-		m.Header.Set(HdrBinary, "1")
+		m.Header.Set(wire.HdrBinary, "1")
 	}
 	if len(o.exclude) > 0 {
-		m.Header.Set(HdrExclude, JoinIDs(o.exclude))
+		m.Header.Set(wire.HdrExclude, wire.JoinIDs(o.exclude))
 	}
 	return m
 }
@@ -65,7 +67,7 @@ func applySend(opts []SendOption) sendOptions {
 // publish to its gateway. Sending to a client that is gone is not an error
 // (GatewayWorker behaves the same); use IsOnline to ask first.
 func (c *Client) SendToClient(clientID string, data []byte, opts ...SendOption) error {
-	gw, _, err := ParseClientID(clientID)
+	gw, _, err := wire.ParseClientID(clientID)
 	if err != nil {
 		return err
 	}
@@ -74,8 +76,8 @@ func (c *Client) SendToClient(clientID string, data []byte, opts ...SendOption) 
 		return fmt.Errorf("send to client %s: %w", clientID, err)
 	}
 	m := newFrameMsg(c.subj.Gateway(gw), data, o)
-	m.Header.Set(HdrOp, OpSend)
-	m.Header.Set(HdrClients, clientID)
+	m.Header.Set(wire.HdrOp, wire.OpSend)
+	m.Header.Set(wire.HdrClients, clientID)
 	if err := c.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("send to client %s: %w", clientID, err)
 	}
@@ -84,7 +86,7 @@ func (c *Client) SendToClient(clientID string, data []byte, opts ...SendOption) 
 
 // SendToUid sends data to every client bound to uid, on every gateway.
 func (c *Client) SendToUid(uid string, data []byte, opts ...SendOption) error {
-	if err := ValidName(uid); err != nil {
+	if err := wire.ValidName(uid); err != nil {
 		return err
 	}
 	o := applySend(opts)
@@ -100,7 +102,7 @@ func (c *Client) SendToUid(uid string, data []byte, opts ...SendOption) error {
 // SendToGroup sends data to every member of group except the excluded
 // clients. Only gateways holding a member receive the message.
 func (c *Client) SendToGroup(group string, data []byte, opts ...SendOption) error {
-	if err := ValidName(group); err != nil {
+	if err := wire.ValidName(group); err != nil {
 		return err
 	}
 	o := applySend(opts)
@@ -150,10 +152,10 @@ func (c *Client) SendToGroups(groups []string, data []byte, opts ...SendOption) 
 	for i, group := range groups {
 		m := newFrameMsg(c.subj.Group(group), data, o)
 		if i > 0 {
-			m.Header.Set(HdrExcludeGroups, string(before))
+			m.Header.Set(wire.HdrExcludeGroups, string(before))
 			before = append(before, ',')
 		}
-		before = append(before, NameToken(group)...)
+		before = append(before, wire.NameToken(group)...)
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("send to group %q (%d of %d): %w", group, i+1, len(groups), err)
 		}
@@ -169,7 +171,7 @@ func distinctNames(what string, names []string) ([]string, error) {
 	seen := make(map[string]bool, len(names))
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if err := ValidName(n); err != nil {
+		if err := wire.ValidName(n); err != nil {
 			return nil, err
 		}
 		if !seen[n] {
@@ -200,8 +202,8 @@ func (c *Client) SendToAll(data []byte, opts ...SendOption) error {
 	o.exclude = nil
 	for gw, ids := range byGateway {
 		m := newFrameMsg(c.subj.Gateway(gw), data, o)
-		m.Header.Set(HdrOp, OpSend)
-		m.Header.Set(HdrClients, JoinIDs(ids))
+		m.Header.Set(wire.HdrOp, wire.OpSend)
+		m.Header.Set(wire.HdrClients, wire.JoinIDs(ids))
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("send to gateway %s: %w", gw, err)
 		}
@@ -219,7 +221,7 @@ func groupByGateway(ids, exclude []string) (map[string][]string, error) {
 		if skip[id] {
 			continue
 		}
-		gw, _, err := ParseClientID(id)
+		gw, _, err := wire.ParseClientID(id)
 		if err != nil {
 			return nil, err
 		}

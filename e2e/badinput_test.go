@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -19,21 +20,21 @@ func TestBadBusInputIsDroppedAndNothingBreaks(t *testing.T) {
 	a := dial(t, cl.g1)
 	do(t, a, "join room")
 	nc := cl.api.Conn()
-	subj := cl.api.Subjects()
+	subj, _ := wire.NewSubjects(wire.DefaultPrefix)
 	gw := subj.Gateway(cl.g1.ID())
 	bad := []*nats.Msg{
-		{Subject: gw, Header: nats.Header{bus.HdrOp: []string{"explode"}, bus.HdrClient: []string{a.ID}}},
+		{Subject: gw, Header: nats.Header{wire.HdrOp: []string{"explode"}, wire.HdrClient: []string{a.ID}}},
 		{Subject: gw, Data: []byte("no headers at all")},
-		{Subject: gw, Header: nats.Header{bus.HdrOp: []string{bus.OpClose}, bus.HdrClient: []string{a.ID},
-			bus.HdrFrames: []string{"999"}}, Data: []byte("truncated")},
-		{Subject: gw, Header: nats.Header{bus.HdrOp: []string{bus.OpSend},
-			bus.HdrClients: []string{bus.ClientID(cl.g1.ID(), 424242)}}, Data: []byte("to nobody")},
-		{Subject: gw, Header: nats.Header{bus.HdrOp: []string{bus.OpSessionSet}, bus.HdrClient: []string{a.ID}},
+		{Subject: gw, Header: nats.Header{wire.HdrOp: []string{wire.OpClose}, wire.HdrClient: []string{a.ID},
+			wire.HdrFrames: []string{"999"}}, Data: []byte("truncated")},
+		{Subject: gw, Header: nats.Header{wire.HdrOp: []string{wire.OpSend},
+			wire.HdrClients: []string{wire.ClientID(cl.g1.ID(), 424242)}}, Data: []byte("to nobody")},
+		{Subject: gw, Header: nats.Header{wire.HdrOp: []string{wire.OpSessionSet}, wire.HdrClient: []string{a.ID}},
 			Data: []byte("{not json")},
 		{Subject: subj.GatewayReply(cl.g1.ID(), "zz", "1"), Data: []byte("reply for nobody")},
 		{Subject: subj.GatewayReply(cl.g1.ID(), "!", "?")},
-		{Subject: subj.Group("room"), Header: nats.Header{bus.HdrOp: []string{"boom"}}},
-		{Subject: subj.Query(), Reply: "_INBOX.x", Header: nats.Header{bus.HdrQuery: []string{"nonsense"}}},
+		{Subject: subj.Group("room"), Header: nats.Header{wire.HdrOp: []string{"boom"}}},
+		{Subject: subj.Query(), Reply: "_INBOX.x", Header: nats.Header{wire.HdrQuery: []string{"nonsense"}}},
 	}
 	for _, m := range bad {
 		if err := nc.PublishMsg(m); err != nil {
@@ -41,9 +42,9 @@ func TestBadBusInputIsDroppedAndNothingBreaks(t *testing.T) {
 		}
 	}
 	// Requests get a clear error back.
-	reply, err := nc.RequestMsg(&nats.Msg{Subject: gw, Header: nats.Header{bus.HdrOp: []string{"explode"},
-		bus.HdrClient: []string{a.ID}}}, 2*time.Second)
-	if err != nil || bus.ReplyError(reply) == nil {
+	reply, err := nc.RequestMsg(&nats.Msg{Subject: gw, Header: nats.Header{wire.HdrOp: []string{"explode"},
+		wire.HdrClient: []string{a.ID}}}, 2*time.Second)
+	if err != nil || wire.ReplyError(reply) == nil {
 		t.Fatalf("unknown op: reply %v, %v; want an error reply", reply, err)
 	}
 	if err := cl.api.SetSession(ctx(t), a.ID, nil); err != nil {

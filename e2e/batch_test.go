@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -163,11 +164,11 @@ func checkPublishedOnce(t *testing.T, g *gateway.Gateway, bounced func(gateway.S
 func TestEventBatchesForeignWorker(t *testing.T) {
 	ns := sbtest.NATS(t)
 	nc := sbtest.Conn(t, ns.ClientURL()) // closed after the gateway: it answers the close events
-	subj, _ := bus.NewSubjects("sb")
-	sbtest.AnnounceWorker(t, nc, subj, "foreign001", bus.FeatureEventBatches)
-	_, err := nc.QueueSubscribe(subj.Event("*"), bus.WorkerQueue, func(m *nats.Msg) {
+	subj, _ := wire.NewSubjects("sb")
+	sbtest.AnnounceWorker(t, nc, subj, "foreign001", wire.FeatureEventBatches)
+	_, err := nc.QueueSubscribe(subj.Event("*"), wire.WorkerQueue, func(m *nats.Msg) {
 		var body []byte
-		if m.Subject == subj.Event(bus.EventMessage) {
+		if m.Subject == subj.Event(wire.EventMessage) {
 			body = m.Data // a bare body: one text frame
 		}
 		_ = m.Respond(body)
@@ -308,12 +309,12 @@ func (plainEcho) OnMessage(c *worker.Context, m worker.Message) error {
 func TestMixedFleetSpreadsEvents(t *testing.T) {
 	ns := sbtest.NATS(t)
 	nc := sbtest.Conn(t, ns.ClientURL()) // the other worker: closed after the gateway
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	var mu sync.Mutex
 	handled := 0
-	_, err := nc.QueueSubscribe(subj.Event("*"), bus.WorkerQueue, func(m *nats.Msg) {
+	_, err := nc.QueueSubscribe(subj.Event("*"), wire.WorkerQueue, func(m *nats.Msg) {
 		var body []byte
-		if m.Subject == subj.Event(bus.EventMessage) {
+		if m.Subject == subj.Event(wire.EventMessage) {
 			body = m.Data // a bare body: one text frame
 			mu.Lock()
 			handled++
@@ -325,9 +326,9 @@ func TestMixedFleetSpreadsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	announce := func(op string) {
-		h := nats.Header{bus.HdrWorker: {"other00001"}} // no Sb-Features
+		h := nats.Header{wire.HdrWorker: {"other00001"}} // no Sb-Features
 		if op != "" {
-			h.Set(bus.HdrOp, op)
+			h.Set(wire.HdrOp, op)
 		}
 		if err := nc.PublishMsg(&nats.Msg{Subject: subj.WorkerHeartbeat(), Header: h, Data: []byte("{}")}); err != nil {
 			t.Error(err)
@@ -369,7 +370,7 @@ func TestMixedFleetSpreadsEvents(t *testing.T) {
 
 	close(stop)
 	<-beats
-	announce(bus.OpBye)
+	announce(wire.OpBye)
 	sbtest.Eventually(t, 5*time.Second, "the gateway forgets the worker", func() bool {
 		return g.Stats().WorkersWithoutBatches == 0
 	})

@@ -8,9 +8,8 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	"github.com/nats-io/nats.go"
-
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestCloseSendsTheLastMessageFirst: CloseCurrentClient, CloseClient and
@@ -42,9 +41,10 @@ func TestCloseSendsTheLastMessageFirst(t *testing.T) {
 	expectClosed(b)
 
 	c := dial(t, cl.g2)
+	subj, _ := wire.NewSubjects(wire.DefaultPrefix)
 	_, err := cl.api.Conn().RequestMsg(&nats.Msg{
-		Subject: cl.api.Subjects().Gateway(cl.g2.ID()),
-		Header:  nats.Header{bus.HdrOp: {bus.OpClose}, bus.HdrClient: {c.ID}},
+		Subject: subj.Gateway(cl.g2.ID()),
+		Header:  nats.Header{wire.HdrOp: {wire.OpClose}, wire.HdrClient: {c.ID}},
 		Data:    []byte("bare"),
 	}, 5*time.Second)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 func TestSendAcrossGateways(t *testing.T) {
@@ -12,7 +13,7 @@ func TestSendAcrossGateways(t *testing.T) {
 	a := dial(t, cl.g1)
 	b, c := dial(t, cl.g2), dial(t, cl.g2)
 	for _, x := range []string{a.ID, b.ID, c.ID} {
-		if gw, _, _ := bus.ParseClientID(x); gw != cl.g1.ID() && gw != cl.g2.ID() {
+		if gw, _, _ := wire.ParseClientID(x); gw != cl.g1.ID() && gw != cl.g2.ID() {
 			t.Fatalf("client id %s names no gateway", x)
 		}
 	}

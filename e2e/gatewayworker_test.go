@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -584,7 +585,7 @@ func TestGatewayWorkerConformance(t *testing.T) {
 		cl.closeAndWait(t, c)
 		on, err := api.IsOnline(ctx(t), c.ID)
 		equal(t, "IsOnline(closed)", on, false, err)
-		on, err = api.IsOnline(ctx(t), bus.ClientID("zzzzzzzzzz", 1))
+		on, err = api.IsOnline(ctx(t), wire.ClientID("zzzzzzzzzz", 1))
 		equal(t, "IsOnline(unknown gateway)", on, false, err)
 	})
 	t.Run("isUidOnline", func(t *testing.T) {
@@ -809,7 +810,7 @@ func TestGatewayWorkerConformance(t *testing.T) {
 			c  *sbtest.WS
 			gw string
 		}{{a, cl.g1.ID()}, {c, cl.g2.ID()}} {
-			gw, _, err := bus.ParseClientID(x.c.ID)
+			gw, _, err := wire.ParseClientID(x.c.ID)
 			if err != nil || gw != x.gw || !strings.HasPrefix(x.c.ID, x.gw+"-") {
 				t.Fatalf("client id %q: gateway %q (%v), want %q", x.c.ID, gw, err, x.gw)
 			}

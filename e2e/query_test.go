@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 func sorted(s ...string) []string { return slices.Sorted(slices.Values(s)) }
@@ -125,7 +126,7 @@ func TestQueryWithoutGateways(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("ClientCount with idle gateways = %d, %v", n, err)
 	}
-	online, err := api.IsOnline(ctx(t), bus.ClientID("aaaaaaaaaa", 1))
+	online, err := api.IsOnline(ctx(t), wire.ClientID("aaaaaaaaaa", 1))
 	if err != nil || online {
 		t.Fatalf("IsOnline(unknown gateway) = %v, %v; want false, nil", online, err)
 	}
@@ -133,7 +134,7 @@ func TestQueryWithoutGateways(t *testing.T) {
 		t.Fatal("IsOnline(malformed id): want an error")
 	}
 	start := time.Now()
-	if err := api.JoinGroup(ctx(t), bus.ClientID("aaaaaaaaaa", 1), "g"); err == nil {
+	if err := api.JoinGroup(ctx(t), wire.ClientID("aaaaaaaaaa", 1), "g"); err == nil {
 		t.Fatal("JoinGroup of an unknown client: want ErrClientNotFound")
 	}
 	if time.Since(start) > time.Second {
@@ -235,7 +236,7 @@ func TestQueryTimesOutNamingTheSilentGateway(t *testing.T) {
 	g := sbtest.Gateway(t, ns.ClientURL(), gateway.HeartbeatInterval(50*time.Millisecond))
 	api := sbtest.Client(t, ns.ClientURL())
 	nc := sbtest.Conn(t, ns.ClientURL())
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	const frozen = "frozen0001"
 	sbtest.AnnounceGateway(t, nc, subj, frozen)
 	var err error

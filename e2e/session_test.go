@@ -6,6 +6,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestSessions runs with event batching on (the default) and off: with
@@ -68,7 +69,7 @@ func testSessions(t *testing.T, opts ...gateway.Option) {
 		}
 	})
 	t.Run("unknown client", func(t *testing.T) {
-		_, err := cl.api.Session(ctx(t), bus.ClientID(cl.g1.ID(), 999))
+		_, err := cl.api.Session(ctx(t), wire.ClientID(cl.g1.ID(), 999))
 		if err == nil {
 			t.Fatal("Session of an unknown client: want an error")
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -47,27 +48,27 @@ func canonical(t *testing.T, b []byte) string {
 }
 
 // TestSessionMergeRules runs the table of testdata/session_merge.json
-// through the gateway's merge (bus.MergeSessionJSON, which session.update
+// through the gateway's merge (wire.MergeSessionJSON, which session.update
 // commands, HTTP update_session and Sb-Session-Update replies use), and
-// checks that the worker's diff (bus.DiffSessionJSON) merged back gives the
+// checks that the worker's diff (wire.DiffSessionJSON) merged back gives the
 // session it was computed from.
 func TestSessionMergeRules(t *testing.T) {
 	for _, c := range mergeCases(t) {
-		got, err := bus.MergeSessionJSON(c.Before, c.Patch)
+		got, err := wire.MergeSessionJSON(c.Before, c.Patch)
 		if got == nil {
 			got = []byte("{}")
 		}
 		if err != nil || canonical(t, got) != canonical(t, c.Want) {
 			t.Errorf("%s: merge = %s, %v; want %s", c.Why, got, err, c.Want)
 		}
-		p, changed, err := bus.DiffSessionJSON(c.Before, c.Want)
+		p, changed, err := wire.DiffSessionJSON(c.Before, c.Want)
 		if err != nil {
 			t.Fatalf("%s: diff: %v", c.Why, err)
 		}
 		if !changed {
 			p = []byte("{}")
 		}
-		back, err := bus.MergeSessionJSON(c.Before, p)
+		back, err := wire.MergeSessionJSON(c.Before, p)
 		if back == nil {
 			back = []byte("{}")
 		}
@@ -124,7 +125,7 @@ process.stdout.write(JSON.stringify(out));
 		if canonical(t, results[i].Merged) != canonical(t, c.Want) {
 			t.Errorf("%s: node mergeSession = %s; want %s", c.Why, results[i].Merged, c.Want)
 		}
-		back, err := bus.MergeSessionJSON(c.Before, results[i].Patch)
+		back, err := wire.MergeSessionJSON(c.Before, results[i].Patch)
 		if back == nil {
 			back = []byte("{}")
 		}

@@ -1,6 +1,8 @@
 package gateway
 
-import "github.com/switchboard-go/switchboard/bus"
+import (
+	"github.com/switchboard-go/switchboard/internal/wire"
+)
 
 // A client is never dropped silently. When the scanner gives up a message
 // event (max_redeliveries exhausted, or no worker within no_worker_wait),
@@ -23,7 +25,7 @@ func (c *conn) abandonLocked() int {
 		c.abandoned = true
 		var keep []*pendingEvent
 		for q := c.queue.pop(); q != nil; q = c.queue.pop() {
-			if q.kind != bus.EventMessage {
+			if q.kind != wire.EventMessage {
 				keep = append(keep, q) // its close event
 				continue
 			}

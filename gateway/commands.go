@@ -7,20 +7,21 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // onCommand handles a command addressed to this gateway: a send to listed
 // clients, or an operation on one client, answered when it has a reply
 // subject.
 func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
-	op := m.Header.Get(bus.HdrOp)
-	if op == bus.OpSend {
+	op := m.Header.Get(wire.HdrOp)
+	if op == wire.OpSend {
 		var frame encodedFrame
-		frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
+		frame.reset(wire.Frame{Data: m.Data, Binary: m.Header.Get(wire.HdrBinary) == "1"})
 		if !g.textValid(frame.frame, m.Subject) {
 			return
 		}
-		for _, id := range bus.SplitIDs(m.Header.Get(bus.HdrClients)) {
+		for _, id := range wire.SplitIDs(m.Header.Get(wire.HdrClients)) {
 			if c := g.lookup(id); c != nil {
 				b.add(c, frame.of(c.t))
 				g.metrics.msgsOut.Add(1)
@@ -30,29 +31,29 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 		}
 		return
 	}
-	if op == bus.OpPing { // a query asking whether this gateway is still on the bus
+	if op == wire.OpPing { // a query asking whether this gateway is still on the bus
 		g.respondOK(m, op, nil)
 		return
 	}
 	// Any other command may close or change a client: what was gathered
 	// so far goes out first.
 	b.flush()
-	id := m.Header.Get(bus.HdrClient)
+	id := m.Header.Get(wire.HdrClient)
 	c := g.lookup(id)
 	if c == nil {
 		g.log.Debug("command for a client that is gone", "client_id", id, "op", op)
-		g.respondError(m, bus.CodeNotFound, "client "+id+" not found")
+		g.respondError(m, wire.CodeNotFound, "client "+id+" not found")
 		return
 	}
 	if err := g.apply(c, op, m); err != nil {
-		code := bus.CodeInvalid
+		code := wire.CodeInvalid
 		switch {
 		case errors.Is(err, errClosed):
-			code = bus.CodeNotFound
+			code = wire.CodeNotFound
 		case errors.Is(err, bus.ErrInvalidName):
-			code = bus.CodeBadName
+			code = wire.CodeBadName
 		case errors.Is(err, errTooManyGroups), errors.Is(err, errSessionTooLarge):
-			code = bus.CodeLimit
+			code = wire.CodeLimit
 		}
 		g.respondError(m, code, err.Error())
 	}
@@ -62,8 +63,8 @@ func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
 func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 	var body []byte
 	switch op {
-	case bus.OpClose:
-		out, _, err := c.t.appendFrames(nil, m.Header.Get(bus.HdrFrames), m.Data)
+	case wire.OpClose:
+		out, _, err := c.t.appendFrames(nil, m.Header.Get(wire.HdrFrames), m.Data)
 		if err != nil {
 			return err
 		}
@@ -71,31 +72,31 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 			c.send(out)
 		}
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by api")
-	case bus.OpDestroy:
+	case wire.OpDestroy:
 		c.terminate("destroyed by api")
-	case bus.OpJoin, bus.OpLeave, bus.OpBind, bus.OpUnbind:
+	case wire.OpJoin, wire.OpLeave, wire.OpBind, wire.OpUnbind:
 		if err := g.membership(c, op, m); err != nil {
 			return err
 		}
-	case bus.OpSessionSet:
+	case wire.OpSessionSet:
 		// The size first, as in a reply (changeSession).
 		if err := c.checkSessionSize(len(m.Data)); err != nil {
 			return err
 		}
-		if _, err := bus.DecodeSession(m.Data); err != nil {
+		if _, err := wire.DecodeSession(m.Data); err != nil {
 			return err
 		}
 		if err := c.setSession(m.Data); err != nil {
 			return err
 		}
-	case bus.OpSessionUpdate:
+	case wire.OpSessionUpdate:
 		if err := c.updateSession(m.Data); err != nil {
 			return err
 		}
-	case bus.OpSessionGet:
+	case wire.OpSessionGet:
 		body = c.getSession()
-	case bus.OpOnline:
-	case bus.OpUidOf:
+	case wire.OpOnline:
+	case wire.OpUidOf:
 		c.mu.Lock()
 		body = []byte(c.uid)
 		c.mu.Unlock()
@@ -111,27 +112,27 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 // to a new group or uid subject it flushes before answering, so that a
 // message published after the caller's call returns is not missed.
 func (g *Gateway) membership(c *conn, op string, m *nats.Msg) error {
-	key := bus.HdrGroup
-	if op == bus.OpBind || op == bus.OpUnbind {
-		key = bus.HdrUid
+	key := wire.HdrGroup
+	if op == wire.OpBind || op == wire.OpUnbind {
+		key = wire.HdrUid
 	}
-	name, err := bus.TokenName(m.Header.Get(key))
+	name, err := wire.TokenName(m.Header.Get(key))
 	if err != nil {
 		return err
 	}
-	if err := bus.ValidName(name); err != nil {
+	if err := wire.ValidName(name); err != nil {
 		return err
 	}
-	token := bus.NameToken(name) // the canonical token, whatever the sender wrote
+	token := wire.NameToken(name) // the canonical token, whatever the sender wrote
 	created := false
 	switch op {
-	case bus.OpJoin:
+	case wire.OpJoin:
 		created, err = g.hub.join(c, token, name)
-	case bus.OpLeave:
+	case wire.OpLeave:
 		g.hub.leave(c, token)
-	case bus.OpBind:
+	case wire.OpBind:
 		created, err = g.hub.bind(c, token, name)
-	case bus.OpUnbind:
+	case wire.OpUnbind:
 		g.hub.unbind(c, name)
 	}
 	if err != nil {
@@ -145,7 +146,7 @@ func (g *Gateway) membership(c *conn, op string, m *nats.Msg) error {
 
 // lookup returns the live client with this id on this gateway.
 func (g *Gateway) lookup(id string) *conn {
-	gw, seq, err := bus.ParseClientID(id)
+	gw, seq, err := wire.ParseClientID(id)
 	if err != nil || gw != g.id {
 		return nil
 	}
@@ -163,13 +164,13 @@ func (g *Gateway) respondOK(m *nats.Msg, op string, body []byte) {
 	if m.Reply == "" {
 		return
 	}
-	err := m.RespondMsg(&nats.Msg{Header: nats.Header{bus.HdrStatus: []string{bus.StatusOK}}, Data: body})
+	err := m.RespondMsg(&nats.Msg{Header: nats.Header{wire.HdrStatus: []string{wire.StatusOK}}, Data: body})
 	if err == nil {
 		return
 	}
 	g.metrics.queryAnswersFailed.Add(1)
-	g.log.Error("command answer not sent", "op", op, "client_id", m.Header.Get(bus.HdrClient), "bytes", len(body), "err", err)
-	g.respondError(m, bus.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
+	g.log.Error("command answer not sent", "op", op, "client_id", m.Header.Get(wire.HdrClient), "bytes", len(body), "err", err)
+	g.respondError(m, wire.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
 }
 
 func (g *Gateway) respondError(m *nats.Msg, code, reason string) {
@@ -177,13 +178,13 @@ func (g *Gateway) respondError(m *nats.Msg, code, reason string) {
 		return
 	}
 	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
-		bus.HdrStatus: []string{bus.StatusError},
-		bus.HdrError:  []string{code},
-		bus.HdrReason: []string{reason},
+		wire.HdrStatus: []string{wire.StatusError},
+		wire.HdrError:  []string{code},
+		wire.HdrReason: []string{reason},
 	}})
 	if err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("command error answer not sent", "op", m.Header.Get(bus.HdrOp), "client_id", m.Header.Get(bus.HdrClient), "reason", reason, "err", err)
+		g.log.Error("command error answer not sent", "op", m.Header.Get(wire.HdrOp), "client_id", m.Header.Get(wire.HdrClient), "reason", reason, "err", err)
 	}
 }
 

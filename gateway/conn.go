@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // conn is one client connection and the state GatewayWorker keeps with it:
@@ -87,7 +87,7 @@ func newConn(g *Gateway, t transport, nc net.Conn, seq uint64) *conn {
 		g:           g,
 		t:           t,
 		seq:         seq,
-		id:          bus.ClientID(g.id, seq),
+		id:          wire.ClientID(g.id, seq),
 		nc:          nc,
 		remote:      nc.RemoteAddr().String(),
 		connectedAt: time.Now(),
@@ -157,7 +157,7 @@ func (c *conn) terminate(reason string) {
 		c.evCond.Broadcast()
 		c.evMu.Unlock()
 		if registered {
-			c.enqueue(c.g.pools.event(bus.EventClose), true)
+			c.enqueue(c.g.pools.event(wire.EventClose), true)
 		} else {
 			c.g.hub.remove(c)
 		}
@@ -197,7 +197,7 @@ func (c *conn) setSession(b []byte) error {
 func (c *conn) updateSession(patch []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	merged, err := bus.MergeSessionJSON(c.session, patch)
+	merged, err := wire.MergeSessionJSON(c.session, patch)
 	if err != nil {
 		return err
 	}
@@ -220,8 +220,8 @@ func (c *conn) checkSessionSize(n int) error {
 }
 
 // info describes the client for queries.
-func (c *conn) info(withUid, withGroups, withSession bool) bus.ClientInfo {
-	ci := bus.ClientInfo{ID: c.id, Gateway: c.g.id, Remote: c.remote, ConnectedAt: c.connectedAt}
+func (c *conn) info(withUid, withGroups, withSession bool) wire.ClientRecord {
+	ci := wire.ClientRecord{ID: c.id, Gateway: c.g.id, Remote: c.remote, ConnectedAt: c.connectedAt}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if withUid {
@@ -229,7 +229,7 @@ func (c *conn) info(withUid, withGroups, withSession bool) bus.ClientInfo {
 	}
 	if withGroups {
 		for tok := range c.groups {
-			if name, err := bus.TokenName(tok); err == nil {
+			if name, err := wire.TokenName(tok); err == nil {
 				ci.Groups = append(ci.Groups, name)
 			}
 		}

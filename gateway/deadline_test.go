@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestEventsCarryDeadline: a lone event, a redelivery and a batch each
@@ -22,8 +22,8 @@ func TestEventsCarryDeadline(t *testing.T) {
 	}
 	defer nc.Close()
 	got := make(chan *nats.Msg, 4)
-	for _, subject := range []string{f.g.subj.Event(bus.EventMessage), f.g.subj.EventBatch(bus.EventMessage)} {
-		if _, err := nc.QueueSubscribe(subject, bus.WorkerQueue, func(m *nats.Msg) { got <- m }); err != nil {
+	for _, subject := range []string{f.g.subj.Event(wire.EventMessage), f.g.subj.EventBatch(wire.EventMessage)} {
+		if _, err := nc.QueueSubscribe(subject, wire.WorkerQueue, func(m *nats.Msg) { got <- m }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -41,16 +41,16 @@ func TestEventsCarryDeadline(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: nothing received", what)
 		}
-		ms, err := strconv.ParseInt(m.Header.Get(bus.HdrDeadline), 10, 64)
+		ms, err := strconv.ParseInt(m.Header.Get(wire.HdrDeadline), 10, 64)
 		if err != nil {
-			t.Fatalf("%s: Sb-Deadline %q: %v", what, m.Header.Get(bus.HdrDeadline), err)
+			t.Fatalf("%s: Sb-Deadline %q: %v", what, m.Header.Get(wire.HdrDeadline), err)
 		}
 		if lo, hi := before.Add(timeout).UnixMilli(), after.Add(timeout).UnixMilli(); ms < lo || ms > hi {
 			t.Fatalf("%s: deadline %d, want within [%d, %d]", what, ms, lo, hi)
 		}
 	}
 	event := func(c *conn, seq uint64) *pendingEvent {
-		ev := f.g.pools.event(bus.EventMessage)
+		ev := f.g.pools.event(wire.EventMessage)
 		ev.data = append(ev.data, "hi"...)
 		ev.seq = seq
 		ev.publishing, ev.finished = 1, true // publishDone gives it back

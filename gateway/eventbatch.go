@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Event batches (docs/protocol.md, "Event batches"). Message events do not
@@ -58,7 +58,7 @@ func newBatcher(max int) *batcher {
 // returns false when ev must be published at once instead: batching is
 // off or paused, the message is big, or the publisher stopped.
 func (bt *batcher) add(c *conn, ev *pendingEvent) bool {
-	if bt.max < 2 || ev.kind != bus.EventMessage || len(ev.data) > maxBatchEventBytes || bt.holdouts.Load() > 0 {
+	if bt.max < 2 || ev.kind != wire.EventMessage || len(ev.data) > maxBatchEventBytes || bt.holdouts.Load() > 0 {
 		return false
 	}
 	// The clock is read only while a pause is set, not for every message.
@@ -188,15 +188,15 @@ func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	if bm.msg.Header == nil {
 		bm.msg.Header = make(nats.Header, 4)
 	}
-	b := g.subj.AppendEventBatch(bm.subjects[:0], bus.EventMessage)
+	b := g.subj.AppendEventBatch(bm.subjects[:0], wire.EventMessage)
 	n := len(b)
 	b = g.subj.AppendGatewayBatchReply(b, g.id)
 	bm.spec, bm.body = bm.spec[:0], bm.body[:0]
 	bm.remotes, bm.sessions = bm.remotes[:0], bm.sessions[:0]
 	anySession := false
 	for _, it := range items {
-		b = bus.AppendBatchEntry(b, it.c.seqToken, it.ev.seq)
-		bm.spec = bus.AppendFrameSpec(bm.spec, bus.Frame{Data: it.ev.data, Binary: it.ev.binary})
+		b = wire.AppendBatchEntry(b, it.c.seqToken, it.ev.seq)
+		bm.spec = wire.AppendFrameSpec(bm.spec, wire.Frame{Data: it.ev.data, Binary: it.ev.binary})
 		bm.body = append(bm.body, it.ev.data...)
 		bm.remotes = append(bm.remotes, it.c.remote)
 		s := it.c.getSession()
@@ -206,18 +206,18 @@ func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	bm.subjects = b
 	bm.msg.Subject, bm.msg.Reply = bytesString(b[:n]), bytesString(b[n:])
 	bm.specVal[0] = bytesString(bm.spec)
-	bm.msg.Header[bus.HdrFrames] = bm.specVal[:]
-	bm.msg.Header[bus.HdrRemote] = bm.remotes
+	bm.msg.Header[wire.HdrFrames] = bm.specVal[:]
+	bm.msg.Header[wire.HdrRemote] = bm.remotes
 	// One deadline for the batch: event_timeout from now. Each event's
 	// own deadline at the gateway started when it was handed to the
 	// publisher, microseconds earlier, well within the skew workers allow.
-	bm.deadline = bus.AppendDeadline(bm.deadline[:0], time.Now().Add(g.opts.EventTimeout))
+	bm.deadline = wire.AppendDeadline(bm.deadline[:0], time.Now().Add(g.opts.EventTimeout))
 	bm.dlVal[0] = bytesString(bm.deadline)
-	bm.msg.Header[bus.HdrDeadline] = bm.dlVal[:]
+	bm.msg.Header[wire.HdrDeadline] = bm.dlVal[:]
 	if anySession {
-		bm.msg.Header[bus.HdrSession] = bm.sessions
+		bm.msg.Header[wire.HdrSession] = bm.sessions
 	} else {
-		delete(bm.msg.Header, bus.HdrSession)
+		delete(bm.msg.Header, wire.HdrSession)
 	}
 	bm.msg.Data = bm.body
 }
@@ -235,7 +235,7 @@ func (bm *batchMsg) reset() {
 // at all). Each event is published again on its own at once, and the
 // gateway stops batching for batchPause.
 func (g *Gateway) onBatchBounce(m *nats.Msg) {
-	if !bus.NoResponders(m) {
+	if !wire.NoResponders(m) {
 		return
 	}
 	now := time.Now()
@@ -247,7 +247,7 @@ func (g *Gateway) onBatchBounce(m *nats.Msg) {
 	}
 	g.log.Debug("no worker takes event batches; publishing events one by one", "events", len(entries)/2)
 	for i := 0; i < len(entries); i += 2 {
-		seq, evSeq, ok := bus.ParseEventRef(entries[i], entries[i+1])
+		seq, evSeq, ok := wire.ParseEventRef(entries[i], entries[i+1])
 		if !ok {
 			continue
 		}

@@ -4,7 +4,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // BenchmarkEventBatchPublish measures what a busy gateway does with the
@@ -21,7 +21,7 @@ func BenchmarkEventBatchPublish(b *testing.B) {
 	payload := make([]byte, 64)
 	step := func() {
 		for i, c := range f.conns {
-			ev := f.g.pools.event(bus.EventMessage)
+			ev := f.g.pools.event(wire.EventMessage)
 			ev.data = append(ev.data, payload...)
 			ev.seq = uint64(i + 1)
 			ev.publishing, ev.finished = 1, true // publishDone gives it back

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // pendingEvent is one client event on its way to a worker. Events of one
@@ -110,7 +111,7 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 	if c.connectLost {
 		// No worker saw this client connect: nothing of it goes to one.
 		c.evMu.Unlock()
-		isClose := ev.kind == bus.EventClose
+		isClose := ev.kind == wire.EventClose
 		ev.release()
 		if isClose {
 			c.g.hub.remove(c)
@@ -122,7 +123,7 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 		ev.release()
 		return false
 	}
-	if ev.kind == bus.EventConnect {
+	if ev.kind == wire.EventConnect {
 		c.registered = true
 	}
 	c.pendingBytes += len(ev.data)
@@ -205,12 +206,12 @@ func (c *conn) publishDone(ev *pendingEvent, failed bool) {
 // onReply handles a worker's reply (or the server's "no responders") to the
 // in-flight event of one client.
 func (g *Gateway) onReply(m *nats.Msg, b *batch) {
-	seq, evSeq, ok := bus.ParseGatewayReply(m.Subject)
+	seq, evSeq, ok := wire.ParseGatewayReply(m.Subject)
 	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
 		return
 	}
-	c := g.answered(seq, evSeq, bus.NoResponders(m))
+	c := g.answered(seq, evSeq, wire.NoResponders(m))
 	if c == nil {
 		return
 	}
@@ -262,8 +263,8 @@ func (c *conn) inflightLocked(evSeq uint64) *pendingEvent {
 // changes first (the next event must carry them), then frames, then close.
 func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 	g.applySession(c, m)
-	g.applyFrames(c, m.Header.Get(bus.HdrFrames), m.Data, b)
-	if m.Header.Get(bus.HdrClose) == "1" {
+	g.applyFrames(c, m.Header.Get(wire.HdrFrames), m.Data, b)
+	if m.Header.Get(wire.HdrClose) == "1" {
 		b.flush()
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")
 	}
@@ -271,7 +272,7 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 
 // applyFrames queues the frames of a reply for its client.
 func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
-	// A body without Sb-Frames is one text frame (bus.NewFrameScanner).
+	// A body without Sb-Frames is one text frame (wire.NewFrameScanner).
 	n, err := b.addFrames(c, spec, body)
 	if err != nil {
 		if errors.Is(err, bus.ErrInvalidUTF8) {
@@ -285,7 +286,7 @@ func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
 // applySession applies a reply's session change; a value that is not a
 // JSON object is logged and ignored.
 func (g *Gateway) applySession(c *conn, m *nats.Msg) {
-	g.changeSession(c, m.Header.Get(bus.HdrSessionSet), m.Header.Get(bus.HdrSessionUpd))
+	g.changeSession(c, m.Header.Get(wire.HdrSessionSet), m.Header.Get(wire.HdrSessionUpd))
 }
 
 // changeSession replaces the session with set, then merges update into
@@ -296,7 +297,7 @@ func (g *Gateway) changeSession(c *conn, set, update string) {
 		// copies that decoding it would make.
 		if err := c.checkSessionSize(len(set)); err != nil {
 			g.log.Warn("session in reply refused", "client_id", c.id, "err", err)
-		} else if _, err := bus.DecodeSession([]byte(set)); err != nil {
+		} else if _, err := wire.DecodeSession([]byte(set)); err != nil {
 			g.log.Warn("bad session in reply ignored", "client_id", c.id, "err", err)
 		} else if err := c.setSession([]byte(set)); err != nil {
 			g.log.Warn("session in reply refused", "client_id", c.id, "err", err)
@@ -323,7 +324,7 @@ func (c *conn) advance() {
 	}
 	closed, free := false, false
 	if finished != nil {
-		closed = finished.kind == bus.EventClose
+		closed = finished.kind == wire.EventClose
 		c.pendingBytes -= len(finished.data)
 		finished.finished = true
 		free = finished.publishing == 0
@@ -429,9 +430,9 @@ func (g *Gateway) scanEvents(now time.Time) {
 		lost, removeNow, abandoned := false, false, 0
 		if drop {
 			ev.done = true // from here only this scan may finish ev
-			if ev.kind == bus.EventConnect {
+			if ev.kind == wire.EventConnect {
 				lost, removeNow = c.loseConnectLocked()
-			} else if ev.kind == bus.EventMessage {
+			} else if ev.kind == wire.EventMessage {
 				abandoned = c.abandonLocked()
 			}
 		} else {
@@ -504,7 +505,7 @@ func (c *conn) loseConnectLocked() (lost, removeNow bool) {
 	c.connectLost = true
 	c.registered = false
 	for q := c.queue.pop(); q != nil; q = c.queue.pop() {
-		removeNow = removeNow || q.kind == bus.EventClose
+		removeNow = removeNow || q.kind == wire.EventClose
 		c.pendingBytes -= len(q.data)
 		q.release()
 	}

@@ -3,7 +3,7 @@ package gateway
 import (
 	"testing"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestEventQueueOrderAndReuse: events come out in the order they went in,
@@ -55,7 +55,7 @@ func TestEventNotRecycledWhilePublished(t *testing.T) {
 	f := newPathFixture(t, 1, MaxEventBatch(1)) // enqueue publishes before it returns
 	f.discardEvents(t)
 	c := f.conns[0]
-	ev := f.g.pools.event(bus.EventMessage)
+	ev := f.g.pools.event(wire.EventMessage)
 	ev.data = append(ev.data, "hello"...)
 	c.enqueue(ev, false)
 
@@ -67,7 +67,7 @@ func TestEventNotRecycledWhilePublished(t *testing.T) {
 	ev.done = true  // and a reply to the first attempt arrives
 	c.evMu.Unlock()
 	c.advance()
-	if ev.kind != bus.EventMessage || string(ev.data) != "hello" {
+	if ev.kind != wire.EventMessage || string(ev.data) != "hello" {
 		t.Fatal("the event was recycled while a publish of it was under way")
 	}
 	c.publishDone(ev, false) // the resend ends

@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // runFanout handles, in arrival order, commands, event replies and group,
@@ -26,13 +26,13 @@ func (g *Gateway) runFanout() {
 			case g.barrier <- struct{}{}:
 			default:
 			}
-		case kind == bus.InboundCommand:
+		case kind == wire.InboundCommand:
 			g.onCommand(m, b)
-		case kind == bus.InboundReply:
+		case kind == wire.InboundReply:
 			g.onReply(m, b)
-		case kind == bus.InboundReplyBatch:
+		case kind == wire.InboundReplyBatch:
 			g.onReplyBatch(m, b)
-		case kind == bus.InboundBatchBounce:
+		case kind == wire.InboundBatchBounce:
 			g.onBatchBounce(m)
 		default:
 			members = g.deliver(m, members[:0], frame, b)
@@ -58,7 +58,7 @@ func (g *Gateway) runFanout() {
 			}
 			b.flush()
 			for i := range frames {
-				frames[i].reset(bus.Frame{})
+				frames[i].reset(wire.Frame{})
 			}
 		case <-g.stop:
 			return
@@ -82,14 +82,14 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 		g.log.Warn("message on unexpected subject dropped", "subject", m.Subject)
 		return members
 	}
-	switch op := m.Header.Get(bus.HdrOp); op {
-	case "", bus.OpSend:
-	case bus.OpUngroup:
-		if kind == bus.KindGroup {
+	switch op := m.Header.Get(wire.HdrOp); op {
+	case "", wire.OpSend:
+	case wire.OpUngroup:
+		if kind == wire.KindGroup {
 			g.hub.ungroup(token)
 		}
 		return members
-	case bus.OpPing:
+	case wire.OpPing:
 		answer := "0"
 		if g.hub.hasMembers(kind, token) {
 			answer = "1"
@@ -105,21 +105,21 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 		g.log.Warn("unknown operation dropped", "subject", m.Subject, "op", op)
 		return members
 	}
-	if f := (bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"}); !g.textValid(f, m.Subject) {
+	if f := (wire.Frame{Data: m.Data, Binary: m.Header.Get(wire.HdrBinary) == "1"}); !g.textValid(f, m.Subject) {
 		return members
 	}
-	switch groups := m.Header.Get(bus.HdrExcludeGroups); {
-	case kind == bus.KindAll:
+	switch groups := m.Header.Get(wire.HdrExcludeGroups); {
+	case kind == wire.KindAll:
 		g.hub.each(func(c *conn) { members = append(members, c) })
-	case groups != "" && kind == bus.KindGroup:
+	case groups != "" && kind == wire.KindGroup:
 		// One of a SendToGroups' publishes: the members of the groups
 		// listed before this one get it through theirs.
 		members = g.hub.appendMembersNotIn(members, token, groups)
 	default:
 		members = g.hub.appendMembers(members, kind, token)
 	}
-	frame.reset(bus.Frame{Data: m.Data, Binary: m.Header.Get(bus.HdrBinary) == "1"})
-	exclude := m.Header.Get(bus.HdrExclude)
+	frame.reset(wire.Frame{Data: m.Data, Binary: m.Header.Get(wire.HdrBinary) == "1"})
+	exclude := m.Header.Get(wire.HdrExclude)
 	sent := 0
 	for _, c := range members {
 		if exclude != "" && listed(exclude, c.id) {
@@ -136,7 +136,7 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 // textValid checks once per message that a text frame for clients is
 // UTF-8 (a publisher in another language may not have): one that is not is
 // dropped, counted (invalid_utf8_out) and logged.
-func (g *Gateway) textValid(f bus.Frame, subject string) bool {
+func (g *Gateway) textValid(f wire.Frame, subject string) bool {
 	if f.Binary || utf8.Valid(f.Data) {
 		return true
 	}

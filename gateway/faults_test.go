@@ -12,10 +12,9 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
-
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -87,7 +86,7 @@ func TestConnectWithNoWorkerClosesClient(t *testing.T) {
 		gateway.NoWorkerWait(300*time.Millisecond), gateway.EventTimeout(200*time.Millisecond))
 	// A worker is announced (so handshakes are accepted: it does not vet
 	// them) but nothing answers connect events.
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	sbtest.AnnounceWorker(t, sbtest.Conn(t, ns.ClientURL()), subj, "silent0001", "")
 
 	c := sbtest.Dial(t, g, "/")

@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // The fleet: the workers that announce themselves (docs/protocol.md §9.1)
@@ -76,19 +76,19 @@ func (g *Gateway) viewFleet(now time.Time) fleetView {
 
 // onWorkerHeartbeat records a worker's heartbeat or goodbye.
 func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
-	id := m.Header.Get(bus.HdrWorker)
+	id := m.Header.Get(wire.HdrWorker)
 	if id == "" {
 		return // someone asking workers to announce themselves
 	}
 	now := time.Now()
 	g.fleet.mu.Lock()
-	if m.Header.Get(bus.HdrOp) == bus.OpBye {
+	if m.Header.Get(wire.HdrOp) == wire.OpBye {
 		delete(g.fleet.workers, id)
 		if len(g.fleet.workers) == 0 {
 			g.fleet.emptySince = now
 		}
 	} else {
-		features := m.Header.Get(bus.HdrFeatures)
+		features := m.Header.Get(wire.HdrFeatures)
 		old, known := g.fleet.workers[id]
 		if !known {
 			if g.fleet.arrived != nil {
@@ -97,9 +97,9 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 			g.fleet.arrived = make(chan struct{})
 		}
 		g.fleet.workers[id] = fleetWorker{
-			batches:   listed(features, bus.FeatureEventBatches),
-			wsConnect: listed(features, bus.FeatureWSConnect),
-			direct:    listed(features, bus.FeatureDirect) && bus.ValidWorkerID(id),
+			batches:   listed(features, wire.FeatureEventBatches),
+			wsConnect: listed(features, wire.FeatureWSConnect),
+			direct:    listed(features, wire.FeatureDirect) && wire.ValidWorkerID(id),
 			busySince: busySince(old, m, now),
 			seen:      now,
 		}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestFleetCountsLiveWorkersWithoutBatches: only workers heard within
@@ -17,27 +17,27 @@ func TestFleetCountsLiveWorkersWithoutBatches(t *testing.T) {
 	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
 	g.fleet.workers = map[string]fleetWorker{}
 	beat := func(id, features, op string) {
-		h := nats.Header{bus.HdrWorker: {id}}
+		h := nats.Header{wire.HdrWorker: {id}}
 		if features != "" {
-			h.Set(bus.HdrFeatures, features)
+			h.Set(wire.HdrFeatures, features)
 		}
 		if op != "" {
-			h.Set(bus.HdrOp, op)
+			h.Set(wire.HdrOp, op)
 		}
 		g.onWorkerHeartbeat(&nats.Msg{Header: h})
 	}
-	beat("gofleet001", bus.FeatureEventBatches, "")
-	beat("gofleet002", "other,"+bus.FeatureEventBatches, "")
+	beat("gofleet001", wire.FeatureEventBatches, "")
+	beat("gofleet002", "other,"+wire.FeatureEventBatches, "")
 	if n := g.batcher.holdouts.Load(); n != 0 {
 		t.Fatalf("%d holdouts among workers that take batches", n)
 	}
 	beat("phpfleet01", "", "")
 	beat("phpfleet02", "other", "")
-	g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{bus.HdrOp: {bus.OpHello}}}) // a status query: no worker
+	g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrOp: {wire.OpHello}}}) // a status query: no worker
 	if n := g.batcher.holdouts.Load(); n != 2 {
 		t.Fatalf("%d holdouts, want 2", n)
 	}
-	beat("phpfleet01", "", bus.OpBye)
+	beat("phpfleet01", "", wire.OpBye)
 	if n := g.batcher.holdouts.Load(); n != 1 {
 		t.Fatalf("%d holdouts after a goodbye, want 1", n)
 	}
@@ -57,9 +57,9 @@ func TestFleetViewForHandshakes(t *testing.T) {
 	started := time.Now()
 	g.fleet.emptySince = started
 	beat := func(id, features, op string) {
-		h := nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {features}}
+		h := nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {features}}
 		if op != "" {
-			h.Set(bus.HdrOp, op)
+			h.Set(wire.HdrOp, op)
 		}
 		g.onWorkerHeartbeat(&nats.Msg{Header: h})
 	}
@@ -67,18 +67,18 @@ func TestFleetViewForHandshakes(t *testing.T) {
 		t.Fatalf("empty fleet: %+v", v)
 	}
 	arrived := g.viewFleet(started).arrived
-	beat("vetting001", bus.FeatureEventBatches+","+bus.FeatureWSConnect, "")
+	beat("vetting001", wire.FeatureEventBatches+","+wire.FeatureWSConnect, "")
 	select {
 	case <-arrived:
 	default:
 		t.Fatal("a new worker did not wake the waiting handshakes")
 	}
-	beat("plain00001", bus.FeatureEventBatches, "")
+	beat("plain00001", wire.FeatureEventBatches, "")
 	now := time.Now()
 	if v := g.viewFleet(now); v.live != 2 || v.wsConnect != 1 || !v.emptySince.IsZero() {
 		t.Fatalf("two workers, one vetting: %+v", v)
 	}
-	beat("vetting001", "", bus.OpBye)
+	beat("vetting001", "", wire.OpBye)
 	if v := g.viewFleet(now); v.live != 1 || v.wsConnect != 0 {
 		t.Fatalf("after the vetting worker's goodbye: %+v", v)
 	}

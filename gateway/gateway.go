@@ -17,13 +17,14 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Gateway holds client connections and connects them to the workers.
 type Gateway struct {
 	id      string
 	nc      *nats.Conn
-	subj    bus.Subjects
+	subj    wire.Subjects
 	opts    options
 	log     *slog.Logger
 	hub     *hub
@@ -32,7 +33,7 @@ type Gateway struct {
 	started time.Time
 
 	rateMu          sync.Mutex
-	inRate, outRate bus.Rate
+	inRate, outRate wire.Rate
 	rates           [2]float64 // in, out per second over the last heartbeat interval
 
 	seq     atomic.Uint64
@@ -193,11 +194,11 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 	if err := o.derive(); err != nil {
 		return nil, err
 	}
-	subj, err := bus.NewSubjects(o.prefix)
+	subj, err := wire.NewSubjects(o.prefix)
 	if err != nil {
 		return nil, err
 	}
-	id := bus.NewGatewayID()
+	id := wire.NewGatewayID()
 	g := &Gateway{
 		id:      id,
 		nc:      nc,
@@ -256,7 +257,7 @@ func (g *Gateway) ConnectionCount() int { return int(g.hub.live.Load()) }
 
 func (g *Gateway) subscribeInterest(kind, name string) (*nats.Subscription, error) {
 	subject := g.subj.Group(name)
-	if kind == bus.KindUid {
+	if kind == wire.KindUid {
 		subject = g.subj.Uid(name)
 	}
 	sub, err := g.nc.ChanSubscribe(subject, g.fanout)
@@ -322,9 +323,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	go g.tick()
 	go func() { defer g.wg.Done(); _ = g.httpSrv.Serve(g.httpLn) }()
 	go g.watchBus()
-	g.announce(bus.OpHello)
+	g.announce(wire.OpHello)
 	// Workers announce themselves at once (fleet.go), not within a second.
-	hello := &nats.Msg{Subject: g.subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrOp: []string{bus.OpHello}}}
+	hello := &nats.Msg{Subject: g.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrOp: []string{wire.OpHello}}}
 	if err := g.nc.PublishMsg(hello); err != nil {
 		g.log.Warn("ask workers to announce themselves", "err", err)
 	}
@@ -441,7 +442,7 @@ func (g *Gateway) tick() {
 // ping_not_response_limit intervals.
 func (g *Gateway) pingClients(now time.Time) {
 	var ping encodedFrame
-	ping.reset(bus.Frame{Data: g.opts.pingData})
+	ping.reset(wire.Frame{Data: g.opts.pingData})
 	silentSince := now.Add(-time.Duration(g.opts.PingNotResponseLimit) * g.opts.PingInterval).UnixNano()
 	g.hub.each(func(c *conn) {
 		if c.isClosed() {
@@ -483,7 +484,7 @@ func (g *Gateway) watchBus() {
 		case st := <-ch:
 			g.log.Info("nats connection", "status", st.String())
 			if st == nats.CONNECTED {
-				g.announce(bus.OpHello)
+				g.announce(wire.OpHello)
 			}
 		case <-g.stop:
 			return
@@ -524,7 +525,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		break
 	}
-	g.announce(bus.OpBye)
+	g.announce(wire.OpBye)
 	g.unsubscribe()
 	if g.nc.IsConnected() {
 		_ = g.nc.FlushTimeout(time.Second)

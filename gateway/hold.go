@@ -5,7 +5,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Overload (docs/operations.md, "Overload"). A worker whose events wait
@@ -50,7 +50,7 @@ const (
 // turned busy, kept while it stays busy; zero when it is not.
 func busySince(old fleetWorker, m *nats.Msg, now time.Time) time.Time {
 	switch {
-	case m.Header.Get(bus.HdrBusy) != "1":
+	case m.Header.Get(wire.HdrBusy) != "1":
 		return time.Time{}
 	case old.busySince.IsZero():
 		return now

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 const hubShards = 64
@@ -109,7 +109,7 @@ func (h *hub) join(c *conn, token, name string) (created bool, err error) {
 		c.g.metrics.limits.hit(limitMaxGroups)
 		return false, fmt.Errorf("%w: the client is in %d groups", errTooManyGroups, n)
 	}
-	m, created, err := h.membersOf(h.groups, bus.KindGroup, token, name)
+	m, created, err := h.membersOf(h.groups, wire.KindGroup, token, name)
 	if err != nil {
 		return false, err
 	}
@@ -188,7 +188,7 @@ func (h *hub) bind(c *conn, token, name string) (created bool, err error) {
 	if old == name {
 		return false, nil
 	}
-	m, created, err := h.membersOf(h.uids, bus.KindUid, token, name)
+	m, created, err := h.membersOf(h.uids, wire.KindUid, token, name)
 	if err != nil {
 		return false, err
 	}
@@ -244,7 +244,7 @@ func (h *hub) appendMembers(dst []*conn, kind, token string) []*conn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	table := h.groups
-	if kind == bus.KindUid {
+	if kind == wire.KindUid {
 		table = h.uids
 	}
 	if m := table[token]; m != nil {
@@ -289,7 +289,7 @@ func (h *hub) hasMembers(kind, token string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	table := h.groups
-	if kind == bus.KindUid {
+	if kind == wire.KindUid {
 		table = h.uids
 	}
 	return table[token] != nil
@@ -300,4 +300,4 @@ var errClosed = errors.New("client is closing")
 // errTooManyGroups: a JoinGroup refused by max_groups_per_client.
 var errTooManyGroups = errors.New("client in gateway.max_groups_per_client groups")
 
-func tokenOf(name string) string { return bus.NameToken(name) }
+func tokenOf(name string) string { return wire.NameToken(name) }

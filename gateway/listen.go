@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // maxHeaderBytes bounds an HTTP request head; larger ones get 431.
@@ -165,7 +166,7 @@ func (g *Gateway) putHeadReader(br *bufio.Reader) {
 func (g *Gateway) register(c *conn, br *bufio.Reader) (keptReader bool) {
 	g.metrics.connects.Add(1)
 	g.hub.add(c)
-	c.enqueue(g.pools.event(bus.EventConnect), true)
+	c.enqueue(g.pools.event(wire.EventConnect), true)
 	ws := c.t == transportWS || c.t == transportWSDeflate
 	if ws && g.poll != nil && c.fd >= 0 {
 		var ahead []byte
@@ -336,12 +337,12 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 		return err
 	}
 	m := &nats.Msg{
-		Subject: g.subj.Event(bus.EventWebSocketConnect),
+		Subject: g.subj.Event(wire.EventWebSocketConnect),
 		Header: nats.Header{
-			bus.HdrClient: []string{c.id},
-			bus.HdrRemote: []string{c.remote},
+			wire.HdrClient: []string{c.id},
+			wire.HdrRemote: []string{c.remote},
 			// The worker skips the handshake once the gateway stopped waiting.
-			bus.HdrDeadline: []string{string(bus.AppendDeadline(nil, time.Now().Add(g.opts.HandshakeTimeout)))},
+			wire.HdrDeadline: []string{string(wire.AppendDeadline(nil, time.Now().Add(g.opts.HandshakeTimeout)))},
 		},
 		Data: body,
 	}
@@ -354,16 +355,16 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 		return g.refuseHandshake(limitWorkerTimeout, "OnWebSocketConnect did not answer in time", err)
 	case err != nil:
 		return g.refuseHandshake(limitBusAway, "OnWebSocketConnect could not be asked", err)
-	case reply.Header.Get(bus.HdrStatus) == bus.StatusReject:
-		code, _ := strconv.Atoi(reply.Header.Get(bus.HdrHTTPStatus))
+	case reply.Header.Get(wire.HdrStatus) == wire.StatusReject:
+		code, _ := strconv.Atoi(reply.Header.Get(wire.HdrHTTPStatus))
 		if code < 400 || code > 599 {
 			code = http.StatusForbidden
 		}
-		return reject(code, reply.Header.Get(bus.HdrReason))
+		return reject(code, reply.Header.Get(wire.HdrReason))
 	}
 	// Only session changes apply here: frames or a close would reach the
 	// socket before the HTTP 101 answer. Send frames from OnConnect.
-	if bus.HasFrames(reply.Header.Get(bus.HdrFrames), reply.Data) || reply.Header.Get(bus.HdrClose) != "" {
+	if wire.HasFrames(reply.Header.Get(wire.HdrFrames), reply.Data) || reply.Header.Get(wire.HdrClose) != "" {
 		g.log.Warn("frames and close in an OnWebSocketConnect reply are ignored", "client_id", c.id)
 	}
 	g.applySession(c, reply)

@@ -17,7 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 )
 
@@ -82,7 +82,7 @@ func newPathFixture(tb testing.TB, members int, opts ...Option) *pathFixture {
 func (f *pathFixture) deliverOnce(msg *nats.Msg, members []*conn, frame *encodedFrame, b *batch) []*conn {
 	members = f.g.deliver(msg, members[:0], frame, b)
 	b.flush()
-	frame.reset(bus.Frame{})
+	frame.reset(wire.Frame{})
 	return members
 }
 
@@ -137,8 +137,8 @@ func (f *pathFixture) discardEvents(tb testing.TB) <-chan struct{} {
 	if _, err := br.ReadString('\n'); err != nil { // INFO
 		tb.Fatal(err)
 	}
-	sub := "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB " + f.g.subj.Event("*") + " " + bus.WorkerQueue + " 1\r\n" +
-		"SUB " + f.g.subj.EventBatch(bus.EventMessage) + " " + bus.WorkerQueue + " 2\r\nPING\r\n"
+	sub := "CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB " + f.g.subj.Event("*") + " " + wire.WorkerQueue + " 1\r\n" +
+		"SUB " + f.g.subj.EventBatch(wire.EventMessage) + " " + wire.WorkerQueue + " 2\r\nPING\r\n"
 	if _, err := raw.Write([]byte(sub)); err != nil {
 		tb.Fatal(err)
 	}
@@ -221,9 +221,9 @@ func (p *pipeline) publishOnly(tb testing.TB) {
 func (p *pipeline) barePublish(tb testing.TB) func() {
 	c, g := p.c, p.f.g
 	m := &nats.Msg{
-		Subject: g.subj.Event(bus.EventMessage),
+		Subject: g.subj.Event(wire.EventMessage),
 		Reply:   g.subj.GatewayReply(g.id, c.seqToken, "1"),
-		Header:  nats.Header{bus.HdrClient: {c.id}, bus.HdrRemote: {c.remote}},
+		Header:  nats.Header{wire.HdrClient: {c.id}, wire.HdrRemote: {c.remote}},
 		Data:    make([]byte, 64),
 	}
 	return func() {
@@ -313,7 +313,7 @@ func TestReadersAllocateNothing(t *testing.T) {
 	readTCP := func() {
 		src.Reset(msg)
 		br.Reset(src)
-		ev := pools.event(bus.EventMessage)
+		ev := pools.event(wire.EventMessage)
 		data, err := readTCPMessage(br, transportTCPFrame, 1<<20, ev.data, nil)
 		if err != nil || len(data) != 100 {
 			t.Fatalf("readTCPMessage = %d bytes, %v", len(data), err)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // peers tracks the gateways of the cluster from their heartbeats. A
@@ -53,14 +54,14 @@ func (p *peers) alive() []string {
 // onHeartbeat records another gateway and answers a newcomer's hello with
 // an immediate heartbeat, so it knows the cluster at once.
 func (g *Gateway) onHeartbeat(m *nats.Msg) {
-	id := m.Header.Get(bus.HdrGateway)
+	id := m.Header.Get(wire.HdrGateway)
 	if id == "" || id == g.id {
 		return
 	}
-	switch m.Header.Get(bus.HdrOp) {
-	case bus.OpBye:
+	switch m.Header.Get(wire.HdrOp) {
+	case wire.OpBye:
 		g.peers.forget(id)
-	case bus.OpHello:
+	case wire.OpHello:
 		g.peers.heard(id, time.Now())
 		g.announce("")
 	default:
@@ -75,9 +76,9 @@ func (g *Gateway) announce(op string) {
 		g.log.Error("encode heartbeat", "err", err)
 		return
 	}
-	m := &nats.Msg{Subject: g.subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: []string{g.id}}, Data: body}
+	m := &nats.Msg{Subject: g.subj.Heartbeat(), Header: nats.Header{wire.HdrGateway: []string{g.id}}, Data: body}
 	if op != "" {
-		m.Header.Set(bus.HdrOp, op)
+		m.Header.Set(wire.HdrOp, op)
 	}
 	if err := g.nc.PublishMsg(m); err != nil {
 		g.log.Warn("publish heartbeat", "err", err)
@@ -110,6 +111,6 @@ func (g *Gateway) status() bus.GatewayStatus {
 		MsgsOut:       out,
 		MsgsInPerSec:  inRate,
 		MsgsOutPerSec: outRate,
-		MemoryBytes:   bus.ProcessMemory(),
+		MemoryBytes:   wire.ProcessMemory(),
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // The objects of one client message are recycled, so that the path
@@ -82,7 +82,7 @@ const (
 )
 
 var eventHeaderKeys = [numEventHeaders]string{
-	bus.HdrClient, bus.HdrRemote, bus.HdrDeadline, bus.HdrSession, bus.HdrBinary, bus.HdrRedelivered,
+	wire.HdrClient, wire.HdrRemote, wire.HdrDeadline, wire.HdrSession, wire.HdrBinary, wire.HdrRedelivered,
 }
 
 // eventMsg is the NATS message an event is published as. Its header map
@@ -121,7 +121,7 @@ func (e *eventMsg) fill(g *Gateway, c *conn, ev *pendingEvent, redelivered bool)
 	// The gateway gives up on this attempt event_timeout from now (a
 	// first send, a resend after "no responders", a redelivery: each has a
 	// fresh deadline). The value aliases e.deadline, as the subjects do.
-	e.deadline = bus.AppendDeadline(e.deadline[:0], time.Now().Add(g.opts.EventTimeout))
+	e.deadline = wire.AppendDeadline(e.deadline[:0], time.Now().Add(g.opts.EventTimeout))
 	e.setHeader(hdrDeadline, bytesString(e.deadline))
 	// A stored session is replaced, never modified (conn.session), so the
 	// header can alias it instead of copying it.

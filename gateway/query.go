@@ -7,8 +7,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // onQuery answers a cluster-wide query with this gateway's part, naming
@@ -17,21 +16,21 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	clients := g.selectClients(m.Header.Get(bus.HdrGroup), m.Header.Get(bus.HdrUid))
+	clients := g.selectClients(m.Header.Get(wire.HdrGroup), m.Header.Get(wire.HdrUid))
 	var body any
-	switch kind := m.Header.Get(bus.HdrQuery); kind {
-	case bus.QueryList:
-		fields := m.Header.Get(bus.HdrFields)
-		withUid := strings.Contains(fields, bus.FieldUid)
-		withGroups := strings.Contains(fields, bus.FieldGroups)
-		withSession := strings.Contains(fields, bus.FieldSession)
-		r := bus.ListReply{Clients: make([]bus.ClientInfo, 0, len(clients))}
+	switch kind := m.Header.Get(wire.HdrQuery); kind {
+	case wire.QueryList:
+		fields := m.Header.Get(wire.HdrFields)
+		withUid := strings.Contains(fields, wire.FieldUid)
+		withGroups := strings.Contains(fields, wire.FieldGroups)
+		withSession := strings.Contains(fields, wire.FieldSession)
+		r := wire.ListReply{Clients: make([]wire.ClientRecord, 0, len(clients))}
 		for _, c := range clients {
 			r.Clients = append(r.Clients, c.info(withUid, withGroups, withSession))
 		}
 		body = r
-	case bus.QueryCount:
-		r := bus.CountReply{Clients: len(clients), Uids: []string{}}
+	case wire.QueryCount:
+		r := wire.CountReply{Clients: len(clients), Uids: []string{}}
 		seen := map[string]bool{}
 		for _, c := range clients {
 			c.mu.Lock()
@@ -43,31 +42,31 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 			}
 		}
 		body = r
-	case bus.QueryStatus:
+	case wire.QueryStatus:
 		body = g.status()
-	case bus.QueryUngroup:
-		g.hub.ungroup(bus.NameToken(nameOrInvalid(m.Header.Get(bus.HdrGroup))))
+	case wire.QueryUngroup:
+		g.hub.ungroup(wire.NameToken(nameOrInvalid(m.Header.Get(wire.HdrGroup))))
 		body = struct{}{}
 	default:
 		g.log.Warn("unknown query", "query", kind)
-		g.respondQueryError(m, bus.CodeInvalid, "unknown query "+kind)
+		g.respondQueryError(m, wire.CodeInvalid, "unknown query "+kind)
 		return
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
-		g.respondQueryError(m, bus.CodeInternal, err.Error())
+		g.respondQueryError(m, wire.CodeInternal, err.Error())
 		return
 	}
 	hdr := nats.Header{
-		bus.HdrStatus:   []string{bus.StatusOK},
-		bus.HdrGateway:  []string{g.id},
-		bus.HdrGateways: []string{bus.JoinIDs(g.peers.alive())},
+		wire.HdrStatus:   []string{wire.StatusOK},
+		wire.HdrGateway:  []string{g.id},
+		wire.HdrGateways: []string{wire.JoinIDs(g.peers.alive())},
 	}
 	if err := g.respondInParts(m, hdr, data); err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("query answer not sent", "query", m.Header.Get(bus.HdrQuery), "bytes", len(data), "err", err)
+		g.log.Error("query answer not sent", "query", m.Header.Get(wire.HdrQuery), "bytes", len(data), "err", err)
 		// Tell the asker at once rather than let it wait for its deadline.
-		g.respondQueryError(m, bus.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
+		g.respondQueryError(m, wire.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
 	}
 }
 
@@ -75,7 +74,7 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 // each to fit the server's max_payload (docs/protocol.md §8, "Answers in
 // parts"). Every part carries hdr; parts of a split answer add Sb-Part.
 func (g *Gateway) respondInParts(m *nats.Msg, hdr nats.Header, data []byte) error {
-	parts, err := bus.SplitAnswer(g.nc.MaxPayload(), hdr, data)
+	parts, err := wire.SplitAnswer(g.nc.MaxPayload(), hdr, data)
 	if err != nil {
 		return err
 	}
@@ -84,7 +83,7 @@ func (g *Gateway) respondInParts(m *nats.Msg, hdr nats.Header, data []byte) erro
 	}
 	for i, p := range parts {
 		h := maps.Clone(hdr)
-		h.Set(bus.HdrPart, bus.PartValue(i+1, len(parts)))
+		h.Set(wire.HdrPart, wire.PartValue(i+1, len(parts)))
 		if err := m.RespondMsg(&nats.Msg{Header: h, Data: p}); err != nil {
 			return fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
 		}
@@ -96,14 +95,14 @@ func (g *Gateway) respondInParts(m *nats.Msg, hdr nats.Header, data []byte) erro
 // the asker does not wait for it.
 func (g *Gateway) respondQueryError(m *nats.Msg, code, reason string) {
 	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
-		bus.HdrStatus:  []string{bus.StatusError},
-		bus.HdrError:   []string{code},
-		bus.HdrReason:  []string{reason},
-		bus.HdrGateway: []string{g.id},
+		wire.HdrStatus:  []string{wire.StatusError},
+		wire.HdrError:   []string{code},
+		wire.HdrReason:  []string{reason},
+		wire.HdrGateway: []string{g.id},
 	}})
 	if err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("query error answer not sent", "query", m.Header.Get(bus.HdrQuery), "reason", reason, "err", err)
+		g.log.Error("query error answer not sent", "query", m.Header.Get(wire.HdrQuery), "reason", reason, "err", err)
 	}
 }
 
@@ -112,9 +111,9 @@ func (g *Gateway) selectClients(groupToken, uidToken string) []*conn {
 	var out []*conn
 	switch {
 	case groupToken != "":
-		out = g.hub.appendMembers(out, bus.KindGroup, groupToken)
+		out = g.hub.appendMembers(out, wire.KindGroup, groupToken)
 	case uidToken != "":
-		out = g.hub.appendMembers(out, bus.KindUid, uidToken)
+		out = g.hub.appendMembers(out, wire.KindUid, uidToken)
 	default:
 		g.hub.each(func(c *conn) {
 			if !c.isClosed() {
@@ -127,7 +126,7 @@ func (g *Gateway) selectClients(groupToken, uidToken string) []*conn {
 
 // nameOrInvalid decodes a name token; an invalid one gives a name no group has.
 func nameOrInvalid(token string) string {
-	name, err := bus.TokenName(token)
+	name, err := wire.TokenName(token)
 	if err != nil {
 		return "\x00invalid"
 	}

@@ -11,7 +11,7 @@ import (
 // queue group until its pings go unanswered, so a redelivery through the
 // group can land on it again. Instead, the scanner sends every resend (a
 // redelivery, and a retry after "no responders") to one worker's own
-// direct subject: a worker that announced bus.FeatureDirect and was heard
+// direct subject: a worker that announced wire.FeatureDirect and was heard
 // from within directFresh, the one picked least recently, and not the one
 // this event's previous resend went to while another qualifies. A worker
 // that froze before the event was sent has been silent for at least

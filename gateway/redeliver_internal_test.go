@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestPickDirect: a resend goes only to a worker that announced direct,
@@ -18,12 +18,12 @@ func TestPickDirect(t *testing.T) {
 	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
 	g.fleet.workers = map[string]fleetWorker{}
 	beat := func(id, features string) {
-		g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {features}}})
+		g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {features}}})
 	}
-	beat("direct0001", bus.FeatureEventBatches+","+bus.FeatureDirect)
-	beat("direct0002", bus.FeatureDirect)
-	beat("nodeworker", bus.FeatureEventBatches) // no direct subject
-	beat("bad.id.*", bus.FeatureDirect)         // not a subject token
+	beat("direct0001", wire.FeatureEventBatches+","+wire.FeatureDirect)
+	beat("direct0002", wire.FeatureDirect)
+	beat("nodeworker", wire.FeatureEventBatches) // no direct subject
+	beat("bad.id.*", wire.FeatureDirect)         // not a subject token
 	now := time.Now()
 	seen := map[string]int{}
 	for range 10 {

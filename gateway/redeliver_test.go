@@ -10,10 +10,9 @@ import (
 
 	"github.com/gobwas/ws/wsutil"
 	"github.com/nats-io/nats.go"
-
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -159,7 +158,7 @@ func TestRedeliveryAvoidsSilentWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := spy.Subscribe("sb.whb", func(m *nats.Msg) {
-		if id := m.Header.Get(bus.HdrWorker); id != "" && strings.Contains(m.Header.Get(bus.HdrFeatures), bus.FeatureDirect) {
+		if id := m.Header.Get(wire.HdrWorker); id != "" && strings.Contains(m.Header.Get(wire.HdrFeatures), wire.FeatureDirect) {
 			mu.Lock()
 			lastBeat[id] = time.Now()
 			mu.Unlock()

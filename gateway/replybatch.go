@@ -3,7 +3,7 @@ package gateway
 import (
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // onReplyBatch applies a worker's reply batch (docs/protocol.md, "Reply
@@ -13,7 +13,7 @@ import (
 // is logged and dropped whole: its events time out and are redelivered,
 // as for a lost reply.
 func (g *Gateway) onReplyBatch(m *nats.Msg, b *batch) {
-	sc := bus.NewReplyBatchScanner(m)
+	sc := wire.NewReplyBatchScanner(m)
 	check, n := sc, 0
 	for check.Scan() {
 		n++

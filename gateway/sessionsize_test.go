@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestOversizeSessionRefusedBeforeDecoding: a session over
@@ -41,7 +41,7 @@ func TestOversizeSessionRefusedBeforeDecoding(t *testing.T) {
 	}
 	var err error
 	m := &nats.Msg{Data: []byte(big)}
-	n := allocated(func() { err = f.g.apply(c, bus.OpSessionSet, m) })
+	n := allocated(func() { err = f.g.apply(c, wire.OpSessionSet, m) })
 	if err == nil {
 		t.Error("the API set a 1 MiB session")
 	}

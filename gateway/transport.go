@@ -9,6 +9,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // transport is the framing of one kind of listener. Every transport
@@ -57,7 +58,7 @@ func parseListen(addr string) (t transport, useTLS bool, host string, err error)
 }
 
 // appendFrame appends one server-to-client message in t's framing.
-func (t transport) appendFrame(b []byte, f bus.Frame) []byte {
+func (t transport) appendFrame(b []byte, f wire.Frame) []byte {
 	switch t {
 	case transportTCPText:
 		b = append(b, f.Data...)
@@ -88,11 +89,11 @@ func (t transport) closeFrame(code ws.StatusCode, reason string) []byte {
 // encodedFrame encodes one message at most once per transport, however
 // many clients it goes to.
 type encodedFrame struct {
-	frame bus.Frame
+	frame wire.Frame
 	enc   [numTransports][]byte
 }
 
-func (e *encodedFrame) reset(f bus.Frame) {
+func (e *encodedFrame) reset(f wire.Frame) {
 	e.frame = f
 	for i := range e.enc {
 		e.enc[i] = nil
@@ -112,9 +113,9 @@ func (e *encodedFrame) of(t transport) []byte {
 // bus.ErrInvalidUTF8): a browser would drop the connection. On an error b may hold some of the frames; callers discard
 // it.
 func (t transport) appendFrames(b []byte, spec string, body []byte) ([]byte, int, error) {
-	// A scanner rather than bus.EachFrame: a callback appending to b would
+	// A scanner rather than wire.EachFrame: a callback appending to b would
 	// move b to the heap on every call.
-	s := bus.NewFrameScanner(spec, body)
+	s := wire.NewFrameScanner(spec, body)
 	n := 0
 	for s.Scan() {
 		f := s.Frame()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // readTCP reads newline-delimited or length-prefixed messages until the
@@ -51,7 +52,7 @@ func (c *conn) nextTCPMessage() (*pendingEvent, error) {
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, err
 	}
-	ev := c.g.pools.event(bus.EventMessage)
+	ev := c.g.pools.event(wire.EventMessage)
 	var err error
 	ev.data, err = readTCPMessage(c.br, c.t, c.g.opts.MaxMessageBytes, ev.data, &c.msgStart)
 	c.messageDone()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // protocolError closes a connection with a WebSocket status code.
@@ -110,7 +110,7 @@ func (r *wsReader) feed(p []byte, pools *eventPools) (n int, op ws.OpCode, ev *p
 			// reassembled for a continuation, a new event for anything else.
 			r.fr = r.msg
 			if h.OpCode != ws.OpContinuation {
-				r.fr = pools.event(bus.EventMessage)
+				r.fr = pools.event(wire.EventMessage)
 			}
 			r.h, r.start, r.left = h, len(r.fr.data), int(h.Length)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestInvalidUTF8TextIsNotSentToClients: a text frame that is not UTF-8,
@@ -50,7 +51,7 @@ func TestInvalidUTF8TextIsNotSentToClients(t *testing.T) {
 	_ = c.Conn.SetReadDeadline(time.Time{})
 
 	// A publisher that bypasses bus.
-	subj, err := bus.NewSubjects("sb")
+	subj, err := wire.NewSubjects("sb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestInvalidUTF8TextIsNotSentToClients(t *testing.T) {
 	raw := []*nats.Msg{
 		{Subject: subj.Group("mixed"), Data: []byte("bad \xff group text")},
 		{Subject: subj.Gateway(g.ID()), Data: []byte("bad \xfe client text"),
-			Header: nats.Header{bus.HdrOp: {bus.OpSend}, bus.HdrClients: {c.ID}}},
+			Header: nats.Header{wire.HdrOp: {wire.OpSend}, wire.HdrClients: {c.ID}}},
 	}
 	for _, m := range raw {
 		if err := nc.PublishMsg(m); err != nil {

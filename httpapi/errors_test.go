@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 func message(out map[string]any) string {
@@ -253,7 +254,7 @@ func TestQueryTimeoutIs504(t *testing.T) {
 	sbtest.Gateway(t, ns.ClientURL(), gateway.HeartbeatInterval(50*time.Millisecond))
 	api := sbtest.Client(t, ns.ClientURL())
 	nc := sbtest.Conn(t, ns.ClientURL())
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	const frozen = "frozen0001"
 	sbtest.AnnounceGateway(t, nc, subj, frozen)
 	var logs sbtest.LogBuffer
@@ -329,7 +330,7 @@ func TestBusDownIs500(t *testing.T) {
 	}{
 		{"client_count", map[string]any{}},
 		{"send_to_group", map[string]any{"group": "room", "data": "x"}},
-		{"join_group", map[string]any{"client_id": bus.ClientID(bus.NewGatewayID(), 1), "group": "room"}},
+		{"join_group", map[string]any{"client_id": wire.ClientID(wire.NewGatewayID(), 1), "group": "room"}},
 	} {
 		status, out := e.call("admin", tc.call, tc.body)
 		if status != http.StatusInternalServerError || code(out) != "internal" || !strings.Contains(message(out), "connection closed") {

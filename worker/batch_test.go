@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -41,27 +41,27 @@ func publishBatch(t *testing.T, nc *nats.Conn, evs []batchEvent) {
 // publishBatchDeadline is publishBatch with an Sb-Deadline ("": none).
 func publishBatchDeadline(t *testing.T, nc *nats.Conn, evs []batchEvent, deadline string) {
 	t.Helper()
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	reply := subj.AppendGatewayBatchReply(nil, batchGateway)
 	var spec, body []byte
 	h := nats.Header{}
 	anySession := false
 	for _, e := range evs {
-		reply = bus.AppendBatchEntry(reply, e.clientSeq, e.eventSeq)
-		spec = bus.AppendFrameSpec(spec, bus.Frame{Data: []byte(e.data), Binary: e.binary})
+		reply = wire.AppendBatchEntry(reply, e.clientSeq, e.eventSeq)
+		spec = wire.AppendFrameSpec(spec, wire.Frame{Data: []byte(e.data), Binary: e.binary})
 		body = append(body, e.data...)
-		h.Add(bus.HdrRemote, e.remote)
-		h.Add(bus.HdrSession, e.session)
+		h.Add(wire.HdrRemote, e.remote)
+		h.Add(wire.HdrSession, e.session)
 		anySession = anySession || e.session != ""
 	}
 	if !anySession {
-		h.Del(bus.HdrSession)
+		h.Del(wire.HdrSession)
 	}
-	h.Set(bus.HdrFrames, string(spec))
+	h.Set(wire.HdrFrames, string(spec))
 	if deadline != "" {
-		h.Set(bus.HdrDeadline, deadline)
+		h.Set(wire.HdrDeadline, deadline)
 	}
-	m := &nats.Msg{Subject: subj.EventBatch(bus.EventMessage), Reply: string(reply), Header: h, Data: body}
+	m := &nats.Msg{Subject: subj.EventBatch(wire.EventMessage), Reply: string(reply), Header: h, Data: body}
 	if err := nc.PublishMsg(m); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func publishBatchDeadline(t *testing.T, nc *nats.Conn, evs []batchEvent, deadlin
 // must be the bare body of one text frame, alone or in a batch.
 func replies(t *testing.T, nc *nats.Conn) chan string {
 	t.Helper()
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	ch := make(chan string, 64)
 	single := func(m *nats.Msg) {
 		if len(m.Header) != 0 {
@@ -84,7 +84,7 @@ func replies(t *testing.T, nc *nats.Conn) chan string {
 		if len(m.Header) != 2 {
 			t.Errorf("reply batch has headers %v, want a reply list and a frame list", m.Header)
 		}
-		sc := bus.NewReplyBatchScanner(m)
+		sc := wire.NewReplyBatchScanner(m)
 		for sc.Scan() {
 			r := sc.Reply()
 			if r.Frames != strconv.Itoa(len(r.Body)) {
@@ -158,11 +158,11 @@ func TestBatchDispatchedAsSingleEvents(t *testing.T) {
 func TestMalformedBatchDropped(t *testing.T) {
 	nc := startWorker(t, describeEvents{}, worker.MaxConcurrency(1))
 	ch := replies(t, nc)
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	bad := &nats.Msg{
-		Subject: subj.EventBatch(bus.EventMessage),
+		Subject: subj.EventBatch(wire.EventMessage),
 		Reply:   "sb.gw." + batchGateway + ".b.1.1.2.1",
-		Header:  nats.Header{bus.HdrFrames: {"1,1"}, bus.HdrRemote: {"10.0.0.7:1"}}, // one remote for two events
+		Header:  nats.Header{wire.HdrFrames: {"1,1"}, wire.HdrRemote: {"10.0.0.7:1"}}, // one remote for two events
 		Data:    []byte("xy"),
 	}
 	if err := nc.PublishMsg(bad); err != nil {
@@ -192,13 +192,13 @@ func TestMalformedBatchDropped(t *testing.T) {
 func TestStaleEventsSkipped(t *testing.T) {
 	nc := startWorker(t, describeEvents{}, worker.MaxConcurrency(1), worker.DeadlineSkew(time.Second))
 	ch := replies(t, nc)
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	ms := func(d time.Duration) string { return strconv.FormatInt(time.Now().Add(d).UnixMilli(), 10) }
 	single := func(seq, deadline, data string) {
 		m := &nats.Msg{
-			Subject: subj.Event(bus.EventMessage),
+			Subject: subj.Event(wire.EventMessage),
 			Reply:   subj.GatewayReply(batchGateway, seq, "1"),
-			Header:  nats.Header{bus.HdrClient: {batchGateway + "-" + seq}, bus.HdrRemote: {"10.0.0.1:1"}, bus.HdrDeadline: {deadline}},
+			Header:  nats.Header{wire.HdrClient: {batchGateway + "-" + seq}, wire.HdrRemote: {"10.0.0.1:1"}, wire.HdrDeadline: {deadline}},
 			Data:    []byte(data),
 		}
 		if err := nc.PublishMsg(m); err != nil {

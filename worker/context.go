@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Context is one event of one client. It is a context.Context (cancelled
@@ -84,7 +85,7 @@ func (c *Context) ClientID() string { return c.clientID }
 // GatewayID returns the id of the gateway holding the current client: the
 // part of its client id before the "-".
 func (c *Context) GatewayID() string {
-	gw, _, _ := bus.ParseClientID(c.clientID)
+	gw, _, _ := wire.ParseClientID(c.clientID)
 	return gw
 }
 
@@ -125,7 +126,7 @@ func (c *Context) Worker() *Worker { return c.w }
 func (c *Context) Session() bus.Session {
 	if c.session == nil {
 		raw := []byte(c.rawSession)
-		s, err := bus.DecodeSession(raw)
+		s, err := wire.DecodeSession(raw)
 		if err != nil {
 			c.Logger().Warn("unreadable session replaced by an empty one", "err", err)
 			s = bus.Session{}
@@ -152,19 +153,19 @@ func (c *Context) SetSession(s bus.Session) {
 // (map[string]any or bus.Session values) merge into nested objects, a nil
 // value removes a key at any depth, anything else replaces the old value.
 func (c *Context) UpdateSession(s bus.Session) {
-	bus.MergeSession(c.Session(), s)
+	wire.MergeSession(c.Session(), s)
 }
 
 // SendToCurrentClient sends data to the current client. The frames travel
 // with the reply to the gateway (no extra message) unless the handler uses
 // Gateway() afterwards, which sends them first to keep their order.
 func (c *Context) SendToCurrentClient(data []byte, opts ...bus.SendOption) error {
-	f := bus.Frame{Data: data, Binary: bus.IsBinary(opts)}
+	f := wire.Frame{Data: data, Binary: bus.IsBinary(opts)}
 	if !f.Binary && !utf8.Valid(data) {
 		return fmt.Errorf("send to client %s: %w", c.clientID, bus.ErrInvalidUTF8)
 	}
 	r := c.queued()
-	r.spec = bus.AppendFrameSpec(r.spec, f)
+	r.spec = wire.AppendFrameSpec(r.spec, f)
 	r.frames = append(r.frames, data...)
 	return nil
 }
@@ -192,7 +193,7 @@ func (c *Context) flushFrames() {
 	if r == nil || len(r.spec) == 0 {
 		return
 	}
-	err := bus.EachFrame(string(r.spec), r.frames, func(f bus.Frame) {
+	err := wire.EachFrame(string(r.spec), r.frames, func(f wire.Frame) {
 		var opts []bus.SendOption
 		if f.Binary {
 			opts = append(opts, bus.Binary())
@@ -217,15 +218,15 @@ func (c *Context) reply() *nats.Msg {
 	// One non-empty text frame, the commonest answer, needs no list
 	// (protocol.md §5.2): a reply without headers costs nothing to encode
 	// here or to decode at the gateway.
-	if bus.NeedsFrameList(r.spec, r.frames) {
-		c.setHeader(bus.HdrFrames, string(r.spec))
+	if wire.NeedsFrameList(r.spec, r.frames) {
+		c.setHeader(wire.HdrFrames, string(r.spec))
 	}
 	if c.close {
-		c.setHeader(bus.HdrClose, "1")
+		c.setHeader(wire.HdrClose, "1")
 	}
 	switch {
 	case c.replaced:
-		c.setHeader(bus.HdrSessionSet, encodeOrEmpty(c.Logger(), c.session))
+		c.setHeader(wire.HdrSessionSet, encodeOrEmpty(c.Logger(), c.session))
 	case c.session != nil:
 		if patch := sessionPatch(c.original, c.session); len(patch) > 0 {
 			b, err := json.Marshal(patch)
@@ -233,7 +234,7 @@ func (c *Context) reply() *nats.Msg {
 				c.Logger().Error("session change not saved", "err", err)
 				break
 			}
-			c.setHeader(bus.HdrSessionUpd, string(b))
+			c.setHeader(wire.HdrSessionUpd, string(b))
 		}
 	}
 	return &r.msg
@@ -242,14 +243,14 @@ func (c *Context) reply() *nats.Msg {
 // batchParts returns what a reply batch carries of the built reply, and
 // false for a reply that closes its client: that one goes alone.
 func (r *reply) batchParts() (replyParts, bool) {
-	if _, ok := r.msg.Header[bus.HdrClose]; ok {
+	if _, ok := r.msg.Header[wire.HdrClose]; ok {
 		return replyParts{}, false
 	}
 	p := replyParts{spec: r.spec, body: r.frames}
-	if v := r.msg.Header[bus.HdrSessionSet]; len(v) > 0 {
+	if v := r.msg.Header[wire.HdrSessionSet]; len(v) > 0 {
 		p.set = v[0]
 	}
-	if v := r.msg.Header[bus.HdrSessionUpd]; len(v) > 0 {
+	if v := r.msg.Header[wire.HdrSessionUpd]; len(v) > 0 {
 		p.update = v[0]
 	}
 	return p, true
@@ -282,7 +283,7 @@ func (c *Context) release() {
 }
 
 // sessionPatch returns the patch that turns before into after under the
-// gateway's recursive merge (bus.MergeSessionJSON): the keys whose encoding
+// gateway's recursive merge (wire.MergeSessionJSON): the keys whose encoding
 // changed, with nil for removed keys; a key whose old and new values are
 // both objects gets a nested patch (so keys removed inside it are removed
 // at the gateway too). Comparing encodings needs one Marshal per key and
@@ -295,7 +296,7 @@ func sessionPatch(before map[string]json.RawMessage, after bus.Session) map[stri
 		switch {
 		case ok && err == nil && bytes.Equal(old, b):
 		case ok && err == nil && jsonObject(old) && jsonObject(b):
-			p, changed, err := bus.DiffSessionJSON(old, b)
+			p, changed, err := wire.DiffSessionJSON(old, b)
 			if err != nil {
 				patch[k] = v
 			} else if changed {
@@ -319,7 +320,7 @@ func jsonObject(b []byte) bool {
 }
 
 func encodeOrEmpty(log *slog.Logger, s bus.Session) string {
-	b, err := bus.EncodeSession(s)
+	b, err := wire.EncodeSession(s)
 	if err != nil {
 		log.Error("session not saved", "err", err)
 		return "{}"

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 func TestSessionPatch(t *testing.T) {
@@ -13,7 +13,7 @@ func TestSessionPatch(t *testing.T) {
 	if err := json.Unmarshal(raw, &before); err != nil {
 		t.Fatal(err)
 	}
-	after, _ := bus.DecodeSession(raw)
+	after, _ := wire.DecodeSession(raw)
 	after["n"] = 1 // an int equal to the decoded float64: unchanged
 	after["nested"].(map[string]any)["a"] = 2
 	delete(after["nested"].(map[string]any), "b")
@@ -26,7 +26,7 @@ func TestSessionPatch(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("patch = %s, want %s", got, want)
 	}
-	merged, err := bus.MergeSessionJSON(raw, got)
+	merged, err := wire.MergeSessionJSON(raw, got)
 	if wantS := `{"n":1,"nested":{"a":2},"new":"y","same":"x"}`; err != nil || string(merged) != wantS {
 		t.Fatalf("merged at the gateway = %s, %v; want %s", merged, err, wantS)
 	}

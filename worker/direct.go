@@ -5,12 +5,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Direct events (docs/protocol.md §5.9). Besides the queue group, a worker
 // subscribes to its own direct subject, <prefix>.wd.<worker id>.*, and says
-// so in its heartbeats (bus.FeatureDirect). A gateway whose event timed out
+// so in its heartbeats (wire.FeatureDirect). A gateway whose event timed out
 // sends the redelivery there, to a worker it heard from within the last
 // 1.5 heartbeat intervals, instead of to the queue group, where NATS could
 // hand it back to the worker that froze with the first copy.
@@ -45,9 +45,9 @@ func (w *Worker) dispatchDirect(m *nats.Msg) {
 // subscribes to in the queue group (Start).
 func (w *Worker) takes(kind string) bool {
 	switch kind {
-	case bus.EventConnect, bus.EventMessage, bus.EventClose:
+	case wire.EventConnect, wire.EventMessage, wire.EventClose:
 		return true
-	case bus.EventWebSocketConnect:
+	case wire.EventWebSocketConnect:
 		_, ok := w.events.(WebSocketConnectHandler)
 		return ok
 	}
@@ -60,12 +60,12 @@ func messageEvent(m *nats.Msg, kind string) event {
 	return event{
 		kind:        kind,
 		reply:       m.Reply,
-		clientID:    m.Header.Get(bus.HdrClient),
-		remote:      m.Header.Get(bus.HdrRemote),
-		session:     m.Header.Get(bus.HdrSession),
+		clientID:    m.Header.Get(wire.HdrClient),
+		remote:      m.Header.Get(wire.HdrRemote),
+		session:     m.Header.Get(wire.HdrSession),
 		deadline:    deadline(m),
-		redelivered: m.Header.Get(bus.HdrRedelivered) == "1",
-		binary:      m.Header.Get(bus.HdrBinary) == "1",
+		redelivered: m.Header.Get(wire.HdrRedelivered) == "1",
+		binary:      m.Header.Get(wire.HdrBinary) == "1",
 		data:        m.Data,
 	}
 }

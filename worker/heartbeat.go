@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // heartbeatInterval is how often a worker announces itself.
@@ -24,7 +25,7 @@ type heartbeat struct {
 	stop chan struct{}
 	done sync.WaitGroup
 	mu   sync.Mutex
-	rate bus.Rate
+	rate wire.Rate
 	per  float64
 	subs []*nats.Subscription // the event subscriptions, whose backlog makes the worker busy
 }
@@ -32,13 +33,13 @@ type heartbeat struct {
 func (w *Worker) startHeartbeat() error {
 	hb := &heartbeat{w: w, stop: make(chan struct{}), subs: w.subs}
 	sub, err := w.nc.Subscribe(w.subj.WorkerHeartbeat(), func(m *nats.Msg) {
-		op := m.Header.Get(bus.HdrOp)
-		if op == bus.OpHello {
+		op := m.Header.Get(wire.HdrOp)
+		if op == wire.OpHello {
 			hb.announce("")
 		}
 		// The other workers' load: whether gateways hold (busy.go).
-		if id := m.Header.Get(bus.HdrWorker); id != "" && id != w.id {
-			w.peer(id, m.Header.Get(bus.HdrBusy) == "1", op == bus.OpBye, time.Now())
+		if id := m.Header.Get(wire.HdrWorker); id != "" && id != w.id {
+			w.peer(id, m.Header.Get(wire.HdrBusy) == "1", op == wire.OpBye, time.Now())
 		}
 	})
 	if err != nil {
@@ -84,28 +85,28 @@ func (hb *heartbeat) announce(op string) {
 	body, err := json.Marshal(bus.WorkerStatus{
 		ID: hb.w.id, Host: host, PID: os.Getpid(), Started: hb.w.started,
 		Handled: hb.w.handled.Load(), HandledPerSec: per, InFlight: hb.w.inflight.Load(),
-		MemoryBytes: bus.ProcessMemory(),
+		MemoryBytes: wire.ProcessMemory(),
 	})
 	if err != nil {
 		return
 	}
-	m := &nats.Msg{Subject: hb.w.subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrWorker: []string{hb.w.id}}, Data: body}
+	m := &nats.Msg{Subject: hb.w.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrWorker: []string{hb.w.id}}, Data: body}
 	if op != "" {
-		m.Header.Set(bus.HdrOp, op)
+		m.Header.Set(wire.HdrOp, op)
 	}
 	var features []string
 	if _, ok := hb.w.events.(MessageHandler); ok {
-		features = append(features, bus.FeatureEventBatches) // it subscribes to them (Start)
+		features = append(features, wire.FeatureEventBatches) // it subscribes to them (Start)
 	}
 	if _, ok := hb.w.events.(WebSocketConnectHandler); ok {
-		features = append(features, bus.FeatureWSConnect) // gateways must ask it (Start subscribed)
+		features = append(features, wire.FeatureWSConnect) // gateways must ask it (Start subscribed)
 	}
-	features = append(features, bus.FeatureDirect) // Start subscribed to its direct subject
+	features = append(features, wire.FeatureDirect) // Start subscribed to its direct subject
 	if len(features) > 0 {
-		m.Header.Set(bus.HdrFeatures, strings.Join(features, ","))
+		m.Header.Set(wire.HdrFeatures, strings.Join(features, ","))
 	}
 	if op == "" && hb.w.isBusy() {
-		m.Header.Set(bus.HdrBusy, "1")
+		m.Header.Set(wire.HdrBusy, "1")
 	}
 	_ = hb.w.nc.PublishMsg(m)
 }
@@ -114,5 +115,5 @@ func (hb *heartbeat) close() {
 	close(hb.stop)
 	hb.done.Wait()
 	_ = hb.sub.Unsubscribe()
-	hb.announce(bus.OpBye)
+	hb.announce(wire.OpBye)
 }

@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -69,9 +68,9 @@ func TestDirectEvents(t *testing.T) {
 	nc := sbtest.Conn(t, url)
 	features := make(chan string, 16)
 	if _, err := nc.Subscribe("sb.whb", func(m *nats.Msg) {
-		if m.Header.Get(bus.HdrWorker) != "" {
+		if m.Header.Get(wire.HdrWorker) != "" {
 			select {
-			case features <- m.Header.Get(bus.HdrFeatures):
+			case features <- m.Header.Get(wire.HdrFeatures):
 			default:
 			}
 		}
@@ -84,18 +83,18 @@ func TestDirectEvents(t *testing.T) {
 	w := sbtest.Worker(t, url, introspect{})
 	select {
 	case f := <-features:
-		if !strings.Contains(f, bus.FeatureDirect) {
-			t.Fatalf("heartbeat features %q lack %q", f, bus.FeatureDirect)
+		if !strings.Contains(f, wire.FeatureDirect) {
+			t.Fatalf("heartbeat features %q lack %q", f, wire.FeatureDirect)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no worker heartbeat")
 	}
-	subj, err := bus.NewSubjects("")
+	subj, err := wire.NewSubjects("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: subj.WorkerDirect(w.ID(), bus.EventMessage), Header: nats.Header{
-		bus.HdrClient: {"gwdirect01-1"}, bus.HdrRedelivered: {"1"}}, Data: []byte("hi")}
+	msg := &nats.Msg{Subject: subj.WorkerDirect(w.ID(), wire.EventMessage), Header: nats.Header{
+		wire.HdrClient: {"gwdirect01-1"}, wire.HdrRedelivered: {"1"}}, Data: []byte("hi")}
 	reply, err := nc.RequestMsg(msg, 5*time.Second)
 	if err != nil {
 		t.Fatalf("direct message event: %v", err)
@@ -103,7 +102,7 @@ func TestDirectEvents(t *testing.T) {
 	if !strings.Contains(string(reply.Data), "worker="+w.ID()+" redelivered=true") {
 		t.Errorf("reply %q, want it from this worker, redelivered", reply.Data)
 	}
-	if _, err := nc.Request(subj.WorkerDirect(w.ID(), bus.EventWebSocketConnect), []byte("{}"), 300*time.Millisecond); err == nil {
+	if _, err := nc.Request(subj.WorkerDirect(w.ID(), wire.EventWebSocketConnect), []byte("{}"), 300*time.Millisecond); err == nil {
 		t.Error("a wsconnect event was answered by a worker without OnWebSocketConnect")
 	}
 }

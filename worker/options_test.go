@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -61,7 +62,7 @@ func TestWorkerOptionsAndContext(t *testing.T) {
 	c.Send("again")
 	c.Expect(fmt.Sprintf("gateway=%s worker=%s redelivered=false remote=true", g.ID(), w.ID()))
 	mu.Lock()
-	if observed[bus.EventConnect] != 1 || observed[bus.EventMessage] != 3 || failed != 1 {
+	if observed[wire.EventConnect] != 1 || observed[wire.EventMessage] != 3 || failed != 1 {
 		t.Errorf("observed %v with %d errors; want 1 connect, 3 messages, 1 error", observed, failed)
 	}
 	mu.Unlock()

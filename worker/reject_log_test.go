@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -57,13 +58,13 @@ func (doorman) OnWebSocketConnect(_ *worker.Context, hs bus.Handshake) error {
 func TestRejectIsNotLoggedAsAnError(t *testing.T) {
 	var logs lockedBuffer
 	nc := startWorker(t, doorman{}, worker.Logger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	ask := func(path string) *nats.Msg {
 		t.Helper()
 		body, _ := json.Marshal(bus.Handshake{Path: path})
 		reply, err := nc.RequestMsg(&nats.Msg{
-			Subject: subj.Event(bus.EventWebSocketConnect),
-			Header:  nats.Header{bus.HdrClient: {"gwtest0001-1"}},
+			Subject: subj.Event(wire.EventWebSocketConnect),
+			Header:  nats.Header{wire.HdrClient: {"gwtest0001-1"}},
 			Data:    body,
 		}, 5*time.Second)
 		if err != nil {
@@ -72,7 +73,7 @@ func TestRejectIsNotLoggedAsAnError(t *testing.T) {
 		return reply
 	}
 
-	if r := ask("/deny"); r.Header.Get(bus.HdrStatus) != bus.StatusReject || r.Header.Get(bus.HdrHTTPStatus) != "401" {
+	if r := ask("/deny"); r.Header.Get(wire.HdrStatus) != wire.StatusReject || r.Header.Get(wire.HdrHTTPStatus) != "401" {
 		t.Fatalf("/deny answered %v", r.Header)
 	}
 	out := logs.String() // the worker logs before it answers
@@ -83,7 +84,7 @@ func TestRejectIsNotLoggedAsAnError(t *testing.T) {
 		t.Fatalf("want an info line for the refusal:\n%s", out)
 	}
 
-	if r := ask("/broken"); r.Header.Get(bus.HdrHTTPStatus) != "403" {
+	if r := ask("/broken"); r.Header.Get(wire.HdrHTTPStatus) != "403" {
 		t.Fatalf("/broken answered %v", r.Header)
 	}
 	if out := logs.String(); !strings.Contains(out, `level=ERROR msg="handler failed"`) || !strings.Contains(out, "user database unreachable") {

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -32,7 +33,7 @@ func (framesEvents) OnMessage(c *worker.Context, m worker.Message) error {
 // no headers; anything else keeps its Sb-Frames list (protocol.md §5.2).
 func TestReplyFrames(t *testing.T) {
 	nc := startWorker(t, framesEvents{})
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	for _, tc := range []struct{ msg, frames, body string }{
 		{"text", "", "hello"},
 		{"binary", "b2", "\x01\x02"},
@@ -41,21 +42,21 @@ func TestReplyFrames(t *testing.T) {
 		{"nothing", "", ""},
 	} {
 		reply, err := nc.RequestMsg(&nats.Msg{
-			Subject: subj.Event(bus.EventMessage),
-			Header:  nats.Header{bus.HdrClient: {"gwtest0001-1"}},
+			Subject: subj.Event(wire.EventMessage),
+			Header:  nats.Header{wire.HdrClient: {"gwtest0001-1"}},
 			Data:    []byte(tc.msg),
 		}, 5*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.msg, err)
 		}
-		if got := reply.Header.Get(bus.HdrFrames); got != tc.frames || string(reply.Data) != tc.body {
+		if got := reply.Header.Get(wire.HdrFrames); got != tc.frames || string(reply.Data) != tc.body {
 			t.Errorf("%s: Sb-Frames %q body %q, want %q %q", tc.msg, got, reply.Data, tc.frames, tc.body)
 		}
 		if tc.frames == "" && len(reply.Header) != 0 {
 			t.Errorf("%s: reply headers %v, want none", tc.msg, reply.Header)
 		}
 		var n int
-		if err := bus.EachFrame(tc.frames, reply.Data, func(bus.Frame) { n++ }); err != nil || (n == 0) != (tc.msg == "nothing") {
+		if err := wire.EachFrame(tc.frames, reply.Data, func(wire.Frame) { n++ }); err != nil || (n == 0) != (tc.msg == "nothing") {
 			t.Errorf("%s: %d frames read back, %v", tc.msg, n, err)
 		}
 	}

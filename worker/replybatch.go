@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Reply batches (docs/protocol.md, "Reply batches"), the mirror of the
@@ -62,7 +62,7 @@ type replyParts struct {
 
 // sessionLineBytes is about what a reply's two session header lines cost
 // beyond their values.
-const sessionLineBytes = 2 * len(bus.HdrSessionUpd+": \r\n")
+const sessionLineBytes = 2 * len(wire.HdrSessionUpd+": \r\n")
 
 // size is about what the list's batch holds besides its subject; 0 for
 // no list.
@@ -127,7 +127,7 @@ func (rb *replyBatcher) add(ev *event, r replyParts) bool {
 		rb.waiting[gateway] = l
 	}
 	l.n++
-	l.refs = bus.AppendReplyRef(l.refs, ref, frames)
+	l.refs = wire.AppendReplyRef(l.refs, ref, frames)
 	if len(spec) > 0 {
 		if len(l.spec) > 0 {
 			l.spec = append(l.spec, ',')
@@ -234,23 +234,23 @@ func (w *Worker) publishReplies(msg *nats.Msg, l *replyList) {
 	if l.n == 1 {
 		// Alone, as §5.2 has it: each header only when it says something.
 		msg.Subject = l.first
-		if bus.NeedsFrameList(l.spec, l.body) {
-			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
+		if wire.NeedsFrameList(l.spec, l.body) {
+			msg.Header[wire.HdrFrames] = []string{string(l.spec)}
 		}
 	} else {
 		msg.Subject = w.subj.GatewayReplyBatch(l.gateway)
-		msg.Header[bus.HdrReplies] = []string{string(l.refs)}
+		msg.Header[wire.HdrReplies] = []string{string(l.refs)}
 		if len(l.spec) > 0 {
-			msg.Header[bus.HdrFrames] = []string{string(l.spec)}
+			msg.Header[wire.HdrFrames] = []string{string(l.spec)}
 		}
 	}
 	// One value per reply (alone: its change), each header only when a
 	// reply has that change.
 	if v := header(l.sets); v != nil {
-		msg.Header[bus.HdrSessionSet] = v
+		msg.Header[wire.HdrSessionSet] = v
 	}
 	if v := header(l.updates); v != nil {
-		msg.Header[bus.HdrSessionUpd] = v
+		msg.Header[wire.HdrSessionUpd] = v
 	}
 	if err := w.nc.PublishMsg(msg); err != nil {
 		w.log.Warn("reply to gateway", "gateway_id", l.gateway, "replies", l.n, "err", err)

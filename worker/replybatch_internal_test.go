@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 )
 
@@ -43,7 +43,7 @@ func newTestWorker(t *testing.T) (*Worker, *nats.Conn) {
 
 // batchedEvent is an event of gateway gw as dispatchBatch makes it.
 func batchedEvent(w *Worker, gw, clientSeq, eventSeq string) *event {
-	ev := &event{kind: bus.EventMessage, gateway: gw, reply: w.subj.GatewayReply(gw, clientSeq, eventSeq)}
+	ev := &event{kind: wire.EventMessage, gateway: gw, reply: w.subj.GatewayReply(gw, clientSeq, eventSeq)}
 	ev.ref = ev.reply[len(ev.reply)-len(clientSeq)-1-len(eventSeq):]
 	return ev
 }
@@ -93,17 +93,17 @@ func TestWaitingRepliesGoAsOneBatch(t *testing.T) {
 		}
 	}
 	batch := got["sb.gw.gwa.rb"]
-	if batch == nil || batch.Header.Get(bus.HdrReplies) != "1.5.1,2.1.0,3.z.2" ||
-		batch.Header.Get(bus.HdrFrames) != "5,b2,1" || string(batch.Data) != "hello\x01\x02!" ||
-		!slices.Equal(batch.Header.Values(bus.HdrSessionUpd), []string{"", `{"n":2}`, ""}) ||
-		!slices.Equal(batch.Header.Values(bus.HdrSessionSet), []string{"", "", `{"a":1}`}) {
+	if batch == nil || batch.Header.Get(wire.HdrReplies) != "1.5.1,2.1.0,3.z.2" ||
+		batch.Header.Get(wire.HdrFrames) != "5,b2,1" || string(batch.Data) != "hello\x01\x02!" ||
+		!slices.Equal(batch.Header.Values(wire.HdrSessionUpd), []string{"", `{"n":2}`, ""}) ||
+		!slices.Equal(batch.Header.Values(wire.HdrSessionSet), []string{"", "", `{"a":1}`}) {
 		t.Errorf("batch to gwa: %+v", batch)
 	}
 	alone := got["sb.gw.gwb.r.7.2"]
 	if alone == nil || len(alone.Header) != 0 || string(alone.Data) != "hi" {
 		t.Errorf("reply to gwb: %+v", alone)
 	}
-	if set := got["sb.gw.gwd.r.4.4"]; set == nil || len(set.Header) != 1 || set.Header.Get(bus.HdrSessionSet) != "{}" {
+	if set := got["sb.gw.gwd.r.4.4"]; set == nil || len(set.Header) != 1 || set.Header.Get(wire.HdrSessionSet) != "{}" {
 		t.Errorf("reply to gwd: %+v", set)
 	}
 	// Stopping publishes what waits; a marker published after it comes

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Worker consumes client events from NATS and calls the user's handlers.
@@ -23,7 +24,7 @@ type Worker struct {
 	id     string
 	nc     *nats.Conn
 	client *bus.Client
-	subj   bus.Subjects
+	subj   wire.Subjects
 	events any
 	opts   options
 	log    *slog.Logger
@@ -81,7 +82,7 @@ func WithConfig(c Config) Option { return func(o *options) { o.Config = c } }
 func APITimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
 // DeadlineSkew sets how long after an event's deadline (Sb-Deadline) the
-// worker still runs its handler; default bus.DefaultDeadlineSkew (1 s).
+// worker still runs its handler; default wire.DefaultDeadlineSkew (1 s).
 // Later than that the gateway has resent or dropped the event, and the
 // worker skips it. It is the bound within which the worker's clock must
 // agree with the gateways' clocks: a worker whose clock runs ahead by more
@@ -121,7 +122,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 	if !implementsAny(events) {
 		return nil, fmt.Errorf("worker: %T implements no event handler (OnMessage, OnConnect, OnClose or OnWebSocketConnect)", events)
 	}
-	o := options{Config: DefaultConfig(), log: slog.Default(), timeout: bus.DefaultTimeout, skew: bus.DefaultDeadlineSkew,
+	o := options{Config: DefaultConfig(), log: slog.Default(), timeout: bus.DefaultTimeout, skew: wire.DefaultDeadlineSkew,
 		pending: DefaultMaxPendingBytes}
 	for _, opt := range opts {
 		opt(&o)
@@ -139,12 +140,16 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := bus.NewGatewayID()
+	subj, err := wire.NewSubjects(o.prefix)
+	if err != nil {
+		return nil, err
+	}
+	id := wire.NewGatewayID()
 	return &Worker{
 		id:      id,
 		nc:      nc,
 		client:  client,
-		subj:    client.Subjects(),
+		subj:    subj,
 		events:  events,
 		opts:    o,
 		log:     o.log.With("worker_id", id),
@@ -175,12 +180,12 @@ func (w *Worker) Start(ctx context.Context) error {
 			return fmt.Errorf("OnWorkerStart: %w", err)
 		}
 	}
-	kinds := []string{bus.EventConnect, bus.EventMessage, bus.EventClose}
+	kinds := []string{wire.EventConnect, wire.EventMessage, wire.EventClose}
 	if _, ok := w.events.(WebSocketConnectHandler); ok {
-		kinds = append(kinds, bus.EventWebSocketConnect)
+		kinds = append(kinds, wire.EventWebSocketConnect)
 	}
 	for _, k := range kinds {
-		sub, err := w.nc.QueueSubscribe(w.subj.Event(k), bus.WorkerQueue, w.dispatchOne)
+		sub, err := w.nc.QueueSubscribe(w.subj.Event(k), wire.WorkerQueue, w.dispatchOne)
 		if err != nil {
 			w.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", w.subj.Event(k), err)
@@ -189,8 +194,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.subs = append(w.subs, sub)
 	}
 	if _, ok := w.events.(MessageHandler); ok {
-		subject := w.subj.EventBatch(bus.EventMessage)
-		sub, err := w.nc.QueueSubscribe(subject, bus.WorkerQueue, w.dispatchBatch)
+		subject := w.subj.EventBatch(wire.EventMessage)
+		sub, err := w.nc.QueueSubscribe(subject, wire.WorkerQueue, w.dispatchBatch)
 		if err != nil {
 			w.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", subject, err)
@@ -353,8 +358,8 @@ func (w *Worker) dispatchOne(m *nats.Msg) {
 // reply subject, client id, remote address and session.
 func (w *Worker) dispatchBatch(m *nats.Msg) {
 	dl := deadline(m) // one for the whole batch
-	err := w.subj.SplitEventBatch(m, func(e bus.BatchEvent) {
-		w.dispatch(event{kind: bus.EventMessage, reply: e.Reply, gateway: e.Gateway, ref: e.Ref,
+	err := w.subj.SplitEventBatch(m, func(e wire.BatchEvent) {
+		w.dispatch(event{kind: wire.EventMessage, reply: e.Reply, gateway: e.Gateway, ref: e.Ref,
 			clientID: e.ClientID, remote: e.Remote, session: e.Session, deadline: dl, binary: e.Binary, data: e.Data})
 	})
 	if err != nil {
@@ -366,11 +371,11 @@ func (w *Worker) dispatchBatch(m *nats.Msg) {
 // that predates the header), -1 when it cannot be read, which handle treats
 // as passed (fail closed: only a broken sender writes such a value).
 func deadline(m *nats.Msg) int64 {
-	v := m.Header.Get(bus.HdrDeadline)
+	v := m.Header.Get(wire.HdrDeadline)
 	if v == "" {
 		return 0
 	}
-	ms, ok := bus.ParseDeadline(v)
+	ms, ok := wire.ParseDeadline(v)
 	if !ok {
 		return -1
 	}
@@ -420,7 +425,7 @@ func (w *Worker) handle(ev event) {
 	if ev.reply == "" {
 		return
 	}
-	if kind == bus.EventWebSocketConnect && err != nil {
+	if kind == wire.EventWebSocketConnect && err != nil {
 		reply = rejection(err)
 	}
 	// An event that came in a batch may be answered in one, unless the
@@ -446,19 +451,19 @@ func (w *Worker) call(c *Context, ev event) (reply *nats.Msg, err error) {
 		}
 	}()
 	switch ev.kind {
-	case bus.EventConnect:
+	case wire.EventConnect:
 		if h, ok := w.events.(ConnectHandler); ok {
 			err = h.OnConnect(c)
 		}
-	case bus.EventMessage:
+	case wire.EventMessage:
 		if h, ok := w.events.(MessageHandler); ok {
 			err = h.OnMessage(c, Message{Data: ev.data, Binary: ev.binary})
 		}
-	case bus.EventClose:
+	case wire.EventClose:
 		if h, ok := w.events.(CloseHandler); ok {
 			err = h.OnClose(c)
 		}
-	case bus.EventWebSocketConnect:
+	case wire.EventWebSocketConnect:
 		err = w.webSocketConnect(c, ev.data)
 	default:
 		err = fmt.Errorf("unknown event kind %q", ev.kind)
@@ -487,7 +492,7 @@ func logHandlerError(c *Context, kind string, err error) {
 		return
 	}
 	var re *RejectError
-	if kind == bus.EventWebSocketConnect && errors.As(err, &re) {
+	if kind == wire.EventWebSocketConnect && errors.As(err, &re) {
 		c.Logger().Info("handshake refused", "status", re.Status, "reason", re.Reason)
 		return
 	}
@@ -498,8 +503,8 @@ func rejection(err error) *nats.Msg {
 	re := &RejectError{Status: http.StatusForbidden, Reason: err.Error()}
 	errors.As(err, &re)
 	return &nats.Msg{Header: nats.Header{
-		bus.HdrStatus:     []string{bus.StatusReject},
-		bus.HdrHTTPStatus: []string{strconv.Itoa(re.Status)},
-		bus.HdrReason:     []string{re.Reason},
+		wire.HdrStatus:     []string{wire.StatusReject},
+		wire.HdrHTTPStatus: []string{strconv.Itoa(re.Status)},
+		wire.HdrReason:     []string{re.Reason},
 	}}
 }

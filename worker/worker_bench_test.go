@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -29,7 +29,7 @@ func BenchmarkWorkerEcho(b *testing.B) {
 	const inflight = 200
 	gnc := startWorker(b, echoEvents{})
 
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	replies := make(chan *nats.Msg, inflight)
 	sub, err := gnc.ChanSubscribe(subj.GatewayReplies("gwbench0001"), replies)
 	if err != nil {
@@ -41,11 +41,11 @@ func BenchmarkWorkerEcho(b *testing.B) {
 	}
 	publish := func(i int) {
 		m := &nats.Msg{
-			Subject: subj.Event(bus.EventMessage),
+			Subject: subj.Event(wire.EventMessage),
 			Reply:   subj.GatewayReply("gwbench0001", strconv.Itoa(i%inflight), strconv.Itoa(i)),
 			Header: nats.Header{
-				bus.HdrClient: {"gwbench0001-" + strconv.Itoa(i%inflight)},
-				bus.HdrRemote: {"127.0.0.1:40000"},
+				wire.HdrClient: {"gwbench0001-" + strconv.Itoa(i%inflight)},
+				wire.HdrRemote: {"127.0.0.1:40000"},
 			},
 			Data: make([]byte, 64),
 		}
@@ -109,12 +109,12 @@ func startWorker(tb testing.TB, events any, opts ...worker.Option) *nats.Conn {
 func BenchmarkWorkerEchoBatched(b *testing.B) {
 	const batch, inflight = 32, 6
 	gnc := startWorker(b, echoEvents{})
-	subj, _ := bus.NewSubjects("sb")
+	subj, _ := wire.NewSubjects("sb")
 	gw := "gwbench0001"
 	answered := make(chan int, 4096)
 	sub, err := gnc.Subscribe("sb.gw."+gw+".>", func(m *nats.Msg) {
 		if m.Subject == subj.GatewayReplyBatch(gw) {
-			answered <- strings.Count(m.Header.Get(bus.HdrReplies), ",") + 1
+			answered <- strings.Count(m.Header.Get(wire.HdrReplies), ",") + 1
 			return
 		}
 		answered <- 1
@@ -130,7 +130,7 @@ func BenchmarkWorkerEchoBatched(b *testing.B) {
 	var spec []byte
 	remotes := make([]string, batch)
 	for i := range batch {
-		spec = bus.AppendFrameSpec(spec, bus.Frame{Data: body[:64]})
+		spec = wire.AppendFrameSpec(spec, wire.Frame{Data: body[:64]})
 		remotes[i] = "127.0.0.1:40000"
 	}
 	sent := 0
@@ -138,12 +138,12 @@ func BenchmarkWorkerEchoBatched(b *testing.B) {
 		n := min(batch, b.N-sent)
 		reply := subj.AppendGatewayBatchReply(nil, gw)
 		for i := range n {
-			reply = bus.AppendBatchEntry(reply, strconv.Itoa((sent+i)%(batch*inflight)), uint64(sent+i))
+			reply = wire.AppendBatchEntry(reply, strconv.Itoa((sent+i)%(batch*inflight)), uint64(sent+i))
 		}
 		m := &nats.Msg{
-			Subject: subj.EventBatch(bus.EventMessage),
+			Subject: subj.EventBatch(wire.EventMessage),
 			Reply:   string(reply),
-			Header:  nats.Header{bus.HdrFrames: {string(spec[:len(spec)-3*(batch-n)])}, bus.HdrRemote: remotes[:n]},
+			Header:  nats.Header{wire.HdrFrames: {string(spec[:len(spec)-3*(batch-n)])}, wire.HdrRemote: remotes[:n]},
 			Data:    body[:n*64],
 		}
 		if err := gnc.PublishMsg(m); err != nil {

@@ -13,13 +13,11 @@ import (
 	"testing"
 )
 
-// Files allowed to build or parse NATS subjects, and to name headers. A
-// subject or header change then touches these files and the code that
-// calls their functions, nothing else.
-const (
-	subjectsFile = "bus/subjects.go"
-	headersFile  = "bus/headers.go"
-)
+// The package allowed to build or parse NATS subjects, and to name
+// headers: every message kind's writer and reader live there side by side.
+// A subject or header change then touches it and the code that calls its
+// functions, nothing else.
+const wireDir = "internal/wire/"
 
 // subjectPiece matches a string literal that is part of a subject: a
 // namespace token with its dots (".gw.", ".ev.", ".rb", "ev."), or a
@@ -61,10 +59,10 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 				return true
 			}
 			if !subjectsOK && subjectPiece.MatchString(s) {
-				report(n, "subject piece "+n.Value+" (build subjects with bus.Subjects)")
+				report(n, "subject piece "+n.Value+" (build subjects with wire.Subjects)")
 			}
 			if !headersOK && strings.HasPrefix(s, "Sb-") {
-				report(n, "header name "+n.Value+" (use the bus.Hdr constants)")
+				report(n, "header name "+n.Value+" (use the wire.Hdr constants)")
 			}
 		case *ast.CallExpr:
 			sel, ok := n.Fun.(*ast.SelectorExpr)
@@ -73,35 +71,35 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 			}
 			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "strings" && dotFuncs[sel.Sel.Name] && !subjectsOK {
 				if slices.ContainsFunc(n.Args, isDot) {
-					report(n, "strings."+sel.Sel.Name+" on \".\" (parse subjects with bus.Subjects)")
+					report(n, "strings."+sel.Sel.Name+" on \".\" (parse subjects with wire.Subjects)")
 				}
 			}
 			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "strings" && len(n.Args) > 0 && isSubject(n.Args[0]) && !subjectsOK {
-				report(n, "strings."+sel.Sel.Name+" on a message's subject (parse subjects with bus.Subjects)")
+				report(n, "strings."+sel.Sel.Name+" on a message's subject (parse subjects with wire.Subjects)")
 			}
 			if sel.Sel.Name == "Get" && len(n.Args) == 1 && !headersOK {
 				if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Value == `"Status"` {
-					report(n, "the NATS status header read by hand (use bus.NoResponders)")
+					report(n, "the NATS status header read by hand (use wire.NoResponders)")
 				}
 			}
 			if sel.Sel.Name == "Prefix" && len(n.Args) == 0 && !subjectsOK {
-				report(n, "the subject prefix used by hand (build or parse subjects with bus.Subjects)")
+				report(n, "the subject prefix used by hand (build or parse subjects with wire.Subjects)")
 			}
 		case *ast.SliceExpr:
 			if isSubject(n.X) && !subjectsOK {
-				report(n, "a message's subject sliced (parse subjects with bus.Subjects)")
+				report(n, "a message's subject sliced (parse subjects with wire.Subjects)")
 			}
 		case *ast.IndexExpr:
 			if isSubject(n.X) && !subjectsOK {
-				report(n, "a message's subject indexed (parse subjects with bus.Subjects)")
+				report(n, "a message's subject indexed (parse subjects with wire.Subjects)")
 			}
 		case *ast.BinaryExpr:
 			if (n.Op == token.EQL || n.Op == token.NEQ) && (isDot(n.X) || isDot(n.Y)) && !subjectsOK {
-				report(n, "a byte compared with '.' (parse subjects with bus.Subjects)")
+				report(n, "a byte compared with '.' (parse subjects with wire.Subjects)")
 			}
 		case *ast.FuncDecl:
 			if name := n.Name.Name; !subjectsOK && (name == "lastDot" || name == "replyTokens") {
-				report(n, "func "+name+" (parse subjects with bus.Subjects)")
+				report(n, "func "+name+" (parse subjects with wire.Subjects)")
 			}
 		}
 		return true
@@ -109,13 +107,13 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 	return out
 }
 
-// TestOnlyTheWireFilesBuildSubjects: outside bus/subjects.go, no non-test
+// TestOnlyTheWireFilesBuildSubjects: outside internal/wire, no non-test
 // Go file of the module builds or parses a NATS subject by hand (a subject
 // piece such as ".gw.", strings.Split or Cut on ".", a byte compared with
 // '.', the prefix taken by hand, strings functions on or slicing of a
 // message's Subject or Reply, lastDot or replyTokens), and outside
-// bus/headers.go none spells a header name ("Sb-...") or reads the NATS
-// status header (Get("Status")): they call the bus functions. The check
+// internal/wire none spells a header name ("Sb-...") or reads the NATS
+// status header (Get("Status")): they call the wire functions. The check
 // reads the syntax tree, so comments do not count.
 func TestOnlyTheWireFilesBuildSubjects(t *testing.T) {
 	root := "../.."
@@ -142,7 +140,7 @@ func TestOnlyTheWireFilesBuildSubjects(t *testing.T) {
 			return err
 		}
 		files++
-		offences = append(offences, wireOffences(fset, f, rel == subjectsFile, rel == headersFile)...)
+		offences = append(offences, wireOffences(fset, f, strings.HasPrefix(rel, wireDir), strings.HasPrefix(rel, wireDir))...)
 		return nil
 	})
 	if err != nil {

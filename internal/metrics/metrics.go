@@ -11,9 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -50,7 +49,7 @@ func New() *Metrics {
 		}, []string{"kind"}),
 	}
 	m.kinds = map[string]*kindMetrics{}
-	for _, kind := range []string{bus.EventWebSocketConnect, bus.EventConnect, bus.EventMessage, bus.EventClose} {
+	for _, kind := range []string{wire.EventWebSocketConnect, wire.EventConnect, wire.EventMessage, wire.EventClose} {
 		m.kinds[kind] = m.series(kind)
 	}
 	m.reg.MustRegister(m.handled, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/bus"
 	"github.com/switchboard-go/switchboard/gateway"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
@@ -357,14 +358,14 @@ func MissingTool(t testing.TB, requireVar, what, how string, err error) {
 // docs/protocol.md §9.1 describes: at once, in answer to a gateway's hello
 // and every 500 ms, until the test ends. Gateways count it as a running
 // worker with the given features (a comma-separated list, may be empty).
-func AnnounceWorker(t testing.TB, nc *nats.Conn, subj bus.Subjects, id, features string) {
+func AnnounceWorker(t testing.TB, nc *nats.Conn, subj wire.Subjects, id, features string) {
 	t.Helper()
 	announce := func() {
-		m := &nats.Msg{Subject: subj.WorkerHeartbeat(), Header: nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {features}}, Data: []byte("{}")}
+		m := &nats.Msg{Subject: subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {features}}, Data: []byte("{}")}
 		_ = nc.PublishMsg(m)
 	}
 	sub, err := nc.Subscribe(subj.WorkerHeartbeat(), func(m *nats.Msg) {
-		if m.Header.Get(bus.HdrOp) == bus.OpHello {
+		if m.Header.Get(wire.HdrOp) == wire.OpHello {
 			announce()
 		}
 	})
@@ -393,7 +394,7 @@ func AnnounceWorker(t testing.TB, nc *nats.Conn, subj bus.Subjects, id, features
 // AnnounceGateway sends heartbeats of a gateway with this id on nc every
 // 20 ms until the test ends, without answering anything: a gateway that is
 // frozen, or cut off from the query subject, as queries see it.
-func AnnounceGateway(t testing.TB, nc *nats.Conn, subj bus.Subjects, id string) {
+func AnnounceGateway(t testing.TB, nc *nats.Conn, subj wire.Subjects, id string) {
 	t.Helper()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -401,7 +402,7 @@ func AnnounceGateway(t testing.TB, nc *nats.Conn, subj bus.Subjects, id string) 
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{bus.HdrGateway: {id}}, Data: []byte("{}")})
+			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{wire.HdrGateway: {id}}, Data: []byte("{}")})
 			select {
 			case <-tick.C:
 			case <-stop:

@@ -1,4 +1,4 @@
-package bus
+package wire
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestSplitAnswerFitsAndJoins(t *testing.T) {
 			}
 			continue
 		}
-		a := &assembly{}
+		a := &Assembly{}
 		var whole *nats.Msg
 		// Deliver the parts last to first.
 		for i := len(parts); i >= 1; i-- {
@@ -43,7 +43,7 @@ func TestSplitAnswerFitsAndJoins(t *testing.T) {
 			if err != nil || pi != i || pn != len(parts) {
 				t.Fatalf("ParsePart(%q) = %d, %d, %v", h.Get(HdrPart), pi, pn, err)
 			}
-			m, err := a.add(&nats.Msg{Header: h, Data: parts[i-1]}, pi, pn)
+			m, err := a.Add(&nats.Msg{Header: h, Data: parts[i-1]}, pi, pn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,11 +75,11 @@ func TestParsePartRefusesMalformed(t *testing.T) {
 
 // TestAssemblyRefusesChangingCount: parts of one answer must agree on n.
 func TestAssemblyRefusesChangingCount(t *testing.T) {
-	a := &assembly{}
-	if _, err := a.add(&nats.Msg{Data: []byte("a")}, 1, 3); err != nil {
+	a := &Assembly{}
+	if _, err := a.Add(&nats.Msg{Data: []byte("a")}, 1, 3); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.add(&nats.Msg{Data: []byte("b")}, 2, 4); err == nil {
+	if _, err := a.Add(&nats.Msg{Data: []byte("b")}, 2, 4); err == nil {
 		t.Fatal("want an error for a part announcing another count")
 	}
 }
@@ -89,7 +89,7 @@ func TestAssemblyRefusesChangingCount(t *testing.T) {
 func TestMergeSessionCopiesNestedMaps(t *testing.T) {
 	dst := map[string]any{"a": 1}
 	inner := map[string]any{"x": 1, "gone": nil}
-	MergeSession(dst, map[string]any{"p": inner, "s": Session{"y": 2}})
+	MergeSession(dst, map[string]any{"p": inner, "s": namedMap{"y": 2}})
 	inner["x"] = 99
 	p := dst["p"].(map[string]any)
 	if p["x"] != 1 || len(p) != 1 {
@@ -99,3 +99,6 @@ func TestMergeSessionCopiesNestedMaps(t *testing.T) {
 		t.Fatalf("a Session value did not merge as an object: %v", dst["s"])
 	}
 }
+
+// namedMap stands for bus.Session: a named map type inside a patch.
+type namedMap map[string]any

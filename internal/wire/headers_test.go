@@ -1,4 +1,4 @@
-package bus_test
+package wire_test
 
 import (
 	"testing"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 	"github.com/switchboard-go/switchboard/natsserver"
 )
 
@@ -39,7 +39,7 @@ func TestNoResponders(t *testing.T) {
 		}
 		select {
 		case m := <-answers:
-			if got := bus.NoResponders(m); got != want {
+			if got := wire.NoResponders(m); got != want {
 				t.Errorf("request to %q: NoResponders = %v, want %v (header %v)", subject, got, want, m.Header)
 			}
 		case <-time.After(5 * time.Second):

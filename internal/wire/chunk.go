@@ -1,4 +1,4 @@
-package bus
+package wire
 
 import (
 	"errors"
@@ -84,16 +84,16 @@ func ParsePart(v string) (i, n int, err error) {
 	return i, n, nil
 }
 
-// assembly gathers the parts of one gateway's answer.
-type assembly struct {
+// Assembly gathers the parts of one gateway's answer.
+type Assembly struct {
 	parts [][]byte
 	got   int
 	first *nats.Msg
 }
 
-// add records m, part i of n; it returns the whole answer once every part
+// Add records m, part i of n; it returns the whole answer once every part
 // is in (the first part's headers, the parts' bodies joined in order).
-func (a *assembly) add(m *nats.Msg, i, n int) (*nats.Msg, error) {
+func (a *Assembly) Add(m *nats.Msg, i, n int) (*nats.Msg, error) {
 	if a.parts == nil {
 		a.parts = make([][]byte, n)
 	}
@@ -125,7 +125,7 @@ func (a *assembly) add(m *nats.Msg, i, n int) (*nats.Msg, error) {
 	return &nats.Msg{Subject: a.first.Subject, Header: a.first.Header, Data: data}, nil
 }
 
-// progress says how many parts arrived, for an error message.
-func (a *assembly) progress() string {
+// Progress says how many parts arrived, for an error message.
+func (a *Assembly) Progress() string {
 	return strconv.Itoa(a.got) + " of " + strconv.Itoa(len(a.parts)) + " parts"
 }

@@ -1,4 +1,4 @@
-package bus_test
+package wire_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 const batchGateway = "k3x7q2mz4a"
@@ -17,16 +17,16 @@ const batchGateway = "k3x7q2mz4a"
 func batchMsg(t *testing.T, reply, frames string, remotes, sessions []string, body string) *nats.Msg {
 	t.Helper()
 	subj := batchSubjects(t)
-	h := nats.Header{bus.HdrFrames: {frames}, bus.HdrRemote: remotes}
+	h := nats.Header{wire.HdrFrames: {frames}, wire.HdrRemote: remotes}
 	if sessions != nil {
-		h[bus.HdrSession] = sessions
+		h[wire.HdrSession] = sessions
 	}
-	return &nats.Msg{Subject: subj.EventBatch(bus.EventMessage), Reply: reply, Header: h, Data: []byte(body)}
+	return &nats.Msg{Subject: subj.EventBatch(wire.EventMessage), Reply: reply, Header: h, Data: []byte(body)}
 }
 
-func batchSubjects(t *testing.T) bus.Subjects {
+func batchSubjects(t *testing.T) wire.Subjects {
 	t.Helper()
-	s, err := bus.NewSubjects("sb")
+	s, err := wire.NewSubjects("sb")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +34,10 @@ func batchSubjects(t *testing.T) bus.Subjects {
 }
 
 // split returns the events of m, failing the test on an error.
-func split(t *testing.T, m *nats.Msg) []bus.BatchEvent {
+func split(t *testing.T, m *nats.Msg) []wire.BatchEvent {
 	t.Helper()
-	var evs []bus.BatchEvent
-	if err := batchSubjects(t).SplitEventBatch(m, func(e bus.BatchEvent) { evs = append(evs, e) }); err != nil {
+	var evs []wire.BatchEvent
+	if err := batchSubjects(t).SplitEventBatch(m, func(e wire.BatchEvent) { evs = append(evs, e) }); err != nil {
 		t.Fatalf("SplitEventBatch: %v", err)
 	}
 	return evs
@@ -48,7 +48,7 @@ func TestSplitEventBatch(t *testing.T) {
 	reply := "sb.gw." + batchGateway + ".b.1f.3.2.1.a.z"
 	remotes := []string{"10.0.0.7:51234", "10.0.0.8:1", "[::1]:9"}
 	m := batchMsg(t, reply, "2,b3,0", remotes, []string{`{"user":"ann","n":2}`, "", `{}`}, "hi\x00\x01\xff")
-	want := []bus.BatchEvent{
+	want := []wire.BatchEvent{
 		{ClientID: batchGateway + "-1f", Reply: subj.GatewayReply(batchGateway, "1f", "3"), Gateway: batchGateway, Ref: "1f.3", Remote: remotes[0], Session: `{"user":"ann","n":2}`, Data: []byte("hi")},
 		{ClientID: batchGateway + "-2", Reply: subj.GatewayReply(batchGateway, "2", "1"), Gateway: batchGateway, Ref: "2.1", Remote: remotes[1], Data: []byte("\x00\x01\xff"), Binary: true},
 		{ClientID: batchGateway + "-a", Reply: subj.GatewayReply(batchGateway, "a", "z"), Gateway: batchGateway, Ref: "a.z", Remote: remotes[2], Session: `{}`, Data: []byte{}},
@@ -56,14 +56,14 @@ func TestSplitEventBatch(t *testing.T) {
 	checkEvents(t, split(t, m), want)
 
 	// No client of the batch has a session: the header is absent.
-	m.Header.Del(bus.HdrSession)
+	m.Header.Del(wire.HdrSession)
 	for i := range want {
 		want[i].Session = ""
 	}
 	checkEvents(t, split(t, m), want)
 }
 
-func checkEvents(t *testing.T, got, want []bus.BatchEvent) {
+func checkEvents(t *testing.T, got, want []wire.BatchEvent) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d events, want %d: %+v", len(got), len(want), got)
@@ -115,8 +115,8 @@ func TestSplitEventBatchMalformed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := batchMsg(t, tc.reply, tc.frames, tc.remotes, tc.sessions, tc.body)
 			called := 0
-			err := batchSubjects(t).SplitEventBatch(m, func(bus.BatchEvent) { called++ })
-			if !errors.Is(err, bus.ErrBadBatch) {
+			err := batchSubjects(t).SplitEventBatch(m, func(wire.BatchEvent) { called++ })
+			if !errors.Is(err, wire.ErrBadBatch) {
 				t.Fatalf("err = %v, want ErrBadBatch", err)
 			}
 			if called != 0 {
@@ -129,8 +129,8 @@ func TestSplitEventBatchMalformed(t *testing.T) {
 func TestBatchReplyRoundTrip(t *testing.T) {
 	subj := batchSubjects(t)
 	b := subj.AppendGatewayBatchReply([]byte("keep"), batchGateway)
-	b = bus.AppendBatchEntry(b, "1f", 3)
-	b = bus.AppendBatchEntry(b, "2", 12345)
+	b = wire.AppendBatchEntry(b, "1f", 3)
+	b = wire.AppendBatchEntry(b, "2", 12345)
 	reply, ok := strings.CutPrefix(string(b), "keep")
 	if !ok {
 		t.Fatalf("AppendGatewayBatchReply dropped what b held: %q", b)
@@ -142,15 +142,15 @@ func TestBatchReplyRoundTrip(t *testing.T) {
 	if err != nil || gw != batchGateway || strings.Join(entries, " ") != "1f 3 2 9ix" {
 		t.Fatalf("BatchReply(%q) = %q %q %v", reply, gw, entries, err)
 	}
-	if got := subj.EventBatch(bus.EventMessage); got != "sb.evb.message" {
+	if got := subj.EventBatch(wire.EventMessage); got != "sb.evb.message" {
 		t.Errorf("EventBatch = %q", got)
 	}
-	if got := string(subj.AppendEventBatch([]byte("x"), bus.EventMessage)); got != "xsb.evb.message" {
+	if got := string(subj.AppendEventBatch([]byte("x"), wire.EventMessage)); got != "xsb.evb.message" {
 		t.Errorf("AppendEventBatch = %q", got)
 	}
 	// The batch subject is not an event subject: a worker that subscribes
 	// <prefix>.ev.* must not receive batches.
-	if strings.HasPrefix(subj.EventBatch(bus.EventMessage), subj.Event("")) {
-		t.Errorf("batch subject %q is under the event subjects %q", subj.EventBatch(bus.EventMessage), subj.Event("*"))
+	if strings.HasPrefix(subj.EventBatch(wire.EventMessage), subj.Event("")) {
+		t.Errorf("batch subject %q is under the event subjects %q", subj.EventBatch(wire.EventMessage), subj.Event("*"))
 	}
 }

@@ -1,4 +1,4 @@
-package bus_test
+package wire_test
 
 import (
 	"errors"
@@ -6,34 +6,34 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // replyBatch builds a reply batch message; nil session lists leave their
 // headers out.
 func replyBatch(replies, frames, body string, sets, updates []string) *nats.Msg {
-	h := nats.Header{bus.HdrReplies: {replies}}
+	h := nats.Header{wire.HdrReplies: {replies}}
 	if frames != "" {
-		h[bus.HdrFrames] = []string{frames}
+		h[wire.HdrFrames] = []string{frames}
 	}
 	if sets != nil {
-		h[bus.HdrSessionSet] = sets
+		h[wire.HdrSessionSet] = sets
 	}
 	if updates != nil {
-		h[bus.HdrSessionUpd] = updates
+		h[wire.HdrSessionUpd] = updates
 	}
 	return &nats.Msg{Subject: "sb.gw.k3x7q2mz4a.rb", Header: h, Data: []byte(body)}
 }
 
 // scanReplies returns the replies of a batch without session changes, or
 // the scanner's error.
-func scanReplies(replies, frames, body string) ([]bus.BatchedReply, error) {
+func scanReplies(replies, frames, body string) ([]wire.BatchedReply, error) {
 	return scan(replyBatch(replies, frames, body, nil, nil))
 }
 
-func scan(m *nats.Msg) ([]bus.BatchedReply, error) {
-	var out []bus.BatchedReply
-	sc := bus.NewReplyBatchScanner(m)
+func scan(m *nats.Msg) ([]wire.BatchedReply, error) {
+	var out []wire.BatchedReply
+	sc := wire.NewReplyBatchScanner(m)
 	for sc.Scan() {
 		out = append(out, sc.Reply())
 	}
@@ -43,12 +43,12 @@ func scan(m *nats.Msg) ([]bus.BatchedReply, error) {
 func TestReplyBatchRoundTrip(t *testing.T) {
 	// Three replies as a worker builds them: two frames, none, one.
 	var refs, spec []byte
-	refs = bus.AppendReplyRef(refs, "1f.3", 2)
-	spec = bus.AppendFrameSpec(spec, bus.Frame{Data: []byte("echo")})
-	spec = bus.AppendFrameSpec(spec, bus.Frame{Data: []byte{1, 2}, Binary: true})
-	refs = bus.AppendReplyRef(refs, "2.1", 0)
-	refs = bus.AppendReplyRef(refs, "a.z", 1)
-	spec = bus.AppendFrameSpec(spec, bus.Frame{})
+	refs = wire.AppendReplyRef(refs, "1f.3", 2)
+	spec = wire.AppendFrameSpec(spec, wire.Frame{Data: []byte("echo")})
+	spec = wire.AppendFrameSpec(spec, wire.Frame{Data: []byte{1, 2}, Binary: true})
+	refs = wire.AppendReplyRef(refs, "2.1", 0)
+	refs = wire.AppendReplyRef(refs, "a.z", 1)
+	spec = wire.AppendFrameSpec(spec, wire.Frame{})
 	if string(refs) != "1f.3.2,2.1.0,a.z.1" || string(spec) != "4,b2,0" {
 		t.Fatalf("built %q and %q", refs, spec)
 	}
@@ -56,7 +56,7 @@ func TestReplyBatchRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []bus.BatchedReply{
+	want := []wire.BatchedReply{
 		{ClientSeq: 51, EventSeq: 3, Frames: "4,b2", Body: []byte("echo\x01\x02")},
 		{ClientSeq: 2, EventSeq: 1},
 		{ClientSeq: 10, EventSeq: 35, Frames: "0"},
@@ -73,7 +73,7 @@ func TestReplyBatchRoundTrip(t *testing.T) {
 	// Each reply's frames read back alone as a reply's frame list does.
 	var frames []string
 	for _, r := range got {
-		if err := bus.EachFrame(r.Frames, r.Body, func(f bus.Frame) { frames = append(frames, string(f.Data)) }); err != nil {
+		if err := wire.EachFrame(r.Frames, r.Body, func(f wire.Frame) { frames = append(frames, string(f.Data)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,9 +103,9 @@ func TestReplyBatchSessions(t *testing.T) {
 		replyBatch("1.1.1,2.1.0", "1", "a", nil, []string{"{}", "", "{}"}),
 		replyBatch("", "", "", nil, []string{"{}"}),
 	} {
-		if _, err := scan(bad); !errors.Is(err, bus.ErrBadReplyBatch) {
+		if _, err := scan(bad); !errors.Is(err, wire.ErrBadReplyBatch) {
 			t.Errorf("sets %q, updates %q: error %v, want ErrBadReplyBatch",
-				bad.Header.Values(bus.HdrSessionSet), bad.Header.Values(bus.HdrSessionUpd), err)
+				bad.Header.Values(wire.HdrSessionSet), bad.Header.Values(wire.HdrSessionUpd), err)
 		}
 	}
 }
@@ -138,7 +138,7 @@ func TestReplyBatchMalformed(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := scanReplies(c.replies, c.frames, c.body)
-			if !errors.Is(err, bus.ErrBadReplyBatch) {
+			if !errors.Is(err, wire.ErrBadReplyBatch) {
 				t.Errorf("error %v, want ErrBadReplyBatch", err)
 			}
 		})
@@ -148,7 +148,7 @@ func TestReplyBatchMalformed(t *testing.T) {
 func TestReplyBatchScanAllocatesNothing(t *testing.T) {
 	m := replyBatch("1f.3.1,2.1.0,a.z.1", "12,2", "hello, worldhi", nil, []string{"", `{"n":1}`, ""})
 	allocs := testing.AllocsPerRun(100, func() {
-		sc := bus.NewReplyBatchScanner(m)
+		sc := wire.NewReplyBatchScanner(m)
 		for sc.Scan() {
 		}
 		if sc.Err() != nil {
