@@ -50,6 +50,11 @@ type reply struct {
 	values [3][1]string // header values: frames, close, session
 	spec   []byte       // HdrFrames of the queued frames
 	frames []byte
+	// What the headers say, kept as they are set so that a reply batch
+	// takes them from here and nothing reads the built reply back.
+	count       int    // frames in spec
+	closes      bool   // HdrClose
+	set, update string // HdrSessionSet, HdrSessionUpd; "" for none
 }
 
 // maxKeptReply bounds the frame buffer a pooled reply keeps.
@@ -167,6 +172,7 @@ func (c *Context) SendToCurrentClient(data []byte, opts ...bus.SendOption) error
 	r := c.queued()
 	r.spec = wire.AppendFrameSpec(r.spec, f)
 	r.frames = append(r.frames, data...)
+	r.count++
 	return nil
 }
 
@@ -205,7 +211,7 @@ func (c *Context) flushFrames() {
 	if err != nil {
 		c.Logger().Error("queued frames", "err", err)
 	}
-	r.spec, r.frames = r.spec[:0], r.frames[:0]
+	r.spec, r.frames, r.count = r.spec[:0], r.frames[:0], 0
 }
 
 // reply builds the answer to the gateway: frames, session change, close.
@@ -214,6 +220,7 @@ func (c *Context) reply() *nats.Msg {
 	// rejected handshake (protocol.md §5.2), so success costs no header.
 	r := c.queued()
 	clear(r.msg.Header) // built again after a panic inside a first attempt
+	r.closes, r.set, r.update = false, "", ""
 	r.msg.Data = r.frames
 	// One non-empty text frame, the commonest answer, needs no list
 	// (protocol.md §5.2): a reply without headers costs nothing to encode
@@ -222,11 +229,13 @@ func (c *Context) reply() *nats.Msg {
 		c.setHeader(wire.HdrFrames, string(r.spec))
 	}
 	if c.close {
+		r.closes = true
 		c.setHeader(wire.HdrClose, "1")
 	}
 	switch {
 	case c.replaced:
-		c.setHeader(wire.HdrSessionSet, encodeOrEmpty(c.Logger(), c.session))
+		r.set = encodeOrEmpty(c.Logger(), c.session)
+		c.setHeader(wire.HdrSessionSet, r.set)
 	case c.session != nil:
 		if patch := sessionPatch(c.original, c.session); len(patch) > 0 {
 			b, err := json.Marshal(patch)
@@ -234,7 +243,8 @@ func (c *Context) reply() *nats.Msg {
 				c.Logger().Error("session change not saved", "err", err)
 				break
 			}
-			c.setHeader(wire.HdrSessionUpd, string(b))
+			r.update = string(b)
+			c.setHeader(wire.HdrSessionUpd, r.update)
 		}
 	}
 	return &r.msg
@@ -243,17 +253,10 @@ func (c *Context) reply() *nats.Msg {
 // batchParts returns what a reply batch carries of the built reply, and
 // false for a reply that closes its client: that one goes alone.
 func (r *reply) batchParts() (replyParts, bool) {
-	if _, ok := r.msg.Header[wire.HdrClose]; ok {
+	if r.closes {
 		return replyParts{}, false
 	}
-	p := replyParts{spec: r.spec, body: r.frames}
-	if v := r.msg.Header[wire.HdrSessionSet]; len(v) > 0 {
-		p.set = v[0]
-	}
-	if v := r.msg.Header[wire.HdrSessionUpd]; len(v) > 0 {
-		p.update = v[0]
-	}
-	return p, true
+	return replyParts{spec: r.spec, body: r.frames, frames: r.count, set: r.set, update: r.update}, true
 }
 
 // setHeader sets one header of the reply, its value slice taken from the
@@ -279,6 +282,7 @@ func (c *Context) release() {
 		r.frames = make([]byte, 0, 256)
 	}
 	r.spec, r.frames = r.spec[:0], r.frames[:0]
+	r.count, r.closes, r.set, r.update = 0, false, "", ""
 	c.w.replies.Put(r)
 }
 

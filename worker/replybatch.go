@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"runtime"
 	"sync"
 
@@ -57,6 +56,7 @@ type replyList struct {
 // replyParts is what a reply batch carries of one reply.
 type replyParts struct {
 	spec, body  []byte // its frame list and frames
+	frames      int    // how many frames spec lists
 	set, update string // its session change, "" for none
 }
 
@@ -106,10 +106,7 @@ func (rb *replyBatcher) add(ev *event, r replyParts) bool {
 	if len(body)+sessions > maxBatchReplyBytes {
 		return false
 	}
-	frames := 0
-	if len(spec) > 0 {
-		frames = bytes.Count(spec, []byte{','}) + 1
-	}
+	frames := r.frames
 	gateway, ref := ev.gateway, ev.ref
 	rb.mu.Lock()
 	if !rb.running {
