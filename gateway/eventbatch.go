@@ -182,7 +182,7 @@ type batchMsg struct {
 }
 
 // fill makes bm the batch of items' events. The header values and
-// subjects alias bm's buffers and the clients' fields, as eventMsg's do
+// subjects alias bm's buffers and the clients' fields, as wire.EventWriter's do
 // (pool.go: nats.go is done with them when PublishMsg returns).
 func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	if bm.msg.Header == nil {

@@ -173,10 +173,10 @@ func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
 
 // publishSingle publishes ev as a message of its own.
 func (g *Gateway) publishSingle(c *conn, ev *pendingEvent, redelivered bool) {
-	e := g.pools.msgs.Get().(*eventMsg)
-	e.fill(g, c, ev, redelivered)
-	err := g.nc.PublishMsg(&e.msg)
-	e.reset()
+	e := g.pools.msgs.Get().(*wire.EventWriter)
+	g.fillEvent(e, c, ev, redelivered)
+	err := g.nc.PublishMsg(&e.Msg)
+	e.Reset()
 	g.pools.msgs.Put(e)
 	if err != nil {
 		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "err", err)

@@ -7,8 +7,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
@@ -25,15 +23,13 @@ const maxPooledEventBytes = 64 << 10
 // gateway owns them: no package-level state).
 type eventPools struct {
 	events sync.Pool // *pendingEvent
-	msgs   sync.Pool // *eventMsg
+	msgs   sync.Pool // *wire.EventWriter
 }
 
 func newEventPools() *eventPools {
 	p := &eventPools{}
 	p.events.New = func() any { return &pendingEvent{pool: p} }
-	p.msgs.New = func() any {
-		return &eventMsg{msg: nats.Msg{Header: make(nats.Header, numEventHeaders)}}
-	}
+	p.msgs.New = func() any { return wire.NewEventWriter() }
 	return p
 }
 
@@ -69,98 +65,24 @@ func (ev *pendingEvent) readData(r io.Reader, n int) error {
 	return nil
 }
 
-// The headers of an event message, by index into eventMsg.vals. The last
-// three are set only when they apply.
-const (
-	hdrClient = iota
-	hdrRemote
-	hdrDeadline
-	hdrSession
-	hdrBinary
-	hdrRedelivered
-	numEventHeaders
-)
-
-var eventHeaderKeys = [numEventHeaders]string{
-	wire.HdrClient, wire.HdrRemote, wire.HdrDeadline, wire.HdrSession, wire.HdrBinary, wire.HdrRedelivered,
-}
-
-// eventMsg is the NATS message an event is published as. Its header map
-// keeps its keys and room between publishes, every value is a one-element
-// slice of vals, and both subjects are written into subjects and the
-// deadline into deadline, so filling it allocates nothing.
-type eventMsg struct {
-	msg      nats.Msg
-	vals     [numEventHeaders][1]string
-	subjects []byte
-	deadline []byte
-}
-
-// setHeader sets header i to v; setOptional sets it only when on and
-// removes it otherwise. Neither allocates: the value slice is e's own and
-// the map has room for every key.
-func (e *eventMsg) setHeader(i int, v string) {
-	e.vals[i][0] = v
-	e.msg.Header[eventHeaderKeys[i]] = e.vals[i][:]
-}
-
-func (e *eventMsg) setOptional(i int, v string, on bool) {
-	if !on {
-		delete(e.msg.Header, eventHeaderKeys[i])
-		return
-	}
-	e.setHeader(i, v)
-}
-
-// fill makes e the message of one publish of ev, an event of c.
-func (e *eventMsg) fill(g *Gateway, c *conn, ev *pendingEvent, redelivered bool) {
-	e.setSubjects(g, c, ev)
-	// No Sb-Gateway: the client id names its gateway (protocol.md §5.1).
-	e.setHeader(hdrClient, c.id)
-	e.setHeader(hdrRemote, c.remote)
-	// The gateway gives up on this attempt event_timeout from now (a
-	// first send, a resend after "no responders", a redelivery: each has a
-	// fresh deadline). The value aliases e.deadline, as the subjects do.
-	e.deadline = wire.AppendDeadline(e.deadline[:0], time.Now().Add(g.opts.EventTimeout))
-	e.setHeader(hdrDeadline, bytesString(e.deadline))
-	// A stored session is replaced, never modified (conn.session), so the
-	// header can alias it instead of copying it.
-	s := c.getSession()
-	e.setOptional(hdrSession, bytesString(s), s != nil)
-	e.setOptional(hdrBinary, "1", ev.binary)
-	e.setOptional(hdrRedelivered, "1", redelivered)
-	e.msg.Data = ev.data
-}
-
-// setSubjects writes the event subject and the reply subject into
-// e.subjects and points the message at them.
-//
-// The strings alias e.subjects without a copy. That is safe because
-// nats.Conn.PublishMsg is done with them when it returns: it encodes the
-// headers into a new buffer (Msg.headerBytes), and publish() appends the
-// subject and reply to nc.scratch and then the header and data bytes to
-// its write buffer (natsWriter.appendBufs: append to w.bufs, or
-// bytes.Buffer.Write to w.pending while reconnecting), all under nc.mu
-// before returning; nothing keeps a reference to the strings or to
-// msg.Data (nats.go v1.55.0, nats.go: PublishMsg, publish, appendBufs;
-// re-check when upgrading nats.go). e goes back to the pool, and so can
-// be refilled, only after PublishMsg returned (Gateway.publishEvent), and
-// reset drops the aliases first.
-func (e *eventMsg) setSubjects(g *Gateway, c *conn, ev *pendingEvent) {
-	b := g.subj.AppendEvent(e.subjects[:0], ev.kind)
-	n := len(b)
-	b = g.subj.AppendGatewayReply(b, g.id, c.seqToken, ev.seq)
-	e.subjects = b
-	e.msg.Subject, e.msg.Reply = bytesString(b[:n]), bytesString(b[n:])
-}
-
-// reset drops every reference into the event, the connection and the
-// subject buffer before e goes back to the pool.
-func (e *eventMsg) reset() {
-	e.msg.Subject, e.msg.Reply, e.msg.Data = "", "", nil
-	for i := range e.vals {
-		e.vals[i][0] = ""
-	}
+// fillEvent makes e the message of one publish of ev, an event of c
+// (the writer is wire.EventWriter; its strings alias c's fields and ev's
+// data until e is Reset).
+func (g *Gateway) fillEvent(e *wire.EventWriter, c *conn, ev *pendingEvent, redelivered bool) {
+	e.Fill(g.subj, ev.kind, g.id, c.seqToken, ev.seq, wire.Event{
+		ClientID: c.id,
+		Remote:   c.remote,
+		// A stored session is replaced, never modified (conn.session), so
+		// the header can alias it instead of copying it.
+		Session: bytesString(c.getSession()),
+		// The gateway gives up on this attempt event_timeout from now (a
+		// first send, a resend after "no responders", a redelivery: each
+		// has a fresh deadline).
+		Deadline:    time.Now().Add(g.opts.EventTimeout).UnixMilli(),
+		Redelivered: redelivered,
+		Binary:      ev.binary,
+		Data:        ev.data,
+	})
 }
 
 // bytesString returns b as a string without copying. The caller must

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Direct redelivery (docs/protocol.md §5.9). A first send goes to the
@@ -94,11 +96,11 @@ func (g *Gateway) resend(c *conn, ev *pendingEvent, redelivered bool, now time.T
 		g.publishEvent(c, ev, redelivered)
 		return
 	}
-	e := g.pools.msgs.Get().(*eventMsg)
-	e.fill(g, c, ev, redelivered)
-	e.msg.Subject = g.subj.WorkerDirect(id, ev.kind) // the reply subject stays
-	err := g.nc.PublishMsg(&e.msg)
-	e.reset()
+	e := g.pools.msgs.Get().(*wire.EventWriter)
+	g.fillEvent(e, c, ev, redelivered)
+	e.Msg.Subject = g.subj.WorkerDirect(id, ev.kind) // the reply subject stays
+	err := g.nc.PublishMsg(&e.Msg)
+	e.Reset()
 	g.pools.msgs.Put(e)
 	if err != nil {
 		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "worker_id", id, "err", err)

@@ -57,15 +57,16 @@ func (w *Worker) takes(kind string) bool {
 // messageEvent reads the event of a message of its own, of the given
 // kind, from its headers (docs/protocol.md §5.1).
 func messageEvent(m *nats.Msg, kind string) event {
+	e := wire.ReadEvent(m)
 	return event{
 		kind:        kind,
 		reply:       m.Reply,
-		clientID:    m.Header.Get(wire.HdrClient),
-		remote:      m.Header.Get(wire.HdrRemote),
-		session:     m.Header.Get(wire.HdrSession),
-		deadline:    deadline(m),
-		redelivered: m.Header.Get(wire.HdrRedelivered) == "1",
-		binary:      m.Header.Get(wire.HdrBinary) == "1",
-		data:        m.Data,
+		clientID:    e.ClientID,
+		remote:      e.Remote,
+		session:     e.Session,
+		deadline:    e.Deadline,
+		redelivered: e.Redelivered,
+		binary:      e.Binary,
+		data:        e.Data,
 	}
 }

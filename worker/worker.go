@@ -370,17 +370,7 @@ func (w *Worker) dispatchBatch(m *nats.Msg) {
 // deadline reads a message's Sb-Deadline: 0 when it has none (a gateway
 // that predates the header), -1 when it cannot be read, which handle treats
 // as passed (fail closed: only a broken sender writes such a value).
-func deadline(m *nats.Msg) int64 {
-	v := m.Header.Get(wire.HdrDeadline)
-	if v == "" {
-		return 0
-	}
-	ms, ok := wire.ParseDeadline(v)
-	if !ok {
-		return -1
-	}
-	return ms
-}
+func deadline(m *nats.Msg) int64 { return wire.MessageDeadline(m) }
 
 // skipStale reports whether ev's deadline passed more than the allowed
 // skew before now and its gateway did not hold it (heldAt: the deadline

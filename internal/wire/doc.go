@@ -16,6 +16,7 @@
 //	               BatchReply, GatewayInbound.Kind, Classify, ParseQueryProbe
 //	names          NameToken / TokenName, ValidName, ValidWorkerID
 //	client ids     ClientID, AppendClientID / ParseClientID
+//	event          EventWriter.Fill / ReadEvent (Event), MessageDeadline
 //	event headers  Hdr* constants, AppendDeadline / ParseDeadline,
 //	               EncodeSession / DecodeSession
 //	event batch    AppendEventBatch, AppendGatewayBatchReply,
