@@ -35,7 +35,6 @@ type Worker struct {
 	replies   sync.Pool // *reply, see Context.reply
 	rb        *replyBatcher
 	subs      []*nats.Subscription
-	msgSub    *nats.Subscription // message events that come alone: read by reader.go
 	handlers  sync.WaitGroup
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -181,13 +180,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		kinds = append(kinds, bus.EventWebSocketConnect)
 	}
 	for _, k := range kinds {
-		var sub *nats.Subscription
-		var err error
-		if k == bus.EventMessage {
-			sub, err = w.subscribeMessages(w.subj.Event(k))
-		} else {
-			sub, err = w.nc.QueueSubscribe(w.subj.Event(k), bus.WorkerQueue, w.dispatchOne)
-		}
+		sub, err := w.nc.QueueSubscribe(w.subj.Event(k), bus.WorkerQueue, w.dispatchOne)
 		if err != nil {
 			w.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", w.subj.Event(k), err)
@@ -273,7 +266,6 @@ func (w *Worker) waitDrained(ctx context.Context) error {
 			}
 		}
 		w.drainOnce.Do(func() { close(w.drained) }) // idle handler goroutines leave
-		w.stopReaders()
 		w.handlers.Wait()
 	}()
 	select {
