@@ -154,12 +154,12 @@ func frozenWorker(t *testing.T, bin string, freeze, eventTimeout time.Duration, 
 					s, err := c.ReadErr(readTimeout)
 					if err != nil {
 						lost.Add(1)
-						fail("client %d: no echo of %q within %v: %v", i, msg, readTimeout, err)
+						fail("client %d: no echo of %q (sent %s) within %v: %v", i, msg, start.Format("15:04:05.000"), readTimeout, err)
 						break
 					}
 					if s != msg {
 						dupl.Add(1) // an earlier message again (or a late one after a loss)
-						fail("client %d: got %q while waiting for %q", i, s, msg)
+						fail("client %d: got %q at %s while waiting for %q", i, s, time.Now().Format("15:04:05.000"), msg)
 						continue
 					}
 					echoed.Add(1)
@@ -191,6 +191,7 @@ func frozenWorker(t *testing.T, bin string, freeze, eventTimeout time.Duration, 
 	if err := frozen.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
+	resumedAt := time.Now()
 	stallDuringFreeze := time.Duration(maxStall.Load())
 	time.Sleep(3 * time.Second) // the resumed worker is back in the queue group; stalled clients finish below
 	stop.Store(true)
@@ -204,8 +205,8 @@ func frozenWorker(t *testing.T, bin string, freeze, eventTimeout time.Duration, 
 	sbtest.Eventually(t, 30*time.Second, "the clients' close events handled", func() bool {
 		return g.Stats().Connections == 0
 	})
-	stats := regexp.MustCompile(`stats handled=(\d+) stale_skipped=(\d+) late=(\d+)`)
-	var handled, skipped, late [3]int
+	stats := regexp.MustCompile(`stats handled=(\d+) stale_skipped=(\d+) late=(\d+) dropped=(\d+) held_run=(\d+)`)
+	var handled, skipped, late, dropped, heldRun [3]int
 	for i, p := range workers {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -220,6 +221,8 @@ func frozenWorker(t *testing.T, bin string, freeze, eventTimeout time.Duration, 
 		handled[i], _ = strconv.Atoi(m[1])
 		skipped[i], _ = strconv.Atoi(m[2])
 		late[i], _ = strconv.Atoi(m[3])
+		dropped[i], _ = strconv.Atoi(m[4])
+		heldRun[i], _ = strconv.Atoi(m[5])
 	}
 	st := g.Stats()
 	t.Logf("%d clients, %d messages sent (%d before the freeze), %d echoed; lost %d, duplicated %d; "+
@@ -227,11 +230,15 @@ func frozenWorker(t *testing.T, bin string, freeze, eventTimeout time.Duration, 
 		clients, sent.Load(), before, echoed.Load(), lost.Load(), dupl.Load(),
 		time.Duration(maxStall.Load()).Round(time.Millisecond), stallDuringFreeze.Round(time.Millisecond),
 		slow.Load(), st.EventsRedelivered, st.EventsRedeliveredDirect, st.EventsDropped)
-	t.Logf("workers (frozen first, for %v from %s): handled %v, stale events skipped %v, handlers started after their deadline %v",
-		freeze, frozenAt.Format("15:04:05.000"), handled, skipped, late)
-	for _, line := range strings.Split(frozen.stderr.String(), "\n") {
-		if strings.Contains(line, "stale") || strings.Contains(line, "late") {
-			t.Logf("frozen worker: %s", line)
+	t.Logf("workers (frozen first, for %v from %s to %s): handled %v, stale events skipped %v, handlers started after their deadline %v, "+
+		"events dropped by the intake %v, held events run late %v",
+		freeze, frozenAt.Format("15:04:05.000"), resumedAt.Format("15:04:05.000"), handled, skipped, late, dropped, heldRun)
+	for i, p := range workers {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, "stale") || strings.Contains(line, "late") || strings.Contains(line, "frozenworker:") ||
+				strings.Contains(line, "resumed") {
+				t.Logf("worker %d: %s", i, line)
+			}
 		}
 	}
 	errMu.Lock()

@@ -27,6 +27,11 @@ type pendingEvent struct {
 	redeliveries int
 	noWorker     bool   // the last attempt found no worker; retry at deadline
 	directTo     string // the worker the last resend went to (redeliver.go)
+	// attemptAt is when the current attempt was sent, attemptTo the
+	// worker it went to directly ("" for the queue group): the hold
+	// checks that no silent worker may hold it (hold.go).
+	attemptAt time.Time
+	attemptTo string
 	// fanoutMark: when overdue, the fan-out goroutine's count of handled
 	// messages by which it will have handled every message that had
 	// reached it; 0 when not waiting for it (heldForFanout).
@@ -156,6 +161,7 @@ func (c *conn) startLocked(ev *pendingEvent) {
 	c.inflight = ev
 	now := time.Now()
 	ev.firstSent, ev.deadline = now, now.Add(c.g.opts.EventTimeout)
+	ev.attemptAt, ev.attemptTo = now, ""
 	ev.publishing++
 }
 

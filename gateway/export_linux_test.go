@@ -30,3 +30,7 @@ func UnreadBytes(g *Gateway, id string) (int, bool) {
 	}
 	return n, true
 }
+
+// LingerTime is how long a busy connection's reader keeps reading after
+// it went quiet (netpoll_linux.go).
+const LingerTime = lingerTime

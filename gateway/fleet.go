@@ -30,6 +30,9 @@ type fleet struct {
 	// not known: handshakes waiting for a worker look again.
 	arrived chan struct{}
 	picks   directPicks // redeliveries sent to each worker (redeliver.go)
+	// silent lists the workers forgotten for their silence (no goodbye)
+	// lately, oldest first: one may be frozen with events (hold.go).
+	silent []silentSpan
 }
 
 type fleetWorker struct {
@@ -91,6 +94,7 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 		features := m.Header.Get(wire.HdrFeatures)
 		old, known := g.fleet.workers[id]
 		if !known {
+			g.fleet.heardAgain(id, now)
 			if g.fleet.arrived != nil {
 				close(g.fleet.arrived)
 			}
@@ -117,6 +121,7 @@ func (g *Gateway) recountFleet(now time.Time) {
 	for id, w := range g.fleet.workers {
 		switch {
 		case now.Sub(w.seen) > workerGone:
+			g.fleet.wentSilent(id, w.seen)
 			delete(g.fleet.workers, id)
 			if len(g.fleet.workers) == 0 {
 				g.fleet.emptySince = now
@@ -125,6 +130,7 @@ func (g *Gateway) recountFleet(now time.Time) {
 			n++
 		}
 	}
+	g.fleet.pruneSilent(now, (holdLimit+1)*g.opts.EventTimeout)
 	g.fleet.mu.Unlock()
 	switch old := g.batcher.holdouts.Swap(int32(n)); {
 	case old == 0 && n > 0:

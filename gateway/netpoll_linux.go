@@ -110,6 +110,8 @@ func (p *netpoll) readable(c *conn, registered bool) {
 	// uncontended.
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	// The last frame before this wake-up (or the connect): see busy below.
+	prev := c.lastActive.Load()
 	if ahead := c.pending; len(ahead) > 0 {
 		c.pending = nil
 		if !c.handleData(ahead) {
@@ -143,7 +145,13 @@ func (p *netpoll) readable(c *conn, registered bool) {
 			break
 		}
 	}
-	if !p.linger(c, pb) {
+	// Only a connection that is busy lingers: one that had sent a frame
+	// within lingerTime before this wake-up. The first message after a
+	// quiet spell goes back to epoll at once, so idle clients that each
+	// send one message do not hold a goroutine, its stack and a read
+	// buffer apiece for lingerTime (thousands at once after a broadcast
+	// that every client answers, kept as the process's RSS afterwards).
+	if busy := time.Now().UnixNano()-prev < int64(lingerTime); busy && !p.linger(c, pb) {
 		p.forget(c)
 		return
 	}
@@ -160,10 +168,11 @@ func (p *netpoll) readable(c *conn, registered bool) {
 	}
 }
 
-// lingerTime is how long a connection that just sent something keeps its
-// reader goroutine: a busy client is read like with a goroutine of its own
-// (the Go runtime's poller, no epoll_ctl per message), an idle one goes
-// back to epoll and holds nothing.
+// lingerTime is how long a busy connection (one that sent again within
+// lingerTime) keeps its reader goroutine after it went quiet: a busy client
+// is read like with a goroutine of its own (the Go runtime's poller, no
+// epoll_ctl per message), an idle one goes back to epoll and holds
+// nothing.
 const lingerTime = 100 * time.Millisecond
 
 // linger reads c with a blocking read while it keeps sending, until it has

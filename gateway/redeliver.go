@@ -89,6 +89,7 @@ func (g *Gateway) resend(c *conn, ev *pendingEvent, redelivered bool, now time.T
 	if ok {
 		ev.directTo = id
 	}
+	ev.attemptAt, ev.attemptTo = now, id // id is "" when !ok
 	c.evMu.Unlock()
 	if !ok {
 		g.log.Debug("no fresh worker takes direct events; resending to the queue group",

@@ -44,7 +44,13 @@ func main() {
 
 func run(url string) error {
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-		nats.ReconnectJitter(0, 0), nats.Name("frozenworker"))
+		nats.ReconnectJitter(0, 0), nats.Name("frozenworker"),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			fmt.Fprintf(os.Stderr, "frozenworker: nats disconnected at %s: %v\n", time.Now().Format("15:04:05.000"), err)
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			fmt.Fprintf(os.Stderr, "frozenworker: nats reconnected at %s\n", time.Now().Format("15:04:05.000"))
+		}))
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", url, err)
 	}
@@ -61,11 +67,25 @@ func run(url string) error {
 	if err := w.Start(context.Background()); err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "frozenworker: ready")
+	fmt.Fprintf(os.Stderr, "frozenworker: ready id=%s\n", w.ID())
+	go watchBusy(w)
 	<-sig
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err = w.Stop(ctx)
-	fmt.Fprintf(os.Stderr, "stats handled=%d stale_skipped=%d late=%d\n", w.Handled(), w.StaleSkipped(), h.late.Load())
+	fmt.Fprintf(os.Stderr, "stats handled=%d stale_skipped=%d late=%d dropped=%d held_run=%d\n",
+		w.Handled(), w.StaleSkipped(), h.late.Load(), w.Dropped(), w.HeldRun())
 	return err
+}
+
+// watchBusy prints every change of the worker's busy state (what its
+// heartbeats say), with the time, for the test's log.
+func watchBusy(w *worker.Worker) {
+	busy := false
+	for range time.Tick(50 * time.Millisecond) {
+		if b := w.Busy(); b != busy {
+			busy = b
+			fmt.Fprintf(os.Stderr, "frozenworker: busy=%v at %s\n", b, time.Now().Format("15:04:05.000"))
+		}
+	}
 }

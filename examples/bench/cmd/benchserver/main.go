@@ -9,6 +9,12 @@
 // process signalled writes them (send it to the gateway's pid). The heap
 // is then sampled every KiB allocated instead of every 512 KiB, which
 // costs CPU: do not measure speed with it.
+//
+// With BENCH_PROFILE_DIR set, each SIGUSR2 records a CPU profile and an
+// execution trace of the process signalled for BENCH_PROFILE_SECONDS (5 by
+// default): cpu-PID-N.pb.gz and trace-PID-N.out in that directory. The
+// worker child processes inherit the setting, so a round trip can be
+// traced in both processes at once (send the signal to each pid).
 package main
 
 import (
@@ -19,7 +25,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/switchboard-go/switchboard"
 	"github.com/switchboard-go/switchboard/examples/bench"
@@ -29,6 +38,9 @@ func main() {
 	if dir := os.Getenv("BENCH_HEAP_DIR"); dir != "" {
 		runtime.MemProfileRate = 1 << 10 // a sample per KiB allocated, not per 512 KiB
 		go dumpOnSignal(dir)
+	}
+	if dir := os.Getenv("BENCH_PROFILE_DIR"); dir != "" {
+		go profileOnSignal(dir)
 	}
 	switchboard.Main(bench.Events{})
 }
@@ -81,4 +93,52 @@ func dump(dir string, n int) error {
 		return err
 	}
 	return f.Close()
+}
+
+// profileOnSignal records a CPU profile and an execution trace at each
+// SIGUSR2, for the life of the process.
+func profileOnSignal(dir string) {
+	secs, err := strconv.Atoi(os.Getenv("BENCH_PROFILE_SECONDS"))
+	if err != nil || secs <= 0 {
+		secs = 5
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR2)
+	for n := 1; ; n++ {
+		<-sig
+		if err := profile(dir, n, time.Duration(secs)*time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, "benchserver: profile:", err)
+		}
+	}
+}
+
+// profile writes profile n: CPU and execution trace over d.
+func profile(dir string, n int, d time.Duration) error {
+	name := func(kind, ext string) string {
+		return filepath.Join(dir, fmt.Sprintf("%s-%d-%d.%s", kind, os.Getpid(), n, ext))
+	}
+	cf, err := os.Create(name("cpu", "pb.gz"))
+	if err != nil {
+		return err
+	}
+	defer cf.Close()
+	tf, err := os.Create(name("trace", "out"))
+	if err != nil {
+		return err
+	}
+	defer tf.Close()
+	if err := pprof.StartCPUProfile(cf); err != nil {
+		return err
+	}
+	if err := trace.Start(tf); err != nil {
+		pprof.StopCPUProfile()
+		return err
+	}
+	time.Sleep(d)
+	trace.Stop()
+	pprof.StopCPUProfile()
+	if err := tf.Close(); err != nil {
+		return err
+	}
+	return cf.Close()
 }
