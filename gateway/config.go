@@ -159,7 +159,8 @@ func (c Config) validate(files bool) error {
 		wss = wss || useTLS
 	}
 	if files && wss {
-		for key, path := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile} {
+		for _, f := range [...]struct{ key, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}} {
+			key, path := f.key, f.path
 			if path == "" {
 				return bad(key, "needed by a wss:// listener")
 			}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/switchboard-go/switchboard/bus"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // TestNoHoldForAnAttemptInASilentWorker: an overdue event is held while
@@ -24,7 +24,7 @@ func TestNoHoldForAnAttemptInASilentWorker(t *testing.T) {
 	g.opts.MaxRedeliveries = 1
 	g.fleet.workers = map[string]fleetWorker{}
 	for _, id := range []string{"worker0001", "worker0002", "worker0003"} {
-		g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{bus.HdrWorker: {id}, bus.HdrFeatures: {bus.FeatureDirect}, bus.HdrBusy: {"1"}}})
+		g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {wire.FeatureDirect}, wire.HdrBusy: {"1"}}})
 	}
 	now := time.Now()
 	setSeen := func(id string, seen time.Time) {
@@ -37,7 +37,7 @@ func TestNoHoldForAnAttemptInASilentWorker(t *testing.T) {
 	}
 	c := &conn{}
 	overdue := func(to string) *pendingEvent {
-		return &pendingEvent{kind: bus.EventMessage, firstSent: now.Add(-2 * time.Second), deadline: now,
+		return &pendingEvent{kind: wire.EventMessage, firstSent: now.Add(-2 * time.Second), deadline: now,
 			attemptAt: now.Add(-2 * time.Second), attemptTo: to}
 	}
 	if !g.heldForBusy(c, overdue(""), now) {
@@ -67,7 +67,7 @@ func TestNoHoldForAnAttemptInASilentWorker(t *testing.T) {
 		t.Error("a direct attempt to a busy, heard worker not held while another is silent")
 	}
 	// Heard again: an attempt sent well after it came back may be held.
-	g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{bus.HdrWorker: {"worker0003"}, bus.HdrFeatures: {bus.FeatureDirect}, bus.HdrBusy: {"1"}}})
+	g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrWorker: {"worker0003"}, wire.HdrFeatures: {wire.FeatureDirect}, wire.HdrBusy: {"1"}}})
 	setSeen("worker0003", now)
 	g.fleet.silent[0].to = now.Add(-5 * time.Second)
 	if !g.heldForBusy(c, overdue(""), now) {

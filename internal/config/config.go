@@ -18,9 +18,9 @@ import (
 
 	"github.com/spf13/viper"
 
-	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/httpapi"
+	"github.com/switchboard-go/switchboard/natsserver"
 	"github.com/switchboard-go/switchboard/worker"
 )
 
@@ -376,10 +376,11 @@ func (n NATSConfig) Validate() error {
 	if (n.User == "") != (n.Password == "") {
 		return fmt.Errorf("%w: nats.password: user and password go together", ErrConfig)
 	}
-	for key, path := range map[string]string{
-		"nats.creds_file": n.CredsFile, "nats.nkey_seed_file": n.NkeySeedFile,
-		"nats.tls.ca_file": n.TLS.CAFile, "nats.tls.cert_file": n.TLS.CertFile, "nats.tls.key_file": n.TLS.KeyFile,
+	for _, f := range [...]struct{ key, path string }{ // in this order, so the first bad key is always the one named
+		{"nats.creds_file", n.CredsFile}, {"nats.nkey_seed_file", n.NkeySeedFile},
+		{"nats.tls.ca_file", n.TLS.CAFile}, {"nats.tls.cert_file", n.TLS.CertFile}, {"nats.tls.key_file", n.TLS.KeyFile},
 	} {
+		key, path := f.key, f.path
 		if path == "" {
 			continue
 		}
