@@ -1,6 +1,6 @@
 package gateway
 
-// batch collects, while the fan-out goroutine works through the messages
+// batch collects, while the inbound dispatcher works through the messages
 // that arrived together, the frames each client gets, so that a client
 // receives them with one writev instead of one write each. With one
 // message at a time it writes at once, as before; the more messages pile
@@ -13,7 +13,7 @@ package gateway
 //
 // A client's frames wait in its conn.batched, not in a map: a broadcast to
 // 10,000 members spent 6% of its CPU on map lookups. Only one batch may
-// hold frames for a client at a time; the gateway has one, on its fan-out
+// hold frames for a client at a time; the gateway has one, on its inbound dispatcher
 // goroutine.
 type batch struct {
 	order []*conn

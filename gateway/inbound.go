@@ -9,17 +9,17 @@ import (
 	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
-// runFanout handles, in arrival order, commands, event replies and group,
+// runInbound handles, in arrival order, commands, event replies and group,
 // uid and broadcast messages. All their subscriptions feed one channel, so
 // an idle group costs no goroutine and a worker's sends keep their order.
-func (g *Gateway) runFanout() {
+func (g *Gateway) runInbound() {
 	defer g.wg.Done()
 	var members []*conn
 	frames := make([]encodedFrame, maxBatch)
 	b := newBatch()
-	inbound := g.subj.GatewayInbound(g.id)
+	kinds := g.subj.GatewayInbound(g.id)
 	handle := func(m *nats.Msg, frame *encodedFrame) {
-		switch kind := inbound.Kind(m.Subject); {
+		switch kind := kinds.Kind(m.Subject); {
 		case m.Subject == "": // a barrier from drainEvents (NATS subjects are never empty)
 			b.flush()
 			select {
@@ -37,18 +37,18 @@ func (g *Gateway) runFanout() {
 		default:
 			members = g.deliver(m, members[:0], frame, b)
 		}
-		g.fanoutDone.Add(1)
+		g.inboundDone.Add(1)
 	}
 	for {
 		select {
-		case m := <-g.fanout:
+		case m := <-g.inbound:
 			// Take what else has arrived, up to maxBatch messages, and
 			// write each client's share with one system call.
 			handle(m, &frames[0])
 			size := len(m.Data)
 			for i := 1; i < maxBatch && size < maxBatchBytes; i++ {
 				select {
-				case m := <-g.fanout:
+				case m := <-g.inbound:
 					handle(m, &frames[i])
 					size += len(m.Data)
 					continue
