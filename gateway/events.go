@@ -211,7 +211,7 @@ func (c *conn) publishDone(ev *pendingEvent, failed bool) {
 
 // onReply handles a worker's reply (or the server's "no responders") to the
 // in-flight event of one client.
-func (g *Gateway) onReply(m *nats.Msg, b *batch) {
+func (g *Gateway) onReply(m *nats.Msg, b *writeBatch) {
 	seq, evSeq, ok := wire.ParseGatewayReply(m.Subject)
 	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
@@ -267,7 +267,7 @@ func (c *conn) inflightLocked(evSeq uint64) *pendingEvent {
 
 // applyReply applies what the handler did to its own client: session
 // changes first (the next event must carry them), then frames, then close.
-func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
+func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *writeBatch) {
 	g.applySession(c, m)
 	g.applyFrames(c, m.Header.Get(wire.HdrFrames), m.Data, b)
 	if m.Header.Get(wire.HdrClose) == "1" {
@@ -277,7 +277,7 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 }
 
 // applyFrames queues the frames of a reply for its client.
-func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
+func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *writeBatch) {
 	// A body without Sb-Frames is one text frame (wire.NewFrameScanner).
 	n, err := b.addFrames(c, spec, body)
 	if err != nil {

@@ -560,7 +560,7 @@ func (g *Gateway) drainEvents(ctx context.Context) error {
 		}
 	}
 	// A reply is applied before its event leaves the pipeline, but its
-	// frames may still wait in the inbound dispatcher's batch: a barrier
+	// frames may still wait in the inbound dispatcher's writeBatch: a barrier
 	// through the same channel comes out after the batch was written.
 	select {
 	case g.inbound <- &nats.Msg{}:

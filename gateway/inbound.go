@@ -15,8 +15,8 @@ import (
 func (g *Gateway) runInbound() {
 	defer g.wg.Done()
 	var members []*conn
-	frames := make([]encodedFrame, maxBatch)
-	b := newBatch()
+	frames := make([]encodedFrame, maxWriteBatch)
+	b := newWriteBatch()
 	kinds := g.subj.GatewayInbound(g.id)
 	handle := func(m *nats.Msg, frame *encodedFrame) {
 		switch kind := kinds.Kind(m.Subject); {
@@ -42,11 +42,11 @@ func (g *Gateway) runInbound() {
 	for {
 		select {
 		case m := <-g.inbound:
-			// Take what else has arrived, up to maxBatch messages, and
+			// Take what else has arrived, up to maxWriteBatch messages, and
 			// write each client's share with one system call.
 			handle(m, &frames[0])
 			size := len(m.Data)
-			for i := 1; i < maxBatch && size < maxBatchBytes; i++ {
+			for i := 1; i < maxWriteBatch && size < maxWriteBatchBytes; i++ {
 				select {
 				case m := <-g.inbound:
 					handle(m, &frames[i])
@@ -66,17 +66,17 @@ func (g *Gateway) runInbound() {
 	}
 }
 
-// maxBatch and maxBatchBytes bound the messages whose frames are gathered
-// before writing: enough to turn a flood of small messages into few system
+// maxWriteBatch and maxWriteBatchBytes bound the messages of one dispatch
+// round, whose frames are gathered in the writeBatch before writing: enough to turn a flood of small messages into few system
 // calls, small enough not to hand a client a burst bigger than its socket
 // takes at once.
 const (
-	maxBatch      = 256
-	maxBatchBytes = 16 << 10
+	maxWriteBatch      = 256
+	maxWriteBatchBytes = 16 << 10
 )
 
 // deliver encodes the frame once and hands it to every local member.
-func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *batch) []*conn {
+func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *writeBatch) []*conn {
 	kind, token, ok := g.subj.Classify(m.Subject)
 	if !ok {
 		g.log.Warn("message on unexpected subject dropped", "subject", m.Subject)
