@@ -13,7 +13,7 @@ import (
 // onCommand handles a command addressed to this gateway: a send to listed
 // clients, or an operation on one client, answered when it has a reply
 // subject.
-func (g *Gateway) onCommand(m *nats.Msg, b *batch) {
+func (g *Gateway) onCommand(m *nats.Msg, b *writeBatch) {
 	op := m.Header.Get(wire.HdrOp)
 	if op == wire.OpSend {
 		var frame encodedFrame

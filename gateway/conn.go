@@ -15,13 +15,13 @@ import (
 // conn is one client connection and the state GatewayWorker keeps with it:
 // session, uid, groups.
 type conn struct {
-	// A group message reads and writes these for every member (fanout.go,
-	// batch.go, write.go). They fill the struct's first 64 bytes, one
+	// A group message reads and writes these for every member (inbound.go,
+	// writebatch.go, write.go). They fill the struct's first 64 bytes, one
 	// cache line, so that a broadcast to 10,000 members misses the cache
 	// once per member; spread over the struct, the sendv part of a
 	// broadcast's CPU went from 2.3% to 0.4% when they were put here.
 	t        transport
-	batched  [][]byte   // frames a batch holds for this client (batch.go; fan-out goroutine only)
+	batched  [][]byte   // frames a writeBatch holds for this client (writebatch.go; inbound dispatcher only)
 	fd       int        // socket descriptor (netpoll reads, sendv writes); -1 for TLS
 	wmu      sync.Mutex // guards the send queue (write.go) and the flags below it
 	flushing bool

@@ -20,6 +20,10 @@ import (
 // go out as one NATS message, which the server routes and a worker reads
 // once. Each client still has one event in flight (events.go), so batching
 // never reorders a client's events.
+//
+// An event batch goes from the gateway to a worker. It is not the reply
+// batch (replybatch.go: a worker's answers, read on the inbound dispatcher)
+// nor the writeBatch (writebatch.go: one client's frames in one writev).
 
 const (
 	// maxBatchEventBytes: a message bigger than this is published alone.

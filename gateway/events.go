@@ -32,11 +32,11 @@ type pendingEvent struct {
 	// checks that no silent worker may hold it (hold.go).
 	attemptAt time.Time
 	attemptTo string
-	// fanoutMark: when overdue, the fan-out goroutine's count of handled
+	// inboundMark: when overdue, the inbound dispatcher's count of handled
 	// messages by which it will have handled every message that had
-	// reached it; 0 when not waiting for it (heldForFanout).
-	fanoutMark uint64
-	done       bool // the reply arrived and is being applied
+	// reached it; 0 when not waiting for it (heldForInbound).
+	inboundMark uint64
+	done        bool // the reply arrived and is being applied
 	// heldCopy is redeliveries+1 of the attempt held because every worker
 	// was busy, 0 if none was; heldSince is when it was first held
 	// (hold.go).
@@ -211,7 +211,7 @@ func (c *conn) publishDone(ev *pendingEvent, failed bool) {
 
 // onReply handles a worker's reply (or the server's "no responders") to the
 // in-flight event of one client.
-func (g *Gateway) onReply(m *nats.Msg, b *batch) {
+func (g *Gateway) onReply(m *nats.Msg, b *writeBatch) {
 	seq, evSeq, ok := wire.ParseGatewayReply(m.Subject)
 	if !ok {
 		g.log.Warn("malformed reply subject", "subject", m.Subject)
@@ -267,7 +267,7 @@ func (c *conn) inflightLocked(evSeq uint64) *pendingEvent {
 
 // applyReply applies what the handler did to its own client: session
 // changes first (the next event must carry them), then frames, then close.
-func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
+func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *writeBatch) {
 	g.applySession(c, m)
 	g.applyFrames(c, m.Header.Get(wire.HdrFrames), m.Data, b)
 	if m.Header.Get(wire.HdrClose) == "1" {
@@ -277,7 +277,7 @@ func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *batch) {
 }
 
 // applyFrames queues the frames of a reply for its client.
-func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *batch) {
+func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *writeBatch) {
 	// A body without Sb-Frames is one text frame (wire.NewFrameScanner).
 	n, err := b.addFrames(c, spec, body)
 	if err != nil {
@@ -411,7 +411,7 @@ func (g *Gateway) scanEvents(now time.Time) {
 			c.evMu.Unlock()
 			return
 		}
-		if !giveUp && !ev.noWorker && g.heldForFanout(ev) {
+		if !giveUp && !ev.noWorker && g.heldForInbound(ev) {
 			c.evMu.Unlock()
 			return
 		}
@@ -470,33 +470,33 @@ func (g *Gateway) scanEvents(now time.Time) {
 	})
 }
 
-// heldForFanout reports whether the overdue event ev must wait before it
+// heldForInbound reports whether the overdue event ev must wait before it
 // is sent again because its reply may already be here: replies come in
-// through the fan-out goroutine, in order behind group and broadcast
+// through the inbound dispatcher, in order behind group and broadcast
 // messages, and a backlog there (a broadcast to many clients, a starved
 // CPU) must not look like a lost reply, which would run the handler twice
 // for every client waiting in it. The first time ev is found overdue with
-// messages queued for the fan-out goroutine, it notes how many messages
+// messages queued for the inbound dispatcher, it notes how many messages
 // the goroutine will have handled once it handled those; ev waits until
 // then, or until nothing is queued, and then is overdue for good. The
 // caller holds c.evMu.
-func (g *Gateway) heldForFanout(ev *pendingEvent) bool {
-	queued := uint64(len(g.fanout)) // before done: the mark errs late, never early
-	done := g.fanoutDone.Load()
-	if ev.fanoutMark == 0 {
+func (g *Gateway) heldForInbound(ev *pendingEvent) bool {
+	queued := uint64(len(g.inbound)) // before done: the mark errs late, never early
+	done := g.inboundDone.Load()
+	if ev.inboundMark == 0 {
 		if queued == 0 {
 			return false
 		}
-		ev.fanoutMark = done + queued
+		ev.inboundMark = done + queued
 		g.metrics.redeliveriesHeld.Add(1)
-		g.log.Debug("event overdue; waiting for the fan-out goroutine before redelivering",
+		g.log.Debug("event overdue; waiting for the inbound dispatcher before redelivering",
 			"event", ev.kind, "queued", queued)
 		return true
 	}
-	if done < ev.fanoutMark && queued > 0 {
+	if done < ev.inboundMark && queued > 0 {
 		return true
 	}
-	ev.fanoutMark = 0
+	ev.inboundMark = 0
 	return false
 }
 

@@ -12,17 +12,17 @@ func BegunMessages(g *Gateway) int {
 	return n
 }
 
-// HoldFanout makes g's fan-out goroutine stop at its next group message,
+// HoldInbound makes g's inbound dispatcher stop at its next group message,
 // as if it were busy writing a big broadcast, until the returned function
 // is called: it holds the lock that the goroutine takes to list the
 // group's members.
-func HoldFanout(g *Gateway) (release func()) {
+func HoldInbound(g *Gateway) (release func()) {
 	g.hub.mu.Lock()
 	return g.hub.mu.Unlock
 }
 
-// FanoutQueued is how many messages wait for g's fan-out goroutine.
-func FanoutQueued(g *Gateway) int { return len(g.fanout) }
+// InboundQueued is how many messages wait for g's inbound dispatcher.
+func InboundQueued(g *Gateway) int { return len(g.inbound) }
 
 // PeersAlive returns the gateways g counts as alive: itself and the peers
 // whose heartbeats are recent (what queries wait for).

@@ -42,11 +42,11 @@ type Gateway struct {
 	// while it is connected (events.go, busPresent).
 	pauseMu   sync.Mutex
 	awaySince time.Time
-	fanout    chan *nats.Msg
-	// fanoutDone counts the messages the fan-out goroutine has handled
-	// (heldForFanout).
-	fanoutDone atomic.Uint64
-	subs       []*nats.Subscription
+	inbound   chan *nats.Msg
+	// inboundDone counts the messages the inbound dispatcher has handled
+	// (heldForInbound).
+	inboundDone atomic.Uint64
+	subs        []*nats.Subscription
 
 	listeners []listener
 	poll      *netpoll // nil: a reader goroutine per connection
@@ -62,7 +62,7 @@ type Gateway struct {
 	httpLn      *chanListener
 	httpSrv     *http.Server
 	stop        chan struct{}
-	barrier     chan struct{} // the fan-out goroutine wrote what came before (drainEvents)
+	barrier     chan struct{} // the inbound dispatcher wrote what came before (drainEvents)
 	stopOnce    sync.Once
 	wg          sync.WaitGroup
 }
@@ -112,9 +112,9 @@ type Stats struct {
 	// rather than to the queue group (docs/protocol.md §5.9).
 	EventsRedeliveredDirect uint64
 	// RedeliveriesHeld counts the overdue events not sent again at once
-	// because the fan-out goroutine had not yet handled the messages that
+	// because the inbound dispatcher had not yet handled the messages that
 	// had reached it, among which the event's reply may be (events.go,
-	// heldForFanout).
+	// heldForInbound).
 	RedeliveriesHeld uint64
 	EventBatches     uint64 // NATS messages that carried several message events
 	EventsBatched    uint64 // message events sent in batches (also in EventsOut)
@@ -205,7 +205,7 @@ func New(nc *nats.Conn, opts ...Option) (*Gateway, error) {
 		subj:    subj,
 		opts:    o,
 		log:     o.log.With("gateway_id", id),
-		fanout:  make(chan *nats.Msg, 1<<16),
+		inbound: make(chan *nats.Msg, 1<<16),
 		stop:    make(chan struct{}),
 		barrier: make(chan struct{}, 1),
 	}
@@ -260,7 +260,7 @@ func (g *Gateway) subscribeInterest(kind, name string) (*nats.Subscription, erro
 	if kind == wire.KindUid {
 		subject = g.subj.Uid(name)
 	}
-	sub, err := g.nc.ChanSubscribe(subject, g.fanout)
+	sub, err := g.nc.ChanSubscribe(subject, g.inbound)
 	if err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
 	}
@@ -319,7 +319,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	for _, l := range g.listeners {
 		go g.acceptLoop(l)
 	}
-	go g.runFanout()
+	go g.runInbound()
 	go g.tick()
 	go func() { defer g.wg.Done(); _ = g.httpSrv.Serve(g.httpLn) }()
 	go g.watchBus()
@@ -372,10 +372,10 @@ func (g *Gateway) subscribe() error {
 		handler nats.MsgHandler
 	}
 	// Commands, event replies and fan-out share one channel and one
-	// goroutine, so that what a worker sends reaches its clients in the
+	// goroutine (the inbound dispatcher, inbound.go), so that what a worker sends reaches its clients in the
 	// order the worker sent it, whatever subject it went through.
 	for _, subject := range []string{g.subj.Gateway(g.id), g.subj.GatewayReplies(g.id), g.subj.GatewayReplyBatch(g.id), g.subj.GatewayBatchReplies(g.id), g.subj.All()} {
-		ns, err := g.nc.ChanSubscribe(subject, g.fanout)
+		ns, err := g.nc.ChanSubscribe(subject, g.inbound)
 		if err != nil {
 			g.unsubscribe()
 			return fmt.Errorf("subscribe %s: %w", subject, err)
@@ -537,7 +537,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 // drainEvents waits, until ctx ends or the bus is away, for every open
 // client's events (in flight or queued) to be answered, then for the
-// fan-out goroutine to hand the answers' frames to the sockets. An event
+// inbound dispatcher to hand the answers' frames to the sockets. An event
 // waiting for a worker when none is running is dropped by scanEvents at
 // once. g.closing is set, so readers add no new events.
 func (g *Gateway) drainEvents(ctx context.Context) error {
@@ -560,10 +560,10 @@ func (g *Gateway) drainEvents(ctx context.Context) error {
 		}
 	}
 	// A reply is applied before its event leaves the pipeline, but its
-	// frames may still wait in the fan-out goroutine's batch: a barrier
+	// frames may still wait in the inbound dispatcher's writeBatch: a barrier
 	// through the same channel comes out after the batch was written.
 	select {
-	case g.fanout <- &nats.Msg{}:
+	case g.inbound <- &nats.Msg{}:
 	case <-ctx.Done():
 		return fmt.Errorf("gateway shutdown: replies not written: %w", ctx.Err())
 	}

@@ -78,8 +78,8 @@ func newPathFixture(tb testing.TB, members int, opts ...Option) *pathFixture {
 }
 
 // deliverOnce runs the fan-out path for one 64-byte group message: encode
-// once, hand to every member, write with the batch.
-func (f *pathFixture) deliverOnce(msg *nats.Msg, members []*conn, frame *encodedFrame, b *batch) []*conn {
+// once, hand to every member, write with the writeBatch.
+func (f *pathFixture) deliverOnce(msg *nats.Msg, members []*conn, frame *encodedFrame, b *writeBatch) []*conn {
 	members = f.g.deliver(msg, members[:0], frame, b)
 	b.flush()
 	frame.reset(wire.Frame{})
@@ -94,7 +94,7 @@ func TestFanoutAllocatesNothingPerMember(t *testing.T) {
 		msg := &nats.Msg{Subject: f.g.subj.Group("g"), Data: make([]byte, 64)}
 		var members []*conn
 		var frame encodedFrame
-		b := newBatch()
+		b := newWriteBatch()
 		members = f.deliverOnce(msg, members, &frame, b) // warm the reused slices
 		allocs := testing.AllocsPerRun(200, func() { members = f.deliverOnce(msg, members, &frame, b) })
 		t.Logf("%d members: %.1f allocations per message", n, allocs)
@@ -112,7 +112,7 @@ func BenchmarkFanoutPerMember(b *testing.B) {
 	msg := &nats.Msg{Subject: f.g.subj.Group("g"), Data: make([]byte, 64)}
 	var list []*conn
 	var frame encodedFrame
-	bt := newBatch()
+	bt := newWriteBatch()
 	list = f.deliverOnce(msg, list, &frame, bt)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -173,7 +173,7 @@ type pipeline struct {
 	frame []byte
 	reply nats.Msg
 	subj  []byte
-	b     *batch
+	b     *writeBatch
 }
 
 func newPipeline(tb testing.TB, f *pathFixture) *pipeline {
@@ -184,7 +184,7 @@ func newPipeline(tb testing.TB, f *pathFixture) *pipeline {
 		tb.Fatal(err)
 	}
 	return &pipeline{
-		f: f, c: c, frame: frame.Bytes(), b: newBatch(),
+		f: f, c: c, frame: frame.Bytes(), b: newWriteBatch(),
 		reply: nats.Msg{Data: make([]byte, 64)}, // one text frame, as the Go worker sends it
 	}
 }
@@ -364,7 +364,7 @@ func BenchmarkReplyToWrite(b *testing.B) {
 	f := newPathFixture(b, 1)
 	c := f.conns[0]
 	reply := &nats.Msg{Data: make([]byte, 64)} // one text frame, as the Go worker sends it
-	bt := newBatch()
+	bt := newWriteBatch()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {

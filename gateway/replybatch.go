@@ -11,8 +11,10 @@ import (
 // reply (a session change and frames, never a close) is applied as if it
 // had come alone, and the client's next event goes out. A malformed batch
 // is logged and dropped whole: its events time out and are redelivered,
-// as for a lost reply.
-func (g *Gateway) onReplyBatch(m *nats.Msg, b *batch) {
+// as for a lost reply. The frames it carries join b, the inbound
+// dispatcher's writeBatch (writebatch.go), like any reply's; an event
+// batch (eventbatch.go) is the other direction, gateway to worker.
+func (g *Gateway) onReplyBatch(m *nats.Msg, b *writeBatch) {
 	sc := wire.NewReplyBatchScanner(m)
 	check, n := sc, 0
 	for check.Scan() {

@@ -52,7 +52,7 @@ func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
 	// The reply to the slow client's close event comes in behind the
 	// fan-out of 200,000 frames, which on a loaded machine takes longer
 	// than event_timeout: the gateway must wait for it, not redeliver
-	// the event (heldForFanout), so OnClose runs once.
+	// the event (heldForInbound), so OnClose runs once.
 	g := sbtest.Gateway(t, ns.ClientURL(), gateway.SendBufferBytes(sendBuffer))
 	cc := &closeCounter{closed: map[string]int{}}
 	sbtest.Worker(t, ns.ClientURL(), cc)
@@ -83,7 +83,7 @@ func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
 	// makes two or three read calls per frame and checks every byte,
 	// which for the 200,000 frames here cost the test 4.5 times the CPU
 	// of the gateway's whole fan-out (a CPU profile under -race), left
-	// the fan-out goroutine a small share of the process and made a 60 s
+	// the inbound dispatcher a small share of the process and made a 60 s
 	// deadline for all messages fail on a loaded machine, with nothing
 	// wrong in the gateway. What the clients must
 	// see is progress: each gets a deadline per message, from the moment
@@ -162,7 +162,7 @@ func TestSlowReaderIsClosedAndOthersGetEverything(t *testing.T) {
 	if st := g.Stats(); st.EventsRedelivered != 0 {
 		t.Fatalf("%d events redelivered", st.EventsRedelivered)
 	} else {
-		t.Logf("overdue events held for the fan-out backlog: %d", st.RedeliveriesHeld)
+		t.Logf("overdue events held for the inbound backlog: %d", st.RedeliveriesHeld)
 	}
 	cc.mu.Lock()
 	if n := cc.closed[slowID]; n != 1 {
@@ -224,13 +224,13 @@ func (e *countingEcho) OnMessage(c *worker.Context, m worker.Message) error {
 	return e.joiner.OnMessage(c, m)
 }
 
-// TestReplyBehindFanoutBacklogIsNotRedelivered: a worker's reply waits
-// for the fan-out goroutine in order behind the group messages that came
+// TestReplyBehindInboundBacklogIsNotRedelivered: a worker's reply waits
+// for the inbound dispatcher in order behind the group messages that came
 // before it. When the goroutine is behind (here held at a group message,
 // as by a long broadcast or a starved CPU) past event_timeout, the reply
 // is not lost, it is queued: the event is not sent again and the handler
 // runs once.
-func TestReplyBehindFanoutBacklogIsNotRedelivered(t *testing.T) {
+func TestReplyBehindInboundBacklogIsNotRedelivered(t *testing.T) {
 	const timeout = 2 * time.Second
 	ns := sbtest.NATS(t)
 	g := sbtest.Gateway(t, ns.ClientURL(), gateway.EventTimeout(timeout))
@@ -244,7 +244,7 @@ func TestReplyBehindFanoutBacklogIsNotRedelivered(t *testing.T) {
 	c := sbtest.Dial(t, g, "/")
 	c.Expect("joined")
 
-	release := gateway.HoldFanout(g)
+	release := gateway.HoldInbound(g)
 	held := true
 	defer func() {
 		if held {
@@ -260,8 +260,8 @@ func TestReplyBehindFanoutBacklogIsNotRedelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Send("hello")
-	sbtest.Eventually(t, timeout, "the reply queued for the fan-out goroutine", func() bool {
-		return gateway.FanoutQueued(g) >= 1
+	sbtest.Eventually(t, timeout, "the reply queued for the inbound dispatcher", func() bool {
+		return gateway.InboundQueued(g) >= 1
 	})
 	sbtest.Eventually(t, 5*timeout, "the overdue event held or redelivered", func() bool {
 		st := g.Stats()
@@ -272,7 +272,7 @@ func TestReplyBehindFanoutBacklogIsNotRedelivered(t *testing.T) {
 	c.Expect("broadcast")
 	c.Expect("hello")
 	if st := g.Stats(); st.EventsRedelivered != 0 {
-		t.Fatalf("%d events redelivered while their reply waited for the fan-out goroutine", st.EventsRedelivered)
+		t.Fatalf("%d events redelivered while their reply waited for the inbound dispatcher", st.EventsRedelivered)
 	}
 	if n := h.runs.Load(); n != 1 {
 		t.Fatalf("OnMessage ran %d times", n)

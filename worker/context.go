@@ -185,8 +185,14 @@ func (c *Context) CloseCurrentClient(last []byte, opts ...bus.SendOption) {
 	c.close = true
 }
 
-// Gateway returns the Gateway API. Frames queued with SendToCurrentClient
-// are sent before it returns, so that they reach the client before anything
+// Gateway returns the Gateway API: the worker's *bus.Client, the same
+// client bus.Connect returns, which reaches every gateway of the cluster
+// (not the gateway of the current client; that one is only named, by
+// GatewayID). The name is GatewayWorker's, whose handlers call this API as
+// Gateway::sendToGroup and so on, so that c.Gateway().SendToGroup reads
+// as the code it replaces; a second name for the same client would give
+// readers two things to tell apart where there is one. Frames queued with
+// SendToCurrentClient are sent before it returns, so that they reach the client before anything
 // sent through the API afterwards (the gateway handles one worker's
 // messages in the order they were published).
 func (c *Context) Gateway() *bus.Client {

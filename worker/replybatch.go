@@ -17,6 +17,10 @@ import (
 // a gateway one message for many replies; when only one is waiting it
 // goes alone, as it always did. Events that came alone are answered
 // alone: their gateway is quiet, and the reply should not wait.
+//
+// The gateway reads a reply batch in its gateway/replybatch.go; it has
+// nothing to do with the gateway's writeBatch, which coalesces one
+// client's socket writes.
 
 const (
 	// maxBatchReplyBytes: a reply with more frame bytes goes alone.

@@ -157,7 +157,7 @@ func NewGatewayCollector(g *gateway.Gateway) prometheus.Collector {
 		"events_dropped":     d("events_dropped_total", "Events given up."),
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
 		"events_direct":      d("events_redelivered_direct_total", "Resends (redeliveries, retries after no responders) sent to one recently heard worker's direct subject instead of the queue group."),
-		"redeliveries_held":  d("redeliveries_held_total", "Overdue events held until the fan-out goroutine handled what had reached it (their reply may be there)."),
+		"redeliveries_held":  d("redeliveries_held_total", "Overdue events held until the inbound dispatcher handled what had reached it (their reply may be there)."),
 		"events_held_busy":   d("events_held_busy_total", "Overdue events held, not sent again, because every live worker said it was busy."),
 		"event_batches":      d("event_batches_total", "NATS messages that carried several message events."),
 		"events_batched":     d("events_batched_total", "Message events sent in batches (also counted in events_published_total)."),

@@ -7,17 +7,17 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// TestBatchArenaNotReusedUnderQueuedFrames: a reply frame that a slow
+// TestWriteBatchArenaNotReusedUnderQueuedFrames: a reply frame that a slow
 // client's send queue kept must survive the next batch, which would
 // otherwise encode over it.
-func TestBatchArenaNotReusedUnderQueuedFrames(t *testing.T) {
+func TestWriteBatchArenaNotReusedUnderQueuedFrames(t *testing.T) {
 	f := newPathFixture(t, 2)
 	slow, fast := f.conns[0], f.conns[1]
 	slow.wmu.Lock()
 	slow.flushing = true // a flush is under way: sendv queues instead of writing
 	slow.wmu.Unlock()
 
-	b := newBatch()
+	b := newWriteBatch()
 	if _, err := b.addFrames(slow, "3", []byte("aaa")); err != nil {
 		t.Fatal(err)
 	}

@@ -9,17 +9,17 @@ import (
 	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
-// runFanout handles, in arrival order, commands, event replies and group,
+// runInbound handles, in arrival order, commands, event replies and group,
 // uid and broadcast messages. All their subscriptions feed one channel, so
 // an idle group costs no goroutine and a worker's sends keep their order.
-func (g *Gateway) runFanout() {
+func (g *Gateway) runInbound() {
 	defer g.wg.Done()
 	var members []*conn
-	frames := make([]encodedFrame, maxBatch)
-	b := newBatch()
-	inbound := g.subj.GatewayInbound(g.id)
+	frames := make([]encodedFrame, maxWriteBatch)
+	b := newWriteBatch()
+	kinds := g.subj.GatewayInbound(g.id)
 	handle := func(m *nats.Msg, frame *encodedFrame) {
-		switch kind := inbound.Kind(m.Subject); {
+		switch kind := kinds.Kind(m.Subject); {
 		case m.Subject == "": // a barrier from drainEvents (NATS subjects are never empty)
 			b.flush()
 			select {
@@ -37,18 +37,18 @@ func (g *Gateway) runFanout() {
 		default:
 			members = g.deliver(m, members[:0], frame, b)
 		}
-		g.fanoutDone.Add(1)
+		g.inboundDone.Add(1)
 	}
 	for {
 		select {
-		case m := <-g.fanout:
-			// Take what else has arrived, up to maxBatch messages, and
+		case m := <-g.inbound:
+			// Take what else has arrived, up to maxWriteBatch messages, and
 			// write each client's share with one system call.
 			handle(m, &frames[0])
 			size := len(m.Data)
-			for i := 1; i < maxBatch && size < maxBatchBytes; i++ {
+			for i := 1; i < maxWriteBatch && size < maxWriteBatchBytes; i++ {
 				select {
-				case m := <-g.fanout:
+				case m := <-g.inbound:
 					handle(m, &frames[i])
 					size += len(m.Data)
 					continue
@@ -66,17 +66,17 @@ func (g *Gateway) runFanout() {
 	}
 }
 
-// maxBatch and maxBatchBytes bound the messages whose frames are gathered
-// before writing: enough to turn a flood of small messages into few system
+// maxWriteBatch and maxWriteBatchBytes bound the messages of one dispatch
+// round, whose frames are gathered in the writeBatch before writing: enough to turn a flood of small messages into few system
 // calls, small enough not to hand a client a burst bigger than its socket
 // takes at once.
 const (
-	maxBatch      = 256
-	maxBatchBytes = 16 << 10
+	maxWriteBatch      = 256
+	maxWriteBatchBytes = 16 << 10
 )
 
 // deliver encodes the frame once and hands it to every local member.
-func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *batch) []*conn {
+func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *writeBatch) []*conn {
 	kind, token, ok := g.subj.Classify(m.Subject)
 	if !ok {
 		g.log.Warn("message on unexpected subject dropped", "subject", m.Subject)

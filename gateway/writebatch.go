@@ -1,8 +1,12 @@
 package gateway
 
-// batch collects, while the fan-out goroutine works through the messages
-// that arrived together, the frames each client gets, so that a client
-// receives them with one writev instead of one write each. With one
+// writeBatch collects, while the inbound dispatcher works through the
+// messages that arrived together, the frames each client gets, so that a
+// client receives them with one writev instead of one write each. It is
+// the gateway's write-side batch, on the socket side; not to be confused
+// with an event batch (eventbatch.go: events to a worker in one NATS
+// message) or a reply batch (replybatch.go: a worker's replies in one NATS
+// message). With one
 // message at a time it writes at once, as before; the more messages pile
 // up, the more each system call carries.
 //
@@ -12,10 +16,10 @@ package gateway
 // messages) are not: they live as long as any member's queue holds them.
 //
 // A client's frames wait in its conn.batched, not in a map: a broadcast to
-// 10,000 members spent 6% of its CPU on map lookups. Only one batch may
-// hold frames for a client at a time; the gateway has one, on its fan-out
-// goroutine.
-type batch struct {
+// 10,000 members spent 6% of its CPU on map lookups. Only one writeBatch
+// may hold frames for a client at a time; the gateway has one, on its
+// inbound dispatcher goroutine.
+type writeBatch struct {
 	order []*conn
 	arena []byte
 }
@@ -27,10 +31,10 @@ const maxArenaBytes = 64 << 10
 // maxKeptBatch bounds the frame slice a client keeps between batches.
 const maxKeptBatch = 8
 
-func newBatch() *batch { return &batch{} }
+func newWriteBatch() *writeBatch { return &writeBatch{} }
 
 // add queues a frame for c; the frame is shared and must not change.
-func (b *batch) add(c *conn, frame []byte) {
+func (b *writeBatch) add(c *conn, frame []byte) {
 	if len(c.batched) == 0 {
 		b.order = append(b.order, c)
 	}
@@ -39,7 +43,7 @@ func (b *batch) add(c *conn, frame []byte) {
 
 // addFrames encodes the frames of a multi-frame body for c alone into the
 // arena, queues them and counts them. On an error nothing is queued.
-func (b *batch) addFrames(c *conn, spec string, body []byte) (int, error) {
+func (b *writeBatch) addFrames(c *conn, spec string, body []byte) (int, error) {
 	start := len(b.arena)
 	out, n, err := c.t.appendFrames(b.arena, spec, body)
 	if err != nil {
@@ -60,7 +64,7 @@ func (b *batch) addFrames(c *conn, spec string, body []byte) (int, error) {
 // flush writes every client's frames, in the order they were added. Each
 // client keeps its slice for the next batch (no allocation in steady
 // state) unless it grew large in a burst.
-func (b *batch) flush() {
+func (b *writeBatch) flush() {
 	retained := false
 	for _, c := range b.order {
 		fs := c.batched
@@ -82,7 +86,7 @@ func (b *batch) flush() {
 // send queue kept frames (its socket was full, or TLS, which always writes
 // through the queue) they may point into the arena, so a used arena is
 // left to them and the next batch starts a new one.
-func (b *batch) resetArena(retained bool) {
+func (b *writeBatch) resetArena(retained bool) {
 	if retained && len(b.arena) > 0 || cap(b.arena) > maxArenaBytes {
 		b.arena = nil
 		return
