@@ -582,7 +582,7 @@ func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStat
 		return nil, fmt.Errorf("workers: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	hello := &nats.Msg{Subject: c.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrOp: []string{wire.OpHello}}}
+	hello := wire.WorkerBeat{Op: wire.OpHello}.Msg(c.subj.WorkerHeartbeat(), nil)
 	if err := c.nc.PublishMsg(hello); err != nil {
 		return nil, fmt.Errorf("workers: %w", err)
 	}
@@ -594,8 +594,9 @@ func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStat
 		if err != nil {
 			break
 		}
-		id := m.Header.Get(wire.HdrWorker)
-		if id == "" || m.Header.Get(wire.HdrOp) == wire.OpBye {
+		beat := wire.ReadWorkerBeat(m)
+		id := beat.Worker
+		if id == "" || beat.Op == wire.OpBye {
 			continue
 		}
 		var st WorkerStatus
