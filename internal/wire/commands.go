@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 )
@@ -33,4 +35,58 @@ func ReplyError(m *nats.Msg) error {
 		return fmt.Errorf("%w: %s", ErrInvalidName, m.Header.Get(HdrReason))
 	}
 	return fmt.Errorf("%w: %s", ErrRemote, m.Header.Get(HdrReason))
+}
+
+// Reply is the header part of a worker's reply to one event (docs/protocol.md
+// §5), read straight into fields (no maps: this is on the reply → socket
+// path). A reply batch carries the same frames and session changes in its
+// own headers (replybatch.go).
+type Reply struct {
+	Status        string // StatusOK (or absent), StatusError, StatusReject
+	Frames        string // the frame spec of a multi-frame body (EachFrame)
+	Close         string // "1": close the client after the frames
+	SessionSet    string // JSON object replacing the session
+	SessionUpdate string // JSON object merged into the session
+	Reason        string // a reject's or an error's reason
+	HTTPStatus    string // a rejected handshake's status code
+}
+
+// ReadReply reads the headers of a reply.
+func ReadReply(m *nats.Msg) Reply {
+	h := m.Header
+	return Reply{
+		Status:        h.Get(HdrStatus),
+		Frames:        h.Get(HdrFrames),
+		Close:         h.Get(HdrClose),
+		SessionSet:    h.Get(HdrSessionSet),
+		SessionUpdate: h.Get(HdrSessionUpd),
+		Reason:        h.Get(HdrReason),
+		HTTPStatus:    h.Get(HdrHTTPStatus),
+	}
+}
+
+// Closes reports whether the reply closes its client.
+func (r Reply) Closes() bool { return r.Close == "1" }
+
+// Rejected reports whether the reply refuses a WebSocket handshake, and
+// with which HTTP status: a code outside 400..599 (or none) is 403.
+func (r Reply) Rejected() (status int, ok bool) {
+	if r.Status != StatusReject {
+		return 0, false
+	}
+	code, _ := strconv.Atoi(r.HTTPStatus)
+	if code < 400 || code > 599 {
+		code = http.StatusForbidden
+	}
+	return code, true
+}
+
+// RejectHeader returns the headers of a reply refusing a WebSocket
+// handshake with the HTTP status and reason.
+func RejectHeader(status int, reason string) nats.Header {
+	return nats.Header{
+		HdrStatus:     []string{StatusReject},
+		HdrHTTPStatus: []string{strconv.Itoa(status)},
+		HdrReason:     []string{reason},
+	}
 }
