@@ -90,3 +90,49 @@ func RejectHeader(status int, reason string) nats.Header {
 		HdrReason:     []string{reason},
 	}
 }
+
+// Command is the header part of a command to a gateway (Subjects.Gateway,
+// or Subjects.Uid for an OpPing), read straight into fields (no maps: a
+// send is on the fan-out path). Which fields an operation uses:
+// OpSend: Clients, Binary; OpClose: Frames; OpJoin/OpLeave: GroupToken;
+// OpBind/OpUnbind: UidToken; every client operation: Client.
+type Command struct {
+	Op         string
+	Client     string // the client a client operation is for
+	Clients    string // OpSend: the client ids, JoinIDs form
+	GroupToken string // NameToken form
+	UidToken   string // NameToken form
+	Frames     string // OpClose: the frame spec of the last frames
+	Binary     bool   // OpSend: the frame is binary
+}
+
+// ReadCommand reads the headers of a command.
+func ReadCommand(m *nats.Msg) Command {
+	h := m.Header
+	return Command{
+		Op:         h.Get(HdrOp),
+		Client:     h.Get(HdrClient),
+		Clients:    h.Get(HdrClients),
+		GroupToken: h.Get(HdrGroup),
+		UidToken:   h.Get(HdrUid),
+		Frames:     h.Get(HdrFrames),
+		Binary:     h.Get(HdrBinary) == "1",
+	}
+}
+
+// Header returns the command's headers; empty fields are left out.
+func (c Command) Header() nats.Header {
+	h := nats.Header{HdrOp: []string{c.Op}}
+	for _, kv := range [...]struct{ k, v string }{
+		{HdrClient, c.Client}, {HdrClients, c.Clients}, {HdrGroup, c.GroupToken},
+		{HdrUid, c.UidToken}, {HdrFrames, c.Frames},
+	} {
+		if kv.v != "" {
+			h[kv.k] = []string{kv.v}
+		}
+	}
+	if c.Binary {
+		h[HdrBinary] = []string{"1"}
+	}
+	return h
+}
