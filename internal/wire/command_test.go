@@ -13,6 +13,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		{Op: OpJoin, Client: "c1", GroupToken: NameToken("room")},
 		{Op: OpBind, Client: "c1", UidToken: NameToken("u 1")},
 		{Op: OpClose, Client: "c1", Frames: "3,b2"},
+		{Binary: true, Exclude: "a,b", ExcludeGroups: NameToken("g1") + "," + NameToken("g2")},
 	} {
 		if got := ReadCommand(&nats.Msg{Header: c.Header()}); got != c {
 			t.Fatalf("wrote %+v, read %+v", c, got)
@@ -28,12 +29,14 @@ func TestCommandRoundTrip(t *testing.T) {
 // FuzzReadCommand: any headers read without panic; what was read written
 // back reads the same.
 func FuzzReadCommand(f *testing.F) {
-	f.Add("send", "", "a,b", "", "", "", "1")
-	f.Add("join", "c", "", "Zw", "", "", "")
-	f.Fuzz(func(t *testing.T, op, client, clients, group, uid, frames, binary string) {
+	f.Add("send", "", "a,b", "", "", "", "1", "", "")
+	f.Add("join", "c", "", "Zw", "", "", "", "", "")
+	f.Add("", "", "", "", "", "", "", "x,y", "Zw,Zx")
+	f.Fuzz(func(t *testing.T, op, client, clients, group, uid, frames, binary, exclude, excludeGroups string) {
 		c := ReadCommand(&nats.Msg{Header: nats.Header{HdrOp: {op}, HdrClient: {client}, HdrClients: {clients},
-			HdrGroup: {group}, HdrUid: {uid}, HdrFrames: {frames}, HdrBinary: {binary}}})
-		if c.Op != op || c.Client != client || c.Clients != clients || c.GroupToken != group || c.UidToken != uid || c.Frames != frames || c.Binary != (binary == "1") {
+			HdrGroup: {group}, HdrUid: {uid}, HdrFrames: {frames}, HdrBinary: {binary}, HdrExclude: {exclude}, HdrExcludeGroups: {excludeGroups}}})
+		if c.Op != op || c.Client != client || c.Clients != clients || c.GroupToken != group || c.UidToken != uid || c.Frames != frames ||
+			c.Binary != (binary == "1") || c.Exclude != exclude || c.ExcludeGroups != excludeGroups {
 			t.Fatalf("read %+v", c)
 		}
 		if again := ReadCommand(&nats.Msg{Header: c.Header()}); again != c {

@@ -95,7 +95,9 @@ func RejectHeader(status int, reason string) nats.Header {
 // or Subjects.Uid for an OpPing), read straight into fields (no maps: a
 // send is on the fan-out path). Which fields an operation uses:
 // OpSend: Clients, Binary; OpClose: Frames; OpJoin/OpLeave: GroupToken;
-// OpBind/OpUnbind: UidToken; every client operation: Client.
+// OpBind/OpUnbind: UidToken; every client operation: Client. A frame
+// sent to a group, uid or all subject is read the same way: Binary,
+// Exclude, ExcludeGroups (Op empty, or an operation on the group).
 type Command struct {
 	Op         string
 	Client     string // the client a client operation is for
@@ -104,6 +106,12 @@ type Command struct {
 	UidToken   string // NameToken form
 	Frames     string // OpClose: the frame spec of the last frames
 	Binary     bool   // OpSend: the frame is binary
+	// Exclude lists client ids (JoinIDs form) that must not receive a
+	// frame sent to a group, uid or all.
+	Exclude string
+	// ExcludeGroups lists group tokens, comma-separated: members of those
+	// groups must not receive this group send (SendToGroups).
+	ExcludeGroups string
 }
 
 // ReadCommand reads the headers of a command.
@@ -117,15 +125,18 @@ func ReadCommand(m *nats.Msg) Command {
 		UidToken:   h.Get(HdrUid),
 		Frames:     h.Get(HdrFrames),
 		Binary:     h.Get(HdrBinary) == "1",
+
+		Exclude:       h.Get(HdrExclude),
+		ExcludeGroups: h.Get(HdrExcludeGroups),
 	}
 }
 
 // Header returns the command's headers; empty fields are left out.
 func (c Command) Header() nats.Header {
-	h := nats.Header{HdrOp: []string{c.Op}}
+	h := nats.Header{}
 	for _, kv := range [...]struct{ k, v string }{
-		{HdrClient, c.Client}, {HdrClients, c.Clients}, {HdrGroup, c.GroupToken},
-		{HdrUid, c.UidToken}, {HdrFrames, c.Frames},
+		{HdrOp, c.Op}, {HdrClient, c.Client}, {HdrClients, c.Clients}, {HdrGroup, c.GroupToken},
+		{HdrUid, c.UidToken}, {HdrFrames, c.Frames}, {HdrExclude, c.Exclude}, {HdrExcludeGroups, c.ExcludeGroups},
 	} {
 		if kv.v != "" {
 			h[kv.k] = []string{kv.v}
