@@ -337,12 +337,12 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 	}
 	m := &nats.Msg{
 		Subject: g.subj.Event(wire.EventWebSocketConnect),
-		Header: nats.Header{
-			wire.HdrClient: []string{c.id},
-			wire.HdrRemote: []string{c.remote},
+		Header: wire.Event{
+			ClientID: c.id,
+			Remote:   c.remote,
 			// The worker skips the handshake once the gateway stopped waiting.
-			wire.HdrDeadline: []string{string(wire.AppendDeadline(nil, time.Now().Add(g.opts.HandshakeTimeout)))},
-		},
+			Deadline: time.Now().Add(g.opts.HandshakeTimeout).UnixMilli(),
+		}.Header(),
 		Data: body,
 	}
 	reply, err := g.nc.RequestMsg(m, budget)
