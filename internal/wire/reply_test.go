@@ -51,3 +51,14 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// TestSetReplyHeaderAlone: a reply sent alone, written by SetReplyHeader,
+// reads back with ReadReply.
+func TestSetReplyHeaderAlone(t *testing.T) {
+	h := nats.Header{}
+	SetReplyHeader(h, nil, []byte("2,b1"), []string{`{"a":1}`}, nil)
+	r := ReadReply(&nats.Msg{Header: h})
+	if r.Frames != "2,b1" || r.SessionSet != `{"a":1}` || r.SessionUpdate != "" || h.Get(HdrReplies) != "" {
+		t.Fatalf("read %+v from %v", r, h)
+	}
+}
