@@ -251,7 +251,7 @@ func (c *Client) probe(inbox string, st *gathering) error {
 			continue
 		}
 		st.probed[id] = true
-		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: wire.QueryProbe(inbox, id), Header: nats.Header{wire.HdrOp: []string{wire.OpPing}}}
+		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: wire.QueryProbe(inbox, id), Header: wire.Command{Op: wire.OpPing}.Header()}
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("probe gateway %s: %w", id, err)
 		}

@@ -166,7 +166,7 @@ func (g *Gateway) respondOK(m *nats.Msg, op string, body []byte) {
 	if m.Reply == "" {
 		return
 	}
-	err := m.RespondMsg(&nats.Msg{Header: nats.Header{wire.HdrStatus: []string{wire.StatusOK}}, Data: body})
+	err := m.RespondMsg(&nats.Msg{Header: wire.OKHeader(), Data: body})
 	if err == nil {
 		return
 	}
@@ -179,11 +179,7 @@ func (g *Gateway) respondError(m *nats.Msg, code, reason string) {
 	if m.Reply == "" {
 		return
 	}
-	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
-		wire.HdrStatus: []string{wire.StatusError},
-		wire.HdrError:  []string{code},
-		wire.HdrReason: []string{reason},
-	}})
+	err := m.RespondMsg(&nats.Msg{Header: wire.ErrorHeader(code, reason)})
 	if err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
 		g.log.Error("command error answer not sent", "op", wire.ReadCommand(m).Op, "client_id", wire.ReadCommand(m).Client, "reason", reason, "err", err)

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -43,4 +44,14 @@ func FuzzReadCommand(f *testing.F) {
 			t.Fatalf("read %+v, written back and read %+v", c, again)
 		}
 	})
+}
+
+func TestAnswerHeaders(t *testing.T) {
+	if err := ReplyError(&nats.Msg{Header: OKHeader()}); err != nil {
+		t.Fatalf("OKHeader read as %v", err)
+	}
+	err := ReplyError(&nats.Msg{Header: ErrorHeader(CodeNotFound, "client x not found")})
+	if !errors.Is(err, ErrClientNotFound) {
+		t.Fatalf("ErrorHeader(CodeNotFound) read as %v", err)
+	}
 }

@@ -147,3 +147,13 @@ func (c Command) Header() nats.Header {
 	}
 	return h
 }
+
+// OKHeader returns the headers of a successful answer to a command; its
+// reader is ReplyError (nil).
+func OKHeader() nats.Header { return nats.Header{HdrStatus: []string{StatusOK}} }
+
+// ErrorHeader returns the headers of an error answer to a command with
+// the code (CodeNotFound, ...) and reason; its reader is ReplyError.
+func ErrorHeader(code, reason string) nats.Header {
+	return nats.Header{HdrStatus: []string{StatusError}, HdrError: []string{code}, HdrReason: []string{reason}}
+}
