@@ -12,16 +12,13 @@ import (
 
 // command sends op for one client to its gateway as a request and returns
 // the reply. A gateway that is gone (no responders) means the client is gone.
-func (c *Client) command(ctx context.Context, clientID, op string, hdr nats.Header, data []byte) (*nats.Msg, error) {
+func (c *Client) command(ctx context.Context, clientID, op string, cmd wire.Command, data []byte) (*nats.Msg, error) {
 	gw, _, err := wire.ParseClientID(clientID)
 	if err != nil {
 		return nil, err
 	}
-	if hdr == nil {
-		hdr = nats.Header{}
-	}
-	hdr.Set(wire.HdrOp, op)
-	hdr.Set(wire.HdrClient, clientID)
+	cmd.Op, cmd.Client = op, clientID
+	hdr := cmd.Header()
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
 	reply, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: c.subj.Gateway(gw), Header: hdr, Data: data})
@@ -37,41 +34,41 @@ func (c *Client) command(ctx context.Context, clientID, op string, hdr nats.Head
 	return reply, nil
 }
 
-func nameHeader(key, name string) (nats.Header, error) {
-	if err := wire.ValidName(name); err != nil {
-		return nil, err
-	}
-	return nats.Header{key: []string{wire.NameToken(name)}}, nil
-}
-
 // JoinGroup adds a client to a group. When it returns, a SendToGroup
 // published afterwards by anyone reaches the client.
 func (c *Client) JoinGroup(ctx context.Context, clientID, group string) error {
-	return c.nameCommand(ctx, clientID, wire.OpJoin, wire.HdrGroup, group)
+	return c.nameCommand(ctx, clientID, wire.OpJoin, group)
 }
 
 // LeaveGroup removes a client from a group.
 func (c *Client) LeaveGroup(ctx context.Context, clientID, group string) error {
-	return c.nameCommand(ctx, clientID, wire.OpLeave, wire.HdrGroup, group)
+	return c.nameCommand(ctx, clientID, wire.OpLeave, group)
 }
 
 // BindUid binds a client to uid. A client has at most one uid: binding
 // replaces the previous one. Several clients may share a uid.
 func (c *Client) BindUid(ctx context.Context, clientID, uid string) error {
-	return c.nameCommand(ctx, clientID, wire.OpBind, wire.HdrUid, uid)
+	return c.nameCommand(ctx, clientID, wire.OpBind, uid)
 }
 
 // UnbindUid removes the client's binding to uid.
 func (c *Client) UnbindUid(ctx context.Context, clientID, uid string) error {
-	return c.nameCommand(ctx, clientID, wire.OpUnbind, wire.HdrUid, uid)
+	return c.nameCommand(ctx, clientID, wire.OpUnbind, uid)
 }
 
-func (c *Client) nameCommand(ctx context.Context, clientID, op, key, name string) error {
-	hdr, err := nameHeader(key, name)
-	if err != nil {
+// nameCommand joins or leaves a group (the name is a group), binds or
+// unbinds a uid.
+func (c *Client) nameCommand(ctx context.Context, clientID, op, name string) error {
+	if err := wire.ValidName(name); err != nil {
 		return err
 	}
-	_, err = c.command(ctx, clientID, op, hdr, nil)
+	var cmd wire.Command
+	if op == wire.OpBind || op == wire.OpUnbind {
+		cmd.UidToken = wire.NameToken(name)
+	} else {
+		cmd.GroupToken = wire.NameToken(name)
+	}
+	_, err := c.command(ctx, clientID, op, cmd, nil)
 	return err
 }
 
@@ -86,19 +83,19 @@ func (c *Client) Ungroup(ctx context.Context, group string) error {
 // CloseClient closes a client gracefully, sending last first when it is not
 // nil (GatewayWorker's closeClient($id, $message)).
 func (c *Client) CloseClient(ctx context.Context, clientID string, last []byte, opts ...SendOption) error {
-	hdr := nats.Header{}
+	var cmd wire.Command
 	if last != nil {
 		o := applySend(opts)
-		hdr.Set(wire.HdrFrames, string(wire.AppendFrameSpec(nil, wire.Frame{Data: last, Binary: o.binary})))
+		cmd.Frames = string(wire.AppendFrameSpec(nil, wire.Frame{Data: last, Binary: o.binary}))
 	}
-	_, err := c.command(ctx, clientID, wire.OpClose, hdr, last)
+	_, err := c.command(ctx, clientID, wire.OpClose, cmd, last)
 	return err
 }
 
 // DestroyClient drops a client's connection at once, without a close
 // handshake. Its OnClose still runs.
 func (c *Client) DestroyClient(ctx context.Context, clientID string) error {
-	_, err := c.command(ctx, clientID, wire.OpDestroy, nil, nil)
+	_, err := c.command(ctx, clientID, wire.OpDestroy, wire.Command{}, nil)
 	return err
 }
 
@@ -124,13 +121,13 @@ func (c *Client) sessionCommand(ctx context.Context, clientID, op string, s Sess
 	if b == nil {
 		b = []byte("{}")
 	}
-	_, err = c.command(ctx, clientID, op, nil, b)
+	_, err = c.command(ctx, clientID, op, wire.Command{}, b)
 	return err
 }
 
 // Session returns a client's session (empty, not nil, when none is set).
 func (c *Client) Session(ctx context.Context, clientID string) (Session, error) {
-	reply, err := c.command(ctx, clientID, wire.OpSessionGet, nil, nil)
+	reply, err := c.command(ctx, clientID, wire.OpSessionGet, wire.Command{}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +136,7 @@ func (c *Client) Session(ctx context.Context, clientID string) (Session, error) 
 
 // IsOnline reports whether a client is connected.
 func (c *Client) IsOnline(ctx context.Context, clientID string) (bool, error) {
-	_, err := c.command(ctx, clientID, wire.OpOnline, nil, nil)
+	_, err := c.command(ctx, clientID, wire.OpOnline, wire.Command{}, nil)
 	if errors.Is(err, ErrClientNotFound) {
 		return false, nil
 	}
@@ -148,7 +145,7 @@ func (c *Client) IsOnline(ctx context.Context, clientID string) (bool, error) {
 
 // UidByClientID returns the uid a client is bound to, "" when none.
 func (c *Client) UidByClientID(ctx context.Context, clientID string) (string, error) {
-	reply, err := c.command(ctx, clientID, wire.OpUidOf, nil, nil)
+	reply, err := c.command(ctx, clientID, wire.OpUidOf, wire.Command{}, nil)
 	if err != nil {
 		return "", err
 	}
@@ -163,7 +160,7 @@ func (c *Client) IsUidOnline(ctx context.Context, uid string) (bool, error) {
 	}
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
-	m := &nats.Msg{Subject: c.subj.Uid(uid), Header: nats.Header{wire.HdrOp: []string{wire.OpPing}}}
+	m := &nats.Msg{Subject: c.subj.Uid(uid), Header: wire.Command{Op: wire.OpPing}.Header()}
 	reply, err := c.nc.RequestMsgWithContext(ctx, m)
 	if errors.Is(err, nats.ErrNoResponders) {
 		return false, nil

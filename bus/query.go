@@ -58,22 +58,20 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 	if f.Group == "" && f.groupSet || f.Uid == "" && f.uidSet {
 		return nil, fmt.Errorf("query %s: empty group or uid: %w", kind, ErrInvalidName)
 	}
-	hdr := nats.Header{wire.HdrQuery: []string{kind}}
+	req := wire.QueryRequest{Kind: kind, Fields: fields}
 	if f.Group != "" {
 		if err := wire.ValidName(f.Group); err != nil {
 			return nil, err
 		}
-		hdr.Set(wire.HdrGroup, wire.NameToken(f.Group))
+		req.GroupToken = wire.NameToken(f.Group)
 	}
 	if f.Uid != "" {
 		if err := wire.ValidName(f.Uid); err != nil {
 			return nil, err
 		}
-		hdr.Set(wire.HdrUid, wire.NameToken(f.Uid))
+		req.UidToken = wire.NameToken(f.Uid)
 	}
-	if len(fields) > 0 {
-		hdr.Set(wire.HdrFields, strings.Join(fields, ","))
-	}
+	hdr := req.Header()
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
 	// One subscription for the answers (<inbox>.q) and for the probes of
@@ -133,15 +131,16 @@ func (c *Client) gather(ctx context.Context, kind string, f Filter, fields ...st
 		if wire.NoResponders(m) { // no gateway is running
 			return nil, nil
 		}
-		gw := m.Header.Get(wire.HdrGateway)
+		answer := wire.ReadQueryAnswer(m)
+		gw := answer.Gateway
 		if err := wire.ReplyError(m); err != nil {
 			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
 		}
 		st.expect(gw)
-		for _, id := range wire.SplitIDs(m.Header.Get(wire.HdrGateways)) {
+		for _, id := range answer.Gateways {
 			st.expect(id)
 		}
-		i, n, err := wire.ParsePart(m.Header.Get(wire.HdrPart))
+		i, n, err := answer.Parts()
 		if err != nil {
 			return nil, fmt.Errorf("query %s: gateway %s: %w", kind, gw, err)
 		}
@@ -252,7 +251,7 @@ func (c *Client) probe(inbox string, st *gathering) error {
 			continue
 		}
 		st.probed[id] = true
-		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: wire.QueryProbe(inbox, id), Header: nats.Header{wire.HdrOp: []string{wire.OpPing}}}
+		m := &nats.Msg{Subject: c.subj.Gateway(id), Reply: wire.QueryProbe(inbox, id), Header: wire.Command{Op: wire.OpPing}.Header()}
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("probe gateway %s: %w", id, err)
 		}
@@ -309,7 +308,7 @@ func (c *Client) Clients(ctx context.Context, f Filter, fields ...string) ([]Cli
 	for _, m := range answers {
 		var r wire.ListReply
 		if err := json.Unmarshal(m.Data, &r); err != nil {
-			return nil, fmt.Errorf("query list: gateway %s: %w", m.Header.Get(wire.HdrGateway), err)
+			return nil, fmt.Errorf("query list: gateway %s: %w", wire.ReadQueryAnswer(m).Gateway, err)
 		}
 		for _, ci := range r.Clients {
 			out = append(out, ClientInfo(ci))
@@ -329,7 +328,7 @@ func (c *Client) count(ctx context.Context, f Filter) (int, []string, error) {
 	for _, m := range answers {
 		var r wire.CountReply
 		if err := json.Unmarshal(m.Data, &r); err != nil {
-			return 0, nil, fmt.Errorf("query count: gateway %s: %w", m.Header.Get(wire.HdrGateway), err)
+			return 0, nil, fmt.Errorf("query count: gateway %s: %w", wire.ReadQueryAnswer(m).Gateway, err)
 		}
 		n += r.Clients
 		for _, u := range r.Uids {
@@ -563,7 +562,7 @@ func (c *Client) Gateways(ctx context.Context) ([]GatewayStatus, error) {
 	for _, m := range answers {
 		var st GatewayStatus
 		if err := json.Unmarshal(m.Data, &st); err != nil {
-			return nil, fmt.Errorf("query status: gateway %s: %w", m.Header.Get(wire.HdrGateway), err)
+			return nil, fmt.Errorf("query status: gateway %s: %w", wire.ReadQueryAnswer(m).Gateway, err)
 		}
 		out = append(out, st)
 	}
@@ -582,7 +581,7 @@ func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStat
 		return nil, fmt.Errorf("workers: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	hello := &nats.Msg{Subject: c.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrOp: []string{wire.OpHello}}}
+	hello := wire.WorkerBeat{Op: wire.OpHello}.Msg(c.subj.WorkerHeartbeat(), nil)
 	if err := c.nc.PublishMsg(hello); err != nil {
 		return nil, fmt.Errorf("workers: %w", err)
 	}
@@ -594,8 +593,9 @@ func (c *Client) Workers(ctx context.Context, quiet time.Duration) ([]WorkerStat
 		if err != nil {
 			break
 		}
-		id := m.Header.Get(wire.HdrWorker)
-		if id == "" || m.Header.Get(wire.HdrOp) == wire.OpBye {
+		beat := wire.ReadWorkerBeat(m)
+		id := beat.Worker
+		if id == "" || beat.Op == wire.OpBye {
 			continue
 		}
 		var st WorkerStatus

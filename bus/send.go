@@ -33,15 +33,18 @@ func Only(clientIDs ...string) SendOption {
 	return func(o *sendOptions) { o.only, o.onlySet = append(o.only, clientIDs...), true }
 }
 
-func newFrameMsg(subject string, data []byte, o sendOptions) *nats.Msg {
-	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	if o.binary {
-		m.Header.Set(wire.HdrBinary, "1")
-	}
+// frameCommand returns the headers of a frame sent with options o; the
+// caller adds the addressing (Op and Clients, or ExcludeGroups).
+func frameCommand(o sendOptions) wire.Command {
+	cmd := wire.Command{Binary: o.binary}
 	if len(o.exclude) > 0 {
-		m.Header.Set(wire.HdrExclude, wire.JoinIDs(o.exclude))
+		cmd.Exclude = wire.JoinIDs(o.exclude)
 	}
-	return m
+	return cmd
+}
+
+func newFrameMsg(subject string, data []byte, cmd wire.Command) *nats.Msg {
+	return &nats.Msg{Subject: subject, Data: data, Header: cmd.Header()}
 }
 
 // checkText refuses a text frame that is not valid UTF-8.
@@ -75,9 +78,9 @@ func (c *Client) SendToClient(clientID string, data []byte, opts ...SendOption) 
 	if err := checkText(data, o); err != nil {
 		return fmt.Errorf("send to client %s: %w", clientID, err)
 	}
-	m := newFrameMsg(c.subj.Gateway(gw), data, o)
-	m.Header.Set(wire.HdrOp, wire.OpSend)
-	m.Header.Set(wire.HdrClients, clientID)
+	cmd := frameCommand(o)
+	cmd.Op, cmd.Clients = wire.OpSend, clientID
+	m := newFrameMsg(c.subj.Gateway(gw), data, cmd)
 	if err := c.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("send to client %s: %w", clientID, err)
 	}
@@ -93,7 +96,7 @@ func (c *Client) SendToUid(uid string, data []byte, opts ...SendOption) error {
 	if err := checkText(data, o); err != nil {
 		return fmt.Errorf("send to uid %q: %w", uid, err)
 	}
-	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, o)); err != nil {
+	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, frameCommand(o))); err != nil {
 		return fmt.Errorf("send to uid %q: %w", uid, err)
 	}
 	return nil
@@ -109,7 +112,7 @@ func (c *Client) SendToGroup(group string, data []byte, opts ...SendOption) erro
 	if err := checkText(data, o); err != nil {
 		return fmt.Errorf("send to group %q: %w", group, err)
 	}
-	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Group(group), data, o)); err != nil {
+	if err := c.nc.PublishMsg(newFrameMsg(c.subj.Group(group), data, frameCommand(o))); err != nil {
 		return fmt.Errorf("send to group %q: %w", group, err)
 	}
 	return nil
@@ -126,7 +129,7 @@ func (c *Client) SendToUids(uids []string, data []byte, opts ...SendOption) erro
 	}
 	o := applySend(opts)
 	for _, uid := range uids {
-		if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, o)); err != nil {
+		if err := c.nc.PublishMsg(newFrameMsg(c.subj.Uid(uid), data, frameCommand(o))); err != nil {
 			return fmt.Errorf("send to uid %q: %w", uid, err)
 		}
 	}
@@ -150,11 +153,12 @@ func (c *Client) SendToGroups(groups []string, data []byte, opts ...SendOption) 
 	o := applySend(opts)
 	before := make([]byte, 0, 16*len(groups))
 	for i, group := range groups {
-		m := newFrameMsg(c.subj.Group(group), data, o)
+		cmd := frameCommand(o)
 		if i > 0 {
-			m.Header.Set(wire.HdrExcludeGroups, string(before))
+			cmd.ExcludeGroups = string(before)
 			before = append(before, ',')
 		}
+		m := newFrameMsg(c.subj.Group(group), data, cmd)
 		before = append(before, wire.NameToken(group)...)
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("send to group %q (%d of %d): %w", group, i+1, len(groups), err)
@@ -190,7 +194,7 @@ func (c *Client) SendToAll(data []byte, opts ...SendOption) error {
 		return fmt.Errorf("send to all: %w", err)
 	}
 	if !o.onlySet {
-		if err := c.nc.PublishMsg(newFrameMsg(c.subj.All(), data, o)); err != nil {
+		if err := c.nc.PublishMsg(newFrameMsg(c.subj.All(), data, frameCommand(o))); err != nil {
 			return fmt.Errorf("send to all: %w", err)
 		}
 		return nil
@@ -201,9 +205,9 @@ func (c *Client) SendToAll(data []byte, opts ...SendOption) error {
 	}
 	o.exclude = nil
 	for gw, ids := range byGateway {
-		m := newFrameMsg(c.subj.Gateway(gw), data, o)
-		m.Header.Set(wire.HdrOp, wire.OpSend)
-		m.Header.Set(wire.HdrClients, wire.JoinIDs(ids))
+		cmd := frameCommand(o)
+		cmd.Op, cmd.Clients = wire.OpSend, wire.JoinIDs(ids)
+		m := newFrameMsg(c.subj.Gateway(gw), data, cmd)
 		if err := c.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("send to gateway %s: %w", gw, err)
 		}

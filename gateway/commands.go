@@ -14,14 +14,15 @@ import (
 // clients, or an operation on one client, answered when it has a reply
 // subject.
 func (g *Gateway) onCommand(m *nats.Msg, b *writeBatch) {
-	op := m.Header.Get(wire.HdrOp)
+	cmd := wire.ReadCommand(m)
+	op := cmd.Op
 	if op == wire.OpSend {
 		var frame encodedFrame
-		frame.reset(wire.Frame{Data: m.Data, Binary: m.Header.Get(wire.HdrBinary) == "1"})
+		frame.reset(wire.Frame{Data: m.Data, Binary: cmd.Binary})
 		if !g.textValid(frame.frame, m.Subject) {
 			return
 		}
-		for _, id := range wire.SplitIDs(m.Header.Get(wire.HdrClients)) {
+		for _, id := range wire.SplitIDs(cmd.Clients) {
 			if c := g.lookup(id); c != nil {
 				b.add(c, frame.of(c.t))
 				g.metrics.msgsOut.Add(1)
@@ -38,14 +39,14 @@ func (g *Gateway) onCommand(m *nats.Msg, b *writeBatch) {
 	// Any other command may close or change a client: what was gathered
 	// so far goes out first.
 	b.flush()
-	id := m.Header.Get(wire.HdrClient)
+	id := cmd.Client
 	c := g.lookup(id)
 	if c == nil {
 		g.log.Debug("command for a client that is gone", "client_id", id, "op", op)
 		g.respondError(m, wire.CodeNotFound, "client "+id+" not found")
 		return
 	}
-	if err := g.apply(c, op, m); err != nil {
+	if err := g.apply(c, cmd, m); err != nil {
 		code := wire.CodeInvalid
 		switch {
 		case errors.Is(err, errClosed):
@@ -60,11 +61,12 @@ func (g *Gateway) onCommand(m *nats.Msg, b *writeBatch) {
 }
 
 // apply runs one client operation and answers it.
-func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
+func (g *Gateway) apply(c *conn, cmd wire.Command, m *nats.Msg) error {
+	op := cmd.Op
 	var body []byte
 	switch op {
 	case wire.OpClose:
-		out, _, err := c.t.appendFrames(nil, m.Header.Get(wire.HdrFrames), m.Data)
+		out, _, err := c.t.appendFrames(nil, cmd.Frames, m.Data)
 		if err != nil {
 			return err
 		}
@@ -75,7 +77,7 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 	case wire.OpDestroy:
 		c.terminate("destroyed by api")
 	case wire.OpJoin, wire.OpLeave, wire.OpBind, wire.OpUnbind:
-		if err := g.membership(c, op, m); err != nil {
+		if err := g.membership(c, cmd); err != nil {
 			return err
 		}
 	case wire.OpSessionSet:
@@ -111,12 +113,12 @@ func (g *Gateway) apply(c *conn, op string, m *nats.Msg) error {
 // membership joins, leaves, binds or unbinds. When the gateway subscribed
 // to a new group or uid subject it flushes before answering, so that a
 // message published after the caller's call returns is not missed.
-func (g *Gateway) membership(c *conn, op string, m *nats.Msg) error {
-	key := wire.HdrGroup
+func (g *Gateway) membership(c *conn, cmd wire.Command) error {
+	op, tok := cmd.Op, cmd.GroupToken
 	if op == wire.OpBind || op == wire.OpUnbind {
-		key = wire.HdrUid
+		tok = cmd.UidToken
 	}
-	name, err := wire.TokenName(m.Header.Get(key))
+	name, err := wire.TokenName(tok)
 	if err != nil {
 		return err
 	}
@@ -164,12 +166,12 @@ func (g *Gateway) respondOK(m *nats.Msg, op string, body []byte) {
 	if m.Reply == "" {
 		return
 	}
-	err := m.RespondMsg(&nats.Msg{Header: nats.Header{wire.HdrStatus: []string{wire.StatusOK}}, Data: body})
+	err := m.RespondMsg(&nats.Msg{Header: wire.OKHeader(), Data: body})
 	if err == nil {
 		return
 	}
 	g.metrics.queryAnswersFailed.Add(1)
-	g.log.Error("command answer not sent", "op", op, "client_id", m.Header.Get(wire.HdrClient), "bytes", len(body), "err", err)
+	g.log.Error("command answer not sent", "op", op, "client_id", wire.ReadCommand(m).Client, "bytes", len(body), "err", err)
 	g.respondError(m, wire.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
 }
 
@@ -177,14 +179,10 @@ func (g *Gateway) respondError(m *nats.Msg, code, reason string) {
 	if m.Reply == "" {
 		return
 	}
-	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
-		wire.HdrStatus: []string{wire.StatusError},
-		wire.HdrError:  []string{code},
-		wire.HdrReason: []string{reason},
-	}})
+	err := m.RespondMsg(&nats.Msg{Header: wire.ErrorHeader(code, reason)})
 	if err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("command error answer not sent", "op", m.Header.Get(wire.HdrOp), "client_id", m.Header.Get(wire.HdrClient), "reason", reason, "err", err)
+		g.log.Error("command error answer not sent", "op", wire.ReadCommand(m).Op, "client_id", wire.ReadCommand(m).Client, "reason", reason, "err", err)
 	}
 }
 

@@ -210,19 +210,16 @@ func (bm *batchMsg) fill(g *Gateway, items []batchItem) {
 	bm.subjects = b
 	bm.msg.Subject, bm.msg.Reply = bytesString(b[:n]), bytesString(b[n:])
 	bm.specVal[0] = bytesString(bm.spec)
-	bm.msg.Header[wire.HdrFrames] = bm.specVal[:]
-	bm.msg.Header[wire.HdrRemote] = bm.remotes
 	// One deadline for the batch: event_timeout from now. Each event's
 	// own deadline at the gateway started when it was handed to the
 	// publisher, microseconds earlier, well within the skew workers allow.
 	bm.deadline = wire.AppendDeadline(bm.deadline[:0], time.Now().Add(g.opts.EventTimeout))
 	bm.dlVal[0] = bytesString(bm.deadline)
-	bm.msg.Header[wire.HdrDeadline] = bm.dlVal[:]
-	if anySession {
-		bm.msg.Header[wire.HdrSession] = bm.sessions
-	} else {
-		delete(bm.msg.Header, wire.HdrSession)
+	sessions := bm.sessions
+	if !anySession {
+		sessions = nil
 	}
+	wire.SetBatchHeader(bm.msg.Header, bm.specVal[:], bm.remotes, bm.dlVal[:], sessions)
 	bm.msg.Data = bm.body
 }
 

@@ -268,9 +268,10 @@ func (c *conn) inflightLocked(evSeq uint64) *pendingEvent {
 // applyReply applies what the handler did to its own client: session
 // changes first (the next event must carry them), then frames, then close.
 func (g *Gateway) applyReply(c *conn, m *nats.Msg, b *writeBatch) {
-	g.applySession(c, m)
-	g.applyFrames(c, m.Header.Get(wire.HdrFrames), m.Data, b)
-	if m.Header.Get(wire.HdrClose) == "1" {
+	r := wire.ReadReply(m)
+	g.applySession(c, r)
+	g.applyFrames(c, r.Frames, m.Data, b)
+	if r.Closes() {
 		b.flush()
 		c.closeGracefully(c.t.closeFrame(ws.StatusNormalClosure, ""), "closed by worker")
 	}
@@ -291,8 +292,8 @@ func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *writeBatch) 
 
 // applySession applies a reply's session change; a value that is not a
 // JSON object is logged and ignored.
-func (g *Gateway) applySession(c *conn, m *nats.Msg) {
-	g.changeSession(c, m.Header.Get(wire.HdrSessionSet), m.Header.Get(wire.HdrSessionUpd))
+func (g *Gateway) applySession(c *conn, r wire.Reply) {
+	g.changeSession(c, r.SessionSet, r.SessionUpdate)
 }
 
 // changeSession replaces the session with set, then merges update into

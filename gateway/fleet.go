@@ -79,19 +79,19 @@ func (g *Gateway) viewFleet(now time.Time) fleetView {
 
 // onWorkerHeartbeat records a worker's heartbeat or goodbye.
 func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
-	id := m.Header.Get(wire.HdrWorker)
+	beat := wire.ReadWorkerBeat(m)
+	id := beat.Worker
 	if id == "" {
 		return // someone asking workers to announce themselves
 	}
 	now := time.Now()
 	g.fleet.mu.Lock()
-	if m.Header.Get(wire.HdrOp) == wire.OpBye {
+	if beat.Op == wire.OpBye {
 		delete(g.fleet.workers, id)
 		if len(g.fleet.workers) == 0 {
 			g.fleet.emptySince = now
 		}
 	} else {
-		features := m.Header.Get(wire.HdrFeatures)
 		old, known := g.fleet.workers[id]
 		if !known {
 			g.fleet.heardAgain(id, now)
@@ -101,10 +101,10 @@ func (g *Gateway) onWorkerHeartbeat(m *nats.Msg) {
 			g.fleet.arrived = make(chan struct{})
 		}
 		g.fleet.workers[id] = fleetWorker{
-			batches:   listed(features, wire.FeatureEventBatches),
-			wsConnect: listed(features, wire.FeatureWSConnect),
-			direct:    listed(features, wire.FeatureDirect) && wire.ValidWorkerID(id),
-			busySince: busySince(old, m, now),
+			batches:   beat.Has(wire.FeatureEventBatches),
+			wsConnect: beat.Has(wire.FeatureWSConnect),
+			direct:    beat.Has(wire.FeatureDirect) && wire.ValidWorkerID(id),
+			busySince: busySince(old, beat.Busy, now),
 			seen:      now,
 		}
 		g.fleet.emptySince = time.Time{}

@@ -325,7 +325,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	go g.watchBus()
 	g.announce(wire.OpHello)
 	// Workers announce themselves at once (fleet.go), not within a second.
-	hello := &nats.Msg{Subject: g.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrOp: []string{wire.OpHello}}}
+	hello := wire.WorkerBeat{Op: wire.OpHello}.Msg(g.subj.WorkerHeartbeat(), nil)
 	if err := g.nc.PublishMsg(hello); err != nil {
 		g.log.Warn("ask workers to announce themselves", "err", err)
 	}

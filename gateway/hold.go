@@ -2,10 +2,6 @@ package gateway
 
 import (
 	"time"
-
-	"github.com/nats-io/nats.go"
-
-	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Overload (docs/operations.md, "Overload"). A worker whose events wait
@@ -144,11 +140,11 @@ func (g *Gateway) attemptMaySitInSilentWorker(ev *pendingEvent, now time.Time) b
 	return false
 }
 
-// busySince returns a worker's busySince after the heartbeat m: when it
-// turned busy, kept while it stays busy; zero when it is not.
-func busySince(old fleetWorker, m *nats.Msg, now time.Time) time.Time {
+// busySince returns a worker's busySince after a heartbeat saying busy:
+// when it turned busy, kept while it stays busy; zero when it is not.
+func busySince(old fleetWorker, busy bool, now time.Time) time.Time {
 	switch {
-	case m.Header.Get(wire.HdrBusy) != "1":
+	case !busy:
 		return time.Time{}
 	case old.busySince.IsZero():
 		return now

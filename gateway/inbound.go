@@ -82,7 +82,8 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 		g.log.Warn("message on unexpected subject dropped", "subject", m.Subject)
 		return members
 	}
-	switch op := m.Header.Get(wire.HdrOp); op {
+	cmd := wire.ReadCommand(m)
+	switch op := cmd.Op; op {
 	case "", wire.OpSend:
 	case wire.OpUngroup:
 		if kind == wire.KindGroup {
@@ -105,10 +106,10 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 		g.log.Warn("unknown operation dropped", "subject", m.Subject, "op", op)
 		return members
 	}
-	if f := (wire.Frame{Data: m.Data, Binary: m.Header.Get(wire.HdrBinary) == "1"}); !g.textValid(f, m.Subject) {
+	if f := (wire.Frame{Data: m.Data, Binary: cmd.Binary}); !g.textValid(f, m.Subject) {
 		return members
 	}
-	switch groups := m.Header.Get(wire.HdrExcludeGroups); {
+	switch groups := cmd.ExcludeGroups; {
 	case kind == wire.KindAll:
 		g.hub.each(func(c *conn) { members = append(members, c) })
 	case groups != "" && kind == wire.KindGroup:
@@ -118,8 +119,8 @@ func (g *Gateway) deliver(m *nats.Msg, members []*conn, frame *encodedFrame, b *
 	default:
 		members = g.hub.appendMembers(members, kind, token)
 	}
-	frame.reset(wire.Frame{Data: m.Data, Binary: m.Header.Get(wire.HdrBinary) == "1"})
-	exclude := m.Header.Get(wire.HdrExclude)
+	frame.reset(wire.Frame{Data: m.Data, Binary: cmd.Binary})
+	exclude := cmd.Exclude
 	sent := 0
 	for _, c := range members {
 		if exclude != "" && listed(exclude, c.id) {

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -338,12 +337,12 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 	}
 	m := &nats.Msg{
 		Subject: g.subj.Event(wire.EventWebSocketConnect),
-		Header: nats.Header{
-			wire.HdrClient: []string{c.id},
-			wire.HdrRemote: []string{c.remote},
+		Header: wire.Event{
+			ClientID: c.id,
+			Remote:   c.remote,
 			// The worker skips the handshake once the gateway stopped waiting.
-			wire.HdrDeadline: []string{string(wire.AppendDeadline(nil, time.Now().Add(g.opts.HandshakeTimeout)))},
-		},
+			Deadline: time.Now().Add(g.opts.HandshakeTimeout).UnixMilli(),
+		}.Header(),
 		Data: body,
 	}
 	reply, err := g.nc.RequestMsg(m, budget)
@@ -355,19 +354,17 @@ func (g *Gateway) requestWSConnect(c *conn, hs *bus.Handshake, until time.Time) 
 		return g.refuseHandshake(limitWorkerTimeout, "OnWebSocketConnect did not answer in time", err)
 	case err != nil:
 		return g.refuseHandshake(limitBusAway, "OnWebSocketConnect could not be asked", err)
-	case reply.Header.Get(wire.HdrStatus) == wire.StatusReject:
-		code, _ := strconv.Atoi(reply.Header.Get(wire.HdrHTTPStatus))
-		if code < 400 || code > 599 {
-			code = http.StatusForbidden
-		}
-		return reject(code, reply.Header.Get(wire.HdrReason))
+	}
+	r := wire.ReadReply(reply)
+	if code, rejected := r.Rejected(); rejected {
+		return reject(code, r.Reason)
 	}
 	// Only session changes apply here: frames or a close would reach the
 	// socket before the HTTP 101 answer. Send frames from OnConnect.
-	if wire.HasFrames(reply.Header.Get(wire.HdrFrames), reply.Data) || reply.Header.Get(wire.HdrClose) != "" {
+	if wire.HasFrames(r.Frames, reply.Data) || r.Close != "" {
 		g.log.Warn("frames and close in an OnWebSocketConnect reply are ignored", "client_id", c.id)
 	}
-	g.applySession(c, reply)
+	g.applySession(c, r)
 	return nil
 }
 

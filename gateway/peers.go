@@ -54,11 +54,12 @@ func (p *peers) alive() []string {
 // onHeartbeat records another gateway and answers a newcomer's hello with
 // an immediate heartbeat, so it knows the cluster at once.
 func (g *Gateway) onHeartbeat(m *nats.Msg) {
-	id := m.Header.Get(wire.HdrGateway)
+	beat := wire.ReadGatewayBeat(m)
+	id := beat.Gateway
 	if id == "" || id == g.id {
 		return
 	}
-	switch m.Header.Get(wire.HdrOp) {
+	switch beat.Op {
 	case wire.OpBye:
 		g.peers.forget(id)
 	case wire.OpHello:
@@ -76,10 +77,7 @@ func (g *Gateway) announce(op string) {
 		g.log.Error("encode heartbeat", "err", err)
 		return
 	}
-	m := &nats.Msg{Subject: g.subj.Heartbeat(), Header: nats.Header{wire.HdrGateway: []string{g.id}}, Data: body}
-	if op != "" {
-		m.Header.Set(wire.HdrOp, op)
-	}
+	m := wire.GatewayBeat{Gateway: g.id, Op: op}.Msg(g.subj.Heartbeat(), body)
 	if err := g.nc.PublishMsg(m); err != nil {
 		g.log.Warn("publish heartbeat", "err", err)
 	}

@@ -3,8 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/switchboard-go/switchboard/internal/wire"
@@ -16,14 +14,14 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 	if m.Reply == "" {
 		return
 	}
-	clients := g.selectClients(m.Header.Get(wire.HdrGroup), m.Header.Get(wire.HdrUid))
+	q := wire.ReadQueryRequest(m)
+	clients := g.selectClients(q.GroupToken, q.UidToken)
 	var body any
-	switch kind := m.Header.Get(wire.HdrQuery); kind {
+	switch kind := q.Kind; kind {
 	case wire.QueryList:
-		fields := m.Header.Get(wire.HdrFields)
-		withUid := strings.Contains(fields, wire.FieldUid)
-		withGroups := strings.Contains(fields, wire.FieldGroups)
-		withSession := strings.Contains(fields, wire.FieldSession)
+		withUid := q.Wants(wire.FieldUid)
+		withGroups := q.Wants(wire.FieldGroups)
+		withSession := q.Wants(wire.FieldSession)
 		r := wire.ListReply{Clients: make([]wire.ClientRecord, 0, len(clients))}
 		for _, c := range clients {
 			r.Clients = append(r.Clients, c.info(withUid, withGroups, withSession))
@@ -45,7 +43,7 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 	case wire.QueryStatus:
 		body = g.status()
 	case wire.QueryUngroup:
-		g.hub.ungroup(wire.NameToken(nameOrInvalid(m.Header.Get(wire.HdrGroup))))
+		g.hub.ungroup(wire.NameToken(nameOrInvalid(q.GroupToken)))
 		body = struct{}{}
 	default:
 		g.log.Warn("unknown query", "query", kind)
@@ -57,14 +55,10 @@ func (g *Gateway) onQuery(m *nats.Msg) {
 		g.respondQueryError(m, wire.CodeInternal, err.Error())
 		return
 	}
-	hdr := nats.Header{
-		wire.HdrStatus:   []string{wire.StatusOK},
-		wire.HdrGateway:  []string{g.id},
-		wire.HdrGateways: []string{wire.JoinIDs(g.peers.alive())},
-	}
+	hdr := wire.QueryAnswer{Gateway: g.id, Gateways: g.peers.alive()}.Header()
 	if err := g.respondInParts(m, hdr, data); err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("query answer not sent", "query", m.Header.Get(wire.HdrQuery), "bytes", len(data), "err", err)
+		g.log.Error("query answer not sent", "query", q.Kind, "bytes", len(data), "err", err)
 		// Tell the asker at once rather than let it wait for its deadline.
 		g.respondQueryError(m, wire.CodeInternal, "gateway "+g.id+": answer not sent: "+err.Error())
 	}
@@ -82,8 +76,7 @@ func (g *Gateway) respondInParts(m *nats.Msg, hdr nats.Header, data []byte) erro
 		return m.RespondMsg(&nats.Msg{Header: hdr, Data: parts[0]})
 	}
 	for i, p := range parts {
-		h := maps.Clone(hdr)
-		h.Set(wire.HdrPart, wire.PartValue(i+1, len(parts)))
+		h := wire.WithPart(hdr, i+1, len(parts))
 		if err := m.RespondMsg(&nats.Msg{Header: h, Data: p}); err != nil {
 			return fmt.Errorf("part %d of %d: %w", i+1, len(parts), err)
 		}
@@ -94,15 +87,10 @@ func (g *Gateway) respondInParts(m *nats.Msg, hdr nats.Header, data []byte) erro
 // respondQueryError answers a query with an error, naming this gateway so
 // the asker does not wait for it.
 func (g *Gateway) respondQueryError(m *nats.Msg, code, reason string) {
-	err := m.RespondMsg(&nats.Msg{Header: nats.Header{
-		wire.HdrStatus:  []string{wire.StatusError},
-		wire.HdrError:   []string{code},
-		wire.HdrReason:  []string{reason},
-		wire.HdrGateway: []string{g.id},
-	}})
+	err := m.RespondMsg(&nats.Msg{Header: wire.QueryErrorHeader(g.id, code, reason)})
 	if err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("query error answer not sent", "query", m.Header.Get(wire.HdrQuery), "reason", reason, "err", err)
+		g.log.Error("query error answer not sent", "query", wire.ReadQueryRequest(m).Kind, "reason", reason, "err", err)
 	}
 }
 

@@ -41,7 +41,7 @@ func TestOversizeSessionRefusedBeforeDecoding(t *testing.T) {
 	}
 	var err error
 	m := &nats.Msg{Data: []byte(big)}
-	n := allocated(func() { err = f.g.apply(c, wire.OpSessionSet, m) })
+	n := allocated(func() { err = f.g.apply(c, wire.Command{Op: wire.OpSessionSet}, m) })
 	if err == nil {
 		t.Error("the API set a 1 MiB session")
 	}

@@ -47,8 +47,8 @@ type Context struct {
 // answering allocates nothing of its own. A reply never reaches user code.
 type reply struct {
 	msg    nats.Msg
-	values [3][1]string // header values: frames, close, session
-	spec   []byte       // HdrFrames of the queued frames
+	values wire.ReplySlots // header values (wire.Reply.Put)
+	spec   []byte          // HdrFrames of the queued frames
 	frames []byte
 	// What the headers say, kept as they are set so that a reply batch
 	// takes them from here and nothing reads the built reply back.
@@ -225,23 +225,23 @@ func (c *Context) reply() *nats.Msg {
 	// No Sb-Status: ok: gateways read a reply's status only for a
 	// rejected handshake (protocol.md §5.2), so success costs no header.
 	r := c.queued()
-	clear(r.msg.Header) // built again after a panic inside a first attempt
 	r.closes, r.set, r.update = false, "", ""
 	r.msg.Data = r.frames
+	var h wire.Reply
 	// One non-empty text frame, the commonest answer, needs no list
 	// (protocol.md §5.2): a reply without headers costs nothing to encode
 	// here or to decode at the gateway.
 	if wire.NeedsFrameList(r.spec, r.frames) {
-		c.setHeader(wire.HdrFrames, string(r.spec))
+		h.Frames = string(r.spec)
 	}
 	if c.close {
 		r.closes = true
-		c.setHeader(wire.HdrClose, "1")
+		h.Close = "1"
 	}
 	switch {
 	case c.replaced:
 		r.set = encodeOrEmpty(c.Logger(), c.session)
-		c.setHeader(wire.HdrSessionSet, r.set)
+		h.SessionSet = r.set
 	case c.session != nil:
 		if patch := sessionPatch(c.original, c.session); len(patch) > 0 {
 			b, err := json.Marshal(patch)
@@ -250,9 +250,12 @@ func (c *Context) reply() *nats.Msg {
 				break
 			}
 			r.update = string(b)
-			c.setHeader(wire.HdrSessionUpd, r.update)
+			h.SessionUpdate = r.update
 		}
 	}
+	// Put clears the header first: it is built again after a panic inside
+	// a first attempt.
+	h.Put(r.msg.Header, &r.values)
 	return &r.msg
 }
 
@@ -265,15 +268,6 @@ func (r *reply) batchParts() (replyParts, bool) {
 	return replyParts{spec: r.spec, body: r.frames, frames: r.count, set: r.set, update: r.update}, true
 }
 
-// setHeader sets one header of the reply, its value slice taken from the
-// reply instead of allocated: each key is set at most once.
-func (c *Context) setHeader(key, value string) {
-	r := c.out
-	v := r.values[len(r.msg.Header)][:]
-	v[0] = value
-	r.msg.Header[key] = v
-}
-
 // release gives the reply back to the pool once it has been published.
 func (c *Context) release() {
 	r := c.out
@@ -282,7 +276,7 @@ func (c *Context) release() {
 	}
 	c.out = nil
 	clear(r.msg.Header)
-	r.values = [3][1]string{}
+	r.values = wire.ReplySlots{}
 	r.msg = nats.Msg{Header: r.msg.Header}
 	if cap(r.frames) > maxKeptReply {
 		r.frames = make([]byte, 0, 256)

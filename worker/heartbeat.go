@@ -3,7 +3,6 @@ package worker
 import (
 	"encoding/json"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,13 +32,13 @@ type heartbeat struct {
 func (w *Worker) startHeartbeat() error {
 	hb := &heartbeat{w: w, stop: make(chan struct{}), subs: w.subs}
 	sub, err := w.nc.Subscribe(w.subj.WorkerHeartbeat(), func(m *nats.Msg) {
-		op := m.Header.Get(wire.HdrOp)
-		if op == wire.OpHello {
+		beat := wire.ReadWorkerBeat(m)
+		if beat.Op == wire.OpHello {
 			hb.announce("")
 		}
 		// The other workers' load: whether gateways hold (busy.go).
-		if id := m.Header.Get(wire.HdrWorker); id != "" && id != w.id {
-			w.peer(id, m.Header.Get(wire.HdrBusy) == "1", op == wire.OpBye, time.Now())
+		if beat.Worker != "" && beat.Worker != w.id {
+			w.peer(beat.Worker, beat.Busy, beat.Op == wire.OpBye, time.Now())
 		}
 	})
 	if err != nil {
@@ -90,10 +89,7 @@ func (hb *heartbeat) announce(op string) {
 	if err != nil {
 		return
 	}
-	m := &nats.Msg{Subject: hb.w.subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrWorker: []string{hb.w.id}}, Data: body}
-	if op != "" {
-		m.Header.Set(wire.HdrOp, op)
-	}
+	beat := wire.WorkerBeat{Worker: hb.w.id, Op: op}
 	var features []string
 	if _, ok := hb.w.events.(MessageHandler); ok {
 		features = append(features, wire.FeatureEventBatches) // it subscribes to them (Start)
@@ -102,13 +98,9 @@ func (hb *heartbeat) announce(op string) {
 		features = append(features, wire.FeatureWSConnect) // gateways must ask it (Start subscribed)
 	}
 	features = append(features, wire.FeatureDirect) // Start subscribed to its direct subject
-	if len(features) > 0 {
-		m.Header.Set(wire.HdrFeatures, strings.Join(features, ","))
-	}
-	if op == "" && hb.w.isBusy() {
-		m.Header.Set(wire.HdrBusy, "1")
-	}
-	_ = hb.w.nc.PublishMsg(m)
+	beat.Features = features
+	beat.Busy = op == "" && hb.w.isBusy()
+	_ = hb.w.nc.PublishMsg(beat.Msg(hb.w.subj.WorkerHeartbeat(), body))
 }
 
 func (hb *heartbeat) close() {

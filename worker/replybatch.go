@@ -66,7 +66,7 @@ type replyParts struct {
 
 // sessionLineBytes is about what a reply's two session header lines cost
 // beyond their values.
-const sessionLineBytes = 2 * len(wire.HdrSessionUpd+": \r\n")
+const sessionLineBytes = wire.SessionHeaderBytes
 
 // size is about what the list's batch holds besides its subject; 0 for
 // no list.
@@ -232,27 +232,20 @@ func (w *Worker) runReplies() {
 func (w *Worker) publishReplies(msg *nats.Msg, l *replyList) {
 	clear(msg.Header)
 	msg.Data = l.body
+	var refs, frames []byte
 	if l.n == 1 {
 		// Alone, as §5.2 has it: each header only when it says something.
 		msg.Subject = l.first
 		if wire.NeedsFrameList(l.spec, l.body) {
-			msg.Header[wire.HdrFrames] = []string{string(l.spec)}
+			frames = l.spec
 		}
 	} else {
 		msg.Subject = w.subj.GatewayReplyBatch(l.gateway)
-		msg.Header[wire.HdrReplies] = []string{string(l.refs)}
-		if len(l.spec) > 0 {
-			msg.Header[wire.HdrFrames] = []string{string(l.spec)}
-		}
+		refs, frames = l.refs, l.spec
 	}
 	// One value per reply (alone: its change), each header only when a
 	// reply has that change.
-	if v := header(l.sets); v != nil {
-		msg.Header[wire.HdrSessionSet] = v
-	}
-	if v := header(l.updates); v != nil {
-		msg.Header[wire.HdrSessionUpd] = v
-	}
+	wire.SetReplyHeader(msg.Header, refs, frames, header(l.sets), header(l.updates))
 	if err := w.nc.PublishMsg(msg); err != nil {
 		w.log.Warn("reply to gateway", "gateway_id", l.gateway, "replies", l.n, "err", err)
 	}

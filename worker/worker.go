@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -492,9 +491,5 @@ func logHandlerError(c *Context, kind string, err error) {
 func rejection(err error) *nats.Msg {
 	re := &RejectError{Status: http.StatusForbidden, Reason: err.Error()}
 	errors.As(err, &re)
-	return &nats.Msg{Header: nats.Header{
-		wire.HdrStatus:     []string{wire.StatusReject},
-		wire.HdrHTTPStatus: []string{strconv.Itoa(re.Status)},
-		wire.HdrReason:     []string{re.Reason},
-	}}
+	return &nats.Msg{Header: wire.RejectHeader(re.Status, re.Reason)}
 }

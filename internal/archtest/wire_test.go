@@ -50,6 +50,12 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
+		case *ast.SelectorExpr:
+			// A header name outside wire: the header is read or written
+			// by hand instead of by wire's typed readers and writers.
+			if x, ok := n.X.(*ast.Ident); ok && !headersOK && x.Name == "wire" && strings.HasPrefix(n.Sel.Name, "Hdr") {
+				report(n, "wire."+n.Sel.Name+" used (read and write headers with wire's typed readers and writers)")
+			}
 		case *ast.BasicLit:
 			if n.Kind != token.STRING {
 				return true
@@ -112,7 +118,9 @@ func wireOffences(fset *token.FileSet, f *ast.File, subjectsOK, headersOK bool) 
 // piece such as ".gw.", strings.Split or Cut on ".", a byte compared with
 // '.', the prefix taken by hand, strings functions on or slicing of a
 // message's Subject or Reply, lastDot or replyTokens), and outside
-// internal/wire none spells a header name ("Sb-...") or reads the NATS
+// internal/wire none spells a header name ("Sb-..."), names one
+// (wire.Hdr...: headers are read and written only by wire's typed readers
+// and writers, e.g. wire.ReadCommand, wire.Reply.Put) or reads the NATS
 // status header (Get("Status")): they call the wire functions. The check
 // reads the syntax tree, so comments do not count.
 func TestOnlyTheWireFilesBuildSubjects(t *testing.T) {

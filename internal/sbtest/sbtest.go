@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -361,11 +362,14 @@ func MissingTool(t testing.TB, requireVar, what, how string, err error) {
 func AnnounceWorker(t testing.TB, nc *nats.Conn, subj wire.Subjects, id, features string) {
 	t.Helper()
 	announce := func() {
-		m := &nats.Msg{Subject: subj.WorkerHeartbeat(), Header: nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {features}}, Data: []byte("{}")}
-		_ = nc.PublishMsg(m)
+		beat := wire.WorkerBeat{Worker: id}
+		if features != "" {
+			beat.Features = strings.Split(features, ",")
+		}
+		_ = nc.PublishMsg(beat.Msg(subj.WorkerHeartbeat(), []byte("{}")))
 	}
 	sub, err := nc.Subscribe(subj.WorkerHeartbeat(), func(m *nats.Msg) {
-		if m.Header.Get(wire.HdrOp) == wire.OpHello {
+		if wire.ReadWorkerBeat(m).Op == wire.OpHello {
 			announce()
 		}
 	})
@@ -402,7 +406,7 @@ func AnnounceGateway(t testing.TB, nc *nats.Conn, subj wire.Subjects, id string)
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			_ = nc.PublishMsg(&nats.Msg{Subject: subj.Heartbeat(), Header: nats.Header{wire.HdrGateway: {id}}, Data: []byte("{}")})
+			_ = nc.PublishMsg(wire.GatewayBeat{Gateway: id}.Msg(subj.Heartbeat(), []byte("{}")))
 			select {
 			case <-tick.C:
 			case <-stop:

@@ -90,3 +90,25 @@ func (s Subjects) SplitEventBatch(m *nats.Msg, fn func(BatchEvent)) error {
 	}
 	return nil
 }
+
+// SetBatchHeader fills h, the header of an event batch, the writer whose
+// reader is SplitEventBatch: frames is the one-element HdrFrames value,
+// remotes one HdrRemote per event, deadline the one-element HdrDeadline
+// value, sessions one HdrSession per event. A nil deadline or sessions
+// leaves that header out. The slices are stored, not copied, so a
+// publisher that reuses its buffers does not allocate; they must stay
+// unchanged until the message is published.
+func SetBatchHeader(h nats.Header, frames, remotes, deadline, sessions []string) {
+	h[HdrFrames] = frames
+	h[HdrRemote] = remotes
+	if deadline != nil {
+		h[HdrDeadline] = deadline
+	} else {
+		delete(h, HdrDeadline)
+	}
+	if sessions != nil {
+		h[HdrSession] = sessions
+	} else {
+		delete(h, HdrSession)
+	}
+}

@@ -17,10 +17,8 @@ const batchGateway = "k3x7q2mz4a"
 func batchMsg(t *testing.T, reply, frames string, remotes, sessions []string, body string) *nats.Msg {
 	t.Helper()
 	subj := batchSubjects(t)
-	h := nats.Header{wire.HdrFrames: {frames}, wire.HdrRemote: remotes}
-	if sessions != nil {
-		h[wire.HdrSession] = sessions
-	}
+	h := nats.Header{}
+	wire.SetBatchHeader(h, []string{frames}, remotes, nil, sessions)
 	return &nats.Msg{Subject: subj.EventBatch(wire.EventMessage), Reply: reply, Header: h, Data: []byte(body)}
 }
 

@@ -153,3 +153,26 @@ func MessageDeadline(m *nats.Msg) int64 {
 // bytesString returns b as a string without copying. The caller must
 // make sure b is not modified while the string is in use.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// Header returns the headers of an event message for e, allocating: for
+// the rare events sent outside EventWriter (the wsconnect request). A
+// Deadline of 0 or less is left out, as are the empty and false fields.
+func (e Event) Header() nats.Header {
+	h := nats.Header{HdrClient: []string{e.ClientID}}
+	if e.Remote != "" {
+		h[HdrRemote] = []string{e.Remote}
+	}
+	if e.Deadline > 0 {
+		h[HdrDeadline] = []string{strconv.FormatInt(e.Deadline, 10)}
+	}
+	if e.Session != "" {
+		h[HdrSession] = []string{e.Session}
+	}
+	if e.Binary {
+		h[HdrBinary] = []string{"1"}
+	}
+	if e.Redelivered {
+		h[HdrRedelivered] = []string{"1"}
+	}
+	return h
+}

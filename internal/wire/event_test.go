@@ -106,3 +106,16 @@ func FuzzReadEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestEventHeaderRoundTrip(t *testing.T) {
+	for _, e := range []Event{
+		{ClientID: "c1"},
+		{ClientID: "c1", Remote: "1.2.3.4:5", Deadline: 1700000000123, Session: `{"a":1}`, Binary: true, Redelivered: true},
+	} {
+		got := ReadEvent(&nats.Msg{Header: e.Header()})
+		if got.ClientID != e.ClientID || got.Remote != e.Remote || got.Deadline != e.Deadline || got.Session != e.Session ||
+			got.Binary != e.Binary || got.Redelivered != e.Redelivered {
+			t.Fatalf("wrote %+v, read %+v", e, got)
+		}
+	}
+}

@@ -130,3 +130,28 @@ func (s *ReplyBatchScanner) Reply() BatchedReply { return s.reply }
 
 // Err returns the first malformed entry or mismatch, or nil.
 func (s *ReplyBatchScanner) Err() error { return s.err }
+
+// SetReplyHeader fills h, cleared by the caller, for a reply batch or a
+// reply sent alone (docs/protocol.md §5.2): HdrReplies when refs is not
+// empty (a batch), HdrFrames when frames is not empty, and one
+// HdrSessionSet / HdrSessionUpd value per reply when sets / updates is
+// not nil. Its readers are ReadReply and NewReplyBatchScanner.
+func SetReplyHeader(h nats.Header, refs, frames []byte, sets, updates []string) {
+	if len(refs) > 0 {
+		h[HdrReplies] = []string{string(refs)}
+	}
+	if len(frames) > 0 {
+		h[HdrFrames] = []string{string(frames)}
+	}
+	if sets != nil {
+		h[HdrSessionSet] = sets
+	}
+	if updates != nil {
+		h[HdrSessionUpd] = updates
+	}
+}
+
+// SessionHeaderBytes is about what a reply's two session header lines
+// (Sb-Session-Set, Sb-Session-Update) cost beyond their values: a sender
+// sizing a reply batch adds it per reply that changes a session.
+const SessionHeaderBytes = 2 * len(HdrSessionUpd+": \r\n")

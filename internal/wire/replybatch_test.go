@@ -12,16 +12,8 @@ import (
 // replyBatch builds a reply batch message; nil session lists leave their
 // headers out.
 func replyBatch(replies, frames, body string, sets, updates []string) *nats.Msg {
-	h := nats.Header{wire.HdrReplies: {replies}}
-	if frames != "" {
-		h[wire.HdrFrames] = []string{frames}
-	}
-	if sets != nil {
-		h[wire.HdrSessionSet] = sets
-	}
-	if updates != nil {
-		h[wire.HdrSessionUpd] = updates
-	}
+	h := nats.Header{}
+	wire.SetReplyHeader(h, []byte(replies), []byte(frames), sets, updates)
 	return &nats.Msg{Subject: "sb.gw.k3x7q2mz4a.rb", Header: h, Data: []byte(body)}
 }
 
