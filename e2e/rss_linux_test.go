@@ -4,18 +4,11 @@ package e2e
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -250,39 +243,6 @@ func rssReport(t *testing.T, attack string, before, peak, after, bound int64) {
 	}
 }
 
-// rssCert writes a self-signed certificate for 127.0.0.1.
-func rssCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "switchboard rss test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
 // dialAll opens n connections with dial, 32 at a time; they are closed
 // at the test's end.
 func dialAll(t *testing.T, n int, dial func() (net.Conn, error)) []net.Conn {
@@ -379,7 +339,7 @@ func TestRSSAnnouncedMessages(t *testing.T) {
 	bin := buildRSSGateway(t)
 	ns := sbtest.NATS(t)
 	sbtest.Worker(t, ns.ClientURL(), echo{})
-	certFile, keyFile := rssCert(t)
+	certFile, keyFile := sbtest.WriteCert(t, t.TempDir(), 1)
 	wsHeader := func(rsv1 bool) []byte {
 		b0 := byte(0x82)
 		if rsv1 {

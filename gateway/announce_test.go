@@ -40,7 +40,7 @@ func TestAnnouncedMessagesCostWhatArrived(t *testing.T) {
 	)
 	ns := sbtest.NATS(t)
 	sbtest.Worker(t, ns.ClientURL(), echo{})
-	certFile, keyFile := writeCert(t, t.TempDir(), 1)
+	certFile, keyFile := sbtest.WriteCert(t, t.TempDir(), 1)
 	g := sbtest.Gateway(t, ns.ClientURL(),
 		gateway.Listen("ws://127.0.0.1:0", "wss://127.0.0.1:0", "tcp+frame://127.0.0.1:0"),
 		gateway.TLSFiles(certFile, keyFile), gateway.Compression(true), gateway.MessageReadTimeout(timeout))

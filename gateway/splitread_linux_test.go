@@ -237,7 +237,7 @@ func TestEveryReaderGivesTheSameMessagesHoweverReadsSplit(t *testing.T) {
 	ns := sbtest.NATS(t)
 	rec := newRecorder()
 	sbtest.Worker(t, ns.ClientURL(), rec)
-	certFile, keyFile := writeCert(t, t.TempDir(), 1)
+	certFile, keyFile := sbtest.WriteCert(t, t.TempDir(), 1)
 	g := sbtest.Gateway(t, ns.ClientURL(),
 		gateway.Listen("ws://127.0.0.1:0", "wss://127.0.0.1:0", "tcp+text://127.0.0.1:0", "tcp+frame://127.0.0.1:0"),
 		gateway.TLSFiles(certFile, keyFile))

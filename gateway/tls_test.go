@@ -1,17 +1,9 @@
 package gateway_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,39 +14,6 @@ import (
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
 )
-
-// writeCert writes a self-signed certificate for 127.0.0.1 with the given
-// serial number.
-func writeCert(t *testing.T, dir string, serial int64) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "switchboard test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
 
 // dialWSS connects over TLS and returns the connection and the serial
 // number of the certificate the gateway showed.
@@ -90,7 +49,7 @@ func echoOver(t *testing.T, c net.Conn, msg string) {
 
 func TestWSSAndCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir, 1)
+	certFile, keyFile := sbtest.WriteCert(t, dir, 1)
 	g := start(t, gateway.Listen("wss://127.0.0.1:0", "ws://127.0.0.1:0"), gateway.TLSFiles(certFile, keyFile))
 	addr := g.Addrs()[0]
 	if !strings.HasPrefix(addr, "wss://") {
@@ -102,7 +61,7 @@ func TestWSSAndCertificateReload(t *testing.T) {
 	}
 	echoOver(t, old, "before reload")
 
-	writeCert(t, dir, 2)
+	sbtest.WriteCert(t, dir, 2)
 	if err := g.ReloadTLS(); err != nil {
 		t.Fatal(err)
 	}
