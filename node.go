@@ -147,6 +147,11 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 			return err
 		}
 		n.wk = w
+		if n.gw != nil {
+			// The in-process path: the gateway hands its clients'
+			// messages to this worker directly while it is the only one.
+			n.gw.LinkLocal(w)
+		}
 	}
 	if cfg.Has(RoleAPI) {
 		if err := n.startAPI(); err != nil {

@@ -42,6 +42,12 @@ type pendingEvent struct {
 	// (hold.go).
 	heldCopy  int
 	heldSince time.Time
+	// local: the worker in this process is running it on the reader's
+	// goroutine (local.go); le is what it was handed, replyBuf the reply
+	// subject's bytes.
+	local    bool
+	le       wire.LocalEvent
+	replyBuf []byte
 
 	// Events are pooled (pool.go). An event goes back to the pool once it
 	// left the pipeline (finished) and no publish of it is under way:
@@ -141,7 +147,14 @@ func (c *conn) enqueue(ev *pendingEvent, force bool) bool {
 		return true
 	}
 	c.startLocked(ev)
+	// A message its reader enqueued may run in this process's worker, on
+	// this goroutine (local.go).
+	local := !force && ev.kind == wire.EventMessage && c.g.local.on.Load()
+	ev.local = local
 	c.evMu.Unlock()
+	if local && c.g.runLocal(c, ev) {
+		return true
+	}
 	c.g.publishEvent(c, ev, false)
 	return true
 }
@@ -282,12 +295,17 @@ func (g *Gateway) applyFrames(c *conn, spec string, body []byte, b *writeBatch) 
 	// A body without Sb-Frames is one text frame (wire.NewFrameScanner).
 	n, err := b.addFrames(c, spec, body)
 	if err != nil {
-		if errors.Is(err, bus.ErrInvalidUTF8) {
-			g.metrics.limits.hit(limitInvalidUTF8Out)
-		}
-		g.log.Warn("bad frame list in reply: its frames are dropped", "client_id", c.id, "err", err)
+		g.frameListError(c, err)
 	}
 	g.metrics.msgsOut.Add(uint64(n))
+}
+
+// frameListError counts and logs a reply whose frames are dropped.
+func (g *Gateway) frameListError(c *conn, err error) {
+	if errors.Is(err, bus.ErrInvalidUTF8) {
+		g.metrics.limits.hit(limitInvalidUTF8Out)
+	}
+	g.log.Warn("bad frame list in reply: its frames are dropped", "client_id", c.id, "err", err)
 }
 
 // applySession applies a reply's session change; a value that is not a
@@ -408,7 +426,9 @@ func (g *Gateway) scanEvents(now time.Time) {
 		ev := c.inflight
 		// At shutdown an event waiting for a worker is dropped at once.
 		giveUp := ev != nil && ev.noWorker && g.closing.Load()
-		if ev == nil || ev.done || (!giveUp && now.Before(ev.deadline)) {
+		// An event running in this process's worker is not overdue: that
+		// worker cannot be lost without the gateway (local.go).
+		if ev == nil || ev.done || ev.local || (!giveUp && now.Before(ev.deadline)) {
 			c.evMu.Unlock()
 			return
 		}

@@ -30,6 +30,7 @@ type Gateway struct {
 	hub     *hub
 	peers   peers
 	metrics metrics
+	local   localPath // the in-process path (local.go)
 	started time.Time
 
 	rateMu          sync.Mutex
@@ -97,14 +98,18 @@ type Stats struct {
 	Connections int // live now
 	// Sockets counts the sockets open on the listeners now, as
 	// max_connections does: clients, handshakes and plain HTTP.
-	Sockets           int
-	Connects          uint64 // accepted since start
-	MsgsIn            uint64 // client messages read
-	MsgsOut           uint64 // messages written to clients
-	BytesIn           uint64 // client message bytes read (payloads)
-	BytesOut          uint64 // bytes queued or written to clients (framed)
-	Disconnects       uint64 // connections ended, for any reason
-	EventsOut         uint64 // events published to workers, retries included
+	Sockets     int
+	Connects    uint64 // accepted since start
+	MsgsIn      uint64 // client messages read
+	MsgsOut     uint64 // messages written to clients
+	BytesIn     uint64 // client message bytes read (payloads)
+	BytesOut    uint64 // bytes queued or written to clients (framed)
+	Disconnects uint64 // connections ended, for any reason
+	EventsOut   uint64 // events published to workers, retries included
+	// EventsLocal counts the message events run by the worker in this
+	// process and answered there, through no NATS message (the
+	// in-process path; not in EventsOut).
+	EventsLocal       uint64
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout
 	// EventsRedeliveredDirect counts the resends (redeliveries and retries
@@ -164,6 +169,7 @@ func (g *Gateway) Stats() Stats {
 		BytesOut:                m.bytesOut.Load(),
 		Disconnects:             m.disconnects.Load(),
 		EventsOut:               m.eventsOut.Load(),
+		EventsLocal:             g.local.ran.Load(),
 		EventsDropped:           m.eventsDropped.Load(),
 		EventsRedelivered:       m.eventsRedelivered.Load(),
 		EventsRedeliveredDirect: m.eventsDirect.Load(),

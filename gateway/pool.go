@@ -24,12 +24,14 @@ const maxPooledEventBytes = 64 << 10
 type eventPools struct {
 	events sync.Pool // *pendingEvent
 	msgs   sync.Pool // *wire.EventWriter
+	local  sync.Pool // *localBuf (local.go)
 }
 
 func newEventPools() *eventPools {
 	p := &eventPools{}
 	p.events.New = func() any { return &pendingEvent{pool: p} }
 	p.msgs.New = func() any { return wire.NewEventWriter() }
+	p.local.New = func() any { return &localBuf{} }
 	return p
 }
 
@@ -50,7 +52,7 @@ func (ev *pendingEvent) release() {
 		data = nil
 	}
 	pool := ev.pool
-	*ev = pendingEvent{data: data, pool: pool}
+	*ev = pendingEvent{data: data, replyBuf: ev.replyBuf[:0], pool: pool}
 	pool.events.Put(ev)
 }
 

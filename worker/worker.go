@@ -29,6 +29,7 @@ type Worker struct {
 	log    *slog.Logger
 
 	sem       chan struct{} // one per handler goroutine: MaxConcurrency
+	running   chan struct{} // one per handler running, on either path: MaxConcurrency
 	idle      chan event    // events for handler goroutines waiting for one
 	drained   chan struct{} // closed once no event can arrive any more
 	drainOnce sync.Once
@@ -48,6 +49,12 @@ type Worker struct {
 	waiting   atomic.Int64  // dispatches waiting for a handler slot (busy.go)
 	busy      busyState     // busy.go
 	lateRun   atomic.Uint64 // events run after their deadline because gateways held them
+	// The in-process path (local.go): RunLocal runs handlers while
+	// localOpen; localRuns counts the calls under way, local the events
+	// it ran.
+	localOpen atomic.Bool
+	localRuns atomic.Int64
+	local     atomic.Uint64
 }
 
 // Option configures a Worker.
@@ -153,6 +160,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		opts:    o,
 		log:     o.log.With("worker_id", id),
 		sem:     make(chan struct{}, o.MaxConcurrency),
+		running: make(chan struct{}, o.MaxConcurrency),
 		idle:    make(chan event),
 		drained: make(chan struct{}),
 		replies: sync.Pool{New: newReply},
@@ -217,6 +225,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.unsubscribe()
 		return fmt.Errorf("worker start: %w", err)
 	}
+	w.localOpen.Store(true)
 	w.log.Info("worker started")
 	return nil
 }
@@ -233,6 +242,7 @@ func (w *Worker) unsubscribe() {
 // runs OnWorkerStop. When ctx ends first, handlers' contexts are cancelled
 // and the events left are redelivered by their gateways after their timeout.
 func (w *Worker) Stop(ctx context.Context) error {
+	w.localOpen.Store(false) // the gateway in this process publishes from now on
 	for _, s := range w.subs {
 		if err := s.Drain(); err != nil {
 			w.log.Warn("drain", "subject", s.Subject, "err", err)
@@ -268,6 +278,9 @@ func (w *Worker) waitDrained(ctx context.Context) error {
 			for s.IsValid() && w.nc.IsConnected() {
 				time.Sleep(5 * time.Millisecond)
 			}
+		}
+		for w.localRuns.Load() > 0 { // handlers run by RunLocal (local.go)
+			time.Sleep(5 * time.Millisecond)
 		}
 		w.drainOnce.Do(func() { close(w.drained) }) // idle handler goroutines leave
 		w.handlers.Wait()
@@ -316,9 +329,7 @@ func (w *Worker) run(ev event) {
 	idle := time.NewTimer(handlerIdle)
 	defer idle.Stop()
 	for {
-		w.inflight.Add(1)
-		w.handle(ev)
-		w.inflight.Add(-1)
+		w.runHandler(ev)
 		idle.Reset(handlerIdle)
 		select {
 		case ev = <-w.idle:
@@ -328,6 +339,23 @@ func (w *Worker) run(ev event) {
 			return
 		}
 	}
+}
+
+// runHandler handles ev once a handler may run: at most MaxConcurrency
+// run at once, counting those the in-process path runs (local.go); a
+// goroutine waiting for its turn makes the worker busy (busy.go).
+func (w *Worker) runHandler(ev event) {
+	select {
+	case w.running <- struct{}{}:
+	default:
+		w.waiting.Add(1)
+		w.running <- struct{}{}
+		w.waiting.Add(-1)
+	}
+	w.inflight.Add(1)
+	w.handle(ev)
+	w.inflight.Add(-1)
+	<-w.running
 }
 
 // event is one client event as a handler gets it, whether it came in a
@@ -344,6 +372,7 @@ type event struct {
 	redelivered bool
 	binary      bool
 	data        []byte
+	local       *wire.LocalEvent // set for an event run by RunLocal (local.go)
 }
 
 // dispatchOne dispatches the event of a message of its own, read from its
@@ -397,14 +426,20 @@ func (w *Worker) skipStale(ev *event, now time.Time) bool {
 	return true
 }
 
-func (w *Worker) handle(ev event) {
+// handle runs ev's handler and answers its gateway. For an event run by
+// RunLocal it reports how the reply went back (wire.LocalOutcome).
+func (w *Worker) handle(ev event) wire.LocalOutcome {
 	start := time.Now()
 	if w.skipStale(&ev, start) {
-		return
+		return wire.LocalApplied // not for RunLocal's events: their deadline is ahead
 	}
 	c := newContext(w.ctx, w, ev)
 	defer c.release()
 	kind := ev.kind
+	var sent uint64
+	if ev.local != nil {
+		sent = w.nc.Stats().OutMsgs
+	}
 	reply, err := w.call(c, ev)
 	if w.opts.observe != nil {
 		w.opts.observe(kind, time.Since(start), err)
@@ -412,22 +447,31 @@ func (w *Worker) handle(ev event) {
 	logHandlerError(c, kind, err)
 	w.handled.Add(1)
 	if ev.reply == "" {
-		return
+		return wire.LocalApplied
 	}
 	if kind == wire.EventWebSocketConnect && err != nil {
 		reply = rejection(err)
+	}
+	// A reply applied in the gateway's process would overtake what the
+	// handler published on the connection (Gateway(), Client()): the
+	// gateway handles one worker's messages in the order they were
+	// published, so such a reply is published too, behind them.
+	if ev.local != nil && w.nc.Stats().OutMsgs == sent {
+		ev.local.Apply(ev.local, reply)
+		return wire.LocalApplied
 	}
 	// An event that came in a batch may be answered in one, unless the
 	// answer closes the client.
 	if ev.ref != "" {
 		if parts, ok := c.out.batchParts(); ok && w.rb.add(&ev, parts) {
-			return
+			return wire.LocalPublished
 		}
 	}
 	reply.Subject = ev.reply
 	if err := w.nc.PublishMsg(reply); err != nil {
 		c.Logger().Warn("reply to gateway", "event", kind, "err", err)
 	}
+	return wire.LocalPublished
 }
 
 // call runs the handler of one event kind, turning a panic into an error:

@@ -154,6 +154,7 @@ func NewGatewayCollector(g *gateway.Gateway) prometheus.Collector {
 		"bytes_in":           d("bytes_in_total", "Client message bytes read."),
 		"bytes_out":          d("bytes_out_total", "Bytes sent to clients."),
 		"events_out":         d("events_published_total", "Events published to workers, resends included."),
+		"events_local":       d("events_local_total", "Message events run by the worker in the gateway's process and answered there, without NATS (the in-process path)."),
 		"events_dropped":     d("events_dropped_total", "Events given up."),
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
 		"events_direct":      d("events_redelivered_direct_total", "Resends (redeliveries, retries after no responders) sent to one recently heard worker's direct subject instead of the queue group."),
@@ -195,6 +196,7 @@ func (c *gatewayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("bytes_in", st.BytesIn)
 	counter("bytes_out", st.BytesOut)
 	counter("events_out", st.EventsOut)
+	counter("events_local", st.EventsLocal)
 	counter("events_dropped", st.EventsDropped)
 	counter("events_redelivered", st.EventsRedelivered)
 	counter("events_direct", st.EventsRedeliveredDirect)

@@ -28,5 +28,6 @@
 //	query answer   ListReply, CountReply, SplitAnswer, PartValue /
 //	               ParsePart, Assembly
 //	heartbeats     Feature* constants, ProcessMemory, Rate
+//	in-process     LocalEvent, LocalRunner (no subject: a call, not a message)
 //	no responders  NoResponders
 package wire
