@@ -114,7 +114,6 @@ func (g *Gateway) runLocal(c *conn, ev *pendingEvent) bool {
 	free := ev.finished && ev.publishing == 0
 	c.evMu.Unlock()
 	if applied {
-		g.local.ran.Add(1)
 		c.advance()
 	} else if free {
 		ev.release()
@@ -136,6 +135,7 @@ func (g *Gateway) localDeclined(c *conn, ev *pendingEvent) bool {
 // (written at once, or queued behind what the socket holds), close.
 func (g *Gateway) applyLocal(le *wire.LocalEvent, m *nats.Msg) {
 	c := le.Target.(*conn)
+	g.local.ran.Add(1) // before the frames: a client that got them sees it counted
 	r := wire.ReadReply(m)
 	g.applySession(c, r)
 	if len(m.Data) > 0 || r.Frames != "" {

@@ -19,14 +19,15 @@
 # Servers:
 #   raw  sbbench rawserver
 #   def  the bench server started as a user starts it: "benchserver start"
-#        with the stock configuration (worker.processes: 1, so the worker
-#        runs in a child process), only the ports and the pid file set
-#   p0   the same with worker.processes: 0 (the worker in the gateway's
-#        process)
+#        with the stock configuration (worker.processes: 0: the worker in
+#        the gateway's process, on the in-process path), only the ports
+#        and the pid file set
+#   p0   the same with worker.processes: 0 set explicitly
+#   p1   the same with worker.processes: 1 (the worker in a child process)
 #   sb   worker.processes: 0, gateway.send_buffer_bytes 64 MiB and warn
 #        logs: the heavy-load rows' server
 # Server CPU is summed over the server's process and its descendants (the
-# worker child, for def): sbbench -pids takes the gateway's pid and finds
+# worker child, for p1): sbbench -pids takes the gateway's pid and finds
 # the rest; "workers" in each line is the number of child processes seen.
 # RSS (idle, oneshot) is the gateway's process only.
 #
@@ -58,8 +59,8 @@ srv() {
 		(cd "$d" && exec env SB_PROCESS_PID_FILE="$d/pid" \
 			"$BENCHSERVER" start --listen ws://127.0.0.1:"$port" --nats-port "$natsPort") >"$d/log" 2>&1 &
 		;;
-	p0)
-		(cd "$d" && exec env SB_PROCESS_PID_FILE="$d/pid" SB_WORKER_PROCESSES=0 \
+	p0 | p1)
+		(cd "$d" && exec env SB_PROCESS_PID_FILE="$d/pid" SB_WORKER_PROCESSES="${kind#p}" \
 			"$BENCHSERVER" start --listen ws://127.0.0.1:"$port" --nats-port "$natsPort") >"$d/log" 2>&1 &
 		;;
 	sb)
@@ -130,7 +131,7 @@ heavy() {
 # every scenario in turn, so a drift of the machine hits all alike.
 light() {
 	for _ in $(seq "$rounds"); do
-		for s in raw def p0; do
+		for s in raw def p1; do
 			run echo1 "$s" echo -c 1 -d "$lightD"
 			run echo20 "$s" echo -c 20 -d "$lightD"
 			run think1 "$s" echo -c 1 -think 10ms -d "$lightD"
@@ -138,7 +139,7 @@ light() {
 		done
 	done
 	for _ in $(seq "$rounds"); do
-		for s in raw def p0; do
+		for s in raw def p1; do
 			run "oneshot$oneshotN" "$s" oneshot -n "$oneshotN" -c 100 -hold 3s -later 10s
 		done
 	done
