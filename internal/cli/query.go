@@ -196,8 +196,11 @@ func printStatus(st ClusterStatus, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.0f\t%d\t%s\t%s\n", w.ID, w.Host, w.PID, process, w.Handled, w.HandledPerSec,
 			w.InFlight, mib(w.MemoryBytes), time.Since(w.Started).Round(time.Second))
 	}
-	fmt.Fprintf(tw, "\n%d gateways, %d workers (%d in a gateway's process), %d connections, %.0f msgs in/s, %.0f msgs out/s, %.0f events/s\n",
-		len(st.Gateways), len(st.Workers), inGateway, st.Connections, st.MsgsInRate, st.MsgsOutRate, st.EventsRate)
+	fmt.Fprintf(tw, "\n%d gateways, %d workers, %d connections, %.0f msgs in/s, %.0f msgs out/s, %.0f events/s\n",
+		len(st.Gateways), len(st.Workers), st.Connections, st.MsgsInRate, st.MsgsOutRate, st.EventsRate)
+	if inGateway > 0 {
+		fmt.Fprintf(tw, "%d of the workers run in a gateway's process (worker.processes 0; reload moves one to a child process)\n", inGateway)
+	}
 	return tw.Flush()
 }
 
