@@ -16,8 +16,9 @@ import (
 
 // TestCLIReloadMovesInProcessWorkerToChild starts the stock binary with
 // the default configuration (worker.processes 0: the worker runs in the
-// main process, no child) while chat clients stream messages, runs
-// "reload", and checks that a worker child process of the binary on disk
+// main process, no child) while chat clients stream messages. A reload
+// with a binary on disk that cannot start keeps the in-process worker.
+// Then, the binary restored, it runs "reload" and checks that a worker child process of the binary on disk
 // takes over: status lists it (and no longer the in-process worker), it
 // is a child of the main process, the main process's worker stops
 // handling while the clients' messages keep coming back, no client is
@@ -69,6 +70,7 @@ func TestCLIReloadMovesInProcessWorkerToChild(t *testing.T) {
 	ss := make([]*streamer, streamers)
 	for k := range ss {
 		ss[k] = dialStreamer(t, e, wsPort, k)
+		ss[k].credit = make(chan struct{}, 64) // a bounded backlog: finish returns soon after stop
 	}
 	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
 	before := gatewayCounters(t, metricsURL)
@@ -80,6 +82,43 @@ func TestCLIReloadMovesInProcessWorkerToChild(t *testing.T) {
 	}
 	if handled := workerHandled(t, metricsURL); handled == 0 {
 		t.Fatalf("the in-process worker handled nothing while the streamers' messages came back\n%s", e.log())
+	}
+
+	// A binary on disk that cannot start a worker: the reload fails, the
+	// worker in the main process keeps handling, no child is left (none
+	// restarted behind the error), status still says the gateway's process.
+	good := e.bin + ".good"
+	if err := os.Link(e.bin, good); err != nil {
+		t.Fatal(err)
+	}
+	broken := e.bin + ".broken"
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(broken, e.bin); err != nil {
+		t.Fatal(err)
+	}
+	onDisk := e
+	onDisk.bin = good // the commands run from the good copy meanwhile
+	onDisk.must("reload")
+	sbtest.Eventually(t, 40*time.Second, "the failed reload's log line", func() bool {
+		return strings.Contains(e.log(), "reload failed")
+	})
+	if !strings.Contains(e.log(), "the worker in this process keeps running") {
+		t.Fatalf("the failed reload does not say the in-process worker keeps running:\n%s", e.log())
+	}
+	if kids := childPIDs(t, mainPID); len(kids) != 0 {
+		t.Fatalf("after a failed reload the main process has children %v, want none", kids)
+	}
+	for _, s := range ss {
+		mark := s.got.Load()
+		sbtest.Eventually(t, 20*time.Second, s.id+"'s messages back after the failed reload", func() bool { return s.got.Load() > mark+10 })
+	}
+	if st := onDisk.status(); len(st.Workers) != 1 || st.Workers[0].PID != mainPID || !st.Workers[0].InGatewayProcess {
+		t.Fatalf("status after the failed reload: workers %+v, want the in-process one alone", st.Workers)
+	}
+	if err := os.Rename(good, e.bin); err != nil {
+		t.Fatal(err)
 	}
 
 	e.must("reload")
@@ -159,6 +198,9 @@ func TestCLIReloadMovesInProcessWorkerToChild(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log has no %q line:\n%s", want, log)
 		}
+	}
+	if strings.Contains(log, "worker process died") {
+		t.Errorf("a worker process was restarted (the one of the failed reload?):\n%s", log)
 	}
 }
 
