@@ -24,6 +24,9 @@ func (n *Node) moveWorkerToChild() error {
 	}
 	n.sup, n.spare = n.spare, nil
 	w := n.Worker()
+	// Events reach w through NATS only: the child, ready, takes them from
+	// the queue group while w drains. A direct in-process path from the
+	// gateway to w, if one is added, must be cut here, before w.Stop.
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Worker.StopTimeout)
 	defer cancel()
 	if err := w.Stop(ctx); err != nil {
