@@ -40,7 +40,7 @@ type Supervisor struct {
 	mu       sync.Mutex
 	children map[*child]bool
 	stopping bool
-	started  bool // Start was called: the children are this process's worker role
+	started  bool // Start succeeded: the children are this process's worker role
 }
 
 type child struct {
@@ -65,14 +65,14 @@ func (s *Supervisor) AddArgs(args ...string) { s.args = append(s.args, args...) 
 // whose worker runs in its own process calls it at its first reload, to
 // move the worker role to child processes.
 func (s *Supervisor) Start() error {
-	s.mu.Lock()
-	s.started = true
-	s.mu.Unlock()
 	for range s.n {
 		if _, err := s.spawn(); err != nil {
 			return err
 		}
 	}
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	return nil
 }
 
@@ -193,7 +193,7 @@ func (s *Supervisor) abandon(c *child) {
 	close(c.decided)
 }
 
-// Started reports whether Start was called.
+// Started reports whether Start succeeded.
 func (s *Supervisor) Started() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
