@@ -62,8 +62,8 @@ func New(exe string, args []string, n int, stopTTL time.Duration, log *slog.Logg
 func (s *Supervisor) AddArgs(args ...string) { s.args = append(s.args, args...) }
 
 // Start starts the children and waits until each takes events. A node
-// whose worker runs in its own process calls it at its first reload, to
-// move the worker role to child processes.
+// running the worker role in its own process (worker.processes 0) calls
+// it at its first reload, to move the role to the child.
 func (s *Supervisor) Start() error {
 	for range s.n {
 		if _, err := s.spawn(); err != nil {
