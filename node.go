@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -39,6 +40,13 @@ type Node struct {
 	mSrv   *http.Server
 	mAddr  string
 	apiSrv *http.Server
+
+	// spare, while the worker role runs in this process (worker.processes
+	// 0 under the CLI), is the supervisor the first Reload starts to move
+	// the role to a child process (moveWorkerToChild).
+	spare    *supervisor.Supervisor
+	reloadMu sync.Mutex // one Reload or Stop at a time
+	wkMu     sync.Mutex // wk, which Reload sets to nil
 }
 
 // MetricsAddr returns the address of the metrics.listen server, "" without one.
@@ -125,11 +133,16 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 			url = n.server.ClientURL()
 		}
 		o.sup.AddArgs("--nats-url", url, "--prefix", cfg.NATS.Prefix)
-		n.sup = o.sup
-		if err := n.sup.Start(); err != nil {
-			return err
+		if cfg.Worker.Processes == 0 {
+			n.spare = o.sup // the worker runs here until the first Reload
+		} else {
+			n.sup = o.sup
+			if err := n.sup.Start(); err != nil {
+				return err
+			}
 		}
-	} else if cfg.Has(RoleWorker) {
+	}
+	if cfg.Has(RoleWorker) && n.sup == nil {
 		if events == nil {
 			return fmt.Errorf("%w: roles: the worker role needs event handlers", ErrConfig)
 		}
@@ -357,18 +370,30 @@ func (n *Node) NATSURL() string {
 	return n.server.ClientURL()
 }
 
-// Worker returns the worker role, nil without one.
-func (n *Node) Worker() *worker.Worker { return n.wk }
+// Worker returns the worker role running in this process: nil without
+// one, or once a reload moved the role to a child process.
+func (n *Node) Worker() *worker.Worker {
+	n.wkMu.Lock()
+	defer n.wkMu.Unlock()
+	return n.wk
+}
 
 // Reload reloads what can change without dropping a client: the
 // gateway's TLS certificate, and the worker child processes, replaced by
-// the binary on disk now.
+// the binary on disk now. A worker running in this process under the CLI
+// (worker.processes 0) is replaced by a child process of the binary on
+// disk, which runs the role from then on (moveWorkerToChild).
 func (n *Node) Reload() error {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
 	var errs []error
 	if n.gw != nil && hasWSS(n.cfg.Gateway.Listen) {
 		errs = append(errs, n.gw.ReloadTLS())
 	}
-	if n.sup != nil {
+	switch {
+	case n.spare != nil:
+		errs = append(errs, n.moveWorkerToChild())
+	case n.sup != nil:
 		errs = append(errs, n.sup.Reload())
 	}
 	return errors.Join(errs...)
@@ -386,6 +411,8 @@ func hasWSS(listen []string) bool {
 // Stop stops the roles in reverse order: the gateway closes its clients,
 // the worker drains, the embedded server shuts down.
 func (n *Node) Stop(ctx context.Context) error {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
 	var errs []error
 	for _, srv := range []*http.Server{n.mSrv, n.apiSrv} {
 		if srv != nil {
@@ -398,8 +425,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	if n.sup != nil {
 		errs = append(errs, n.sup.Stop(ctx))
 	}
-	if n.wk != nil {
-		errs = append(errs, n.wk.Stop(ctx))
+	if w := n.Worker(); w != nil {
+		errs = append(errs, w.Stop(ctx))
 	}
 	for _, nc := range n.conns {
 		nc.Close()

@@ -13,8 +13,8 @@
 //
 // Server CPU per operation is the CPU clock of the -pids processes and of
 // all their descendants (unless -children=false), so the worker child
-// processes that "switchboard start" runs (worker.processes: 1, the
-// default) are counted with the gateway's process; give every other server
+// processes that "switchboard start" runs (worker.processes: 1 or more, or
+// 0 after a reload) are counted with the gateway's process; give every other server
 // process (a separate NATS, workers started on their own) in -pids. Server
 // RSS (idle, oneshot) is read from the -pids processes only: give the
 // gateway's. Only loopback targets are allowed unless -allow-remote.

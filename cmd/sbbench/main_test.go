@@ -103,9 +103,10 @@ func freePort(t *testing.T) int {
 }
 
 // startBenchServer builds the bench server and starts it as a user does
-// ("benchserver start", the default configuration but for the ports), and
-// returns its URL and the gateway's pid once its pid file says it is ready.
-func startBenchServer(t *testing.T) (string, int) {
+// ("benchserver start", the default configuration but for the ports and
+// the env settings), and returns its URL and the gateway's pid once its
+// pid file says it is ready.
+func startBenchServer(t *testing.T, env ...string) (string, int) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and starts the bench server")
@@ -119,6 +120,7 @@ func startBenchServer(t *testing.T) (string, int) {
 	cmd := exec.Command(bin, "start", "--listen", url, "--nats-port", strconv.Itoa(freePort(t)))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SB_PROCESS_PID_FILE="+filepath.Join(dir, "pid"), "SB_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
 	exited, log := sbtest.Start(t, cmd)
 	deadline := time.After(60 * time.Second)
 	for {
@@ -142,12 +144,12 @@ func startBenchServer(t *testing.T) (string, int) {
 	}
 }
 
-// In the default configuration (worker.processes: 1) the worker runs in a
-// child process of the gateway's, which does work for every round trip:
-// -pids with the gateway's pid measures the CPU of both. echo -think and
-// oneshot run against the real server.
-func TestDefaultConfigurationCountsTheWorkerProcess(t *testing.T) {
-	url, gw := startBenchServer(t)
+// With worker.processes: 1 (the default was 1 until it became 0) the
+// worker runs in a child process of the gateway's, which does work for
+// every round trip: -pids with the gateway's pid measures the CPU of
+// both. echo -think and oneshot run against the real server.
+func TestWorkerChildProcessIsCounted(t *testing.T) {
+	url, gw := startBenchServer(t, "SB_WORKER_PROCESSES=1")
 	pids, err := loadtest.WithDescendants([]int{gw})
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,9 @@ type Node interface {
 
 // StartFunc starts a node running the roles of cfg; sup, when not nil,
 // runs the worker role in child processes (the node adds the NATS URL and
-// prefix to their arguments and starts them).
+// prefix to their arguments and starts them). With worker.processes 0 the
+// node runs the worker itself and starts sup (one child) at its first
+// reload, which moves the role there.
 type StartFunc func(ctx context.Context, cfg config.Config, sup *supervisor.Supervisor) (Node, error)
 
 // Run parses args and runs the command, stopping when ctx ends. It returns
@@ -131,13 +133,15 @@ func runForeground(ctx context.Context, start StartFunc, cfg config.Config, exe,
 		}
 	}
 	var sup *supervisor.Supervisor
-	if cfg.Has(config.RoleWorker) && cfg.Worker.Processes > 0 && !workerChild {
+	if cfg.Has(config.RoleWorker) && !workerChild {
 		args := []string{"start", "--roles", config.RoleWorker}
 		if configFile != "" {
 			args = append(args, "-c", configFile)
 		}
-		process = "supervisor"
-		sup = supervisor.New(exe, args, cfg.Worker.Processes, cfg.Worker.StopTimeout, cfg.Log.NewLogger(nil))
+		// processes 0: the worker runs in this process; the first reload
+		// replaces it with one child of the binary on disk.
+		children := max(cfg.Worker.Processes, 1)
+		sup = supervisor.New(exe, args, children, cfg.Worker.StopTimeout, cfg.Log.NewLogger(nil))
 	}
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -176,6 +180,9 @@ func runForeground(ctx context.Context, start StartFunc, cfg config.Config, exe,
 		case <-ctx.Done():
 			done = true
 		}
+	}
+	if sup != nil && sup.Started() {
+		process = "supervisor"
 	}
 	n.Log().Info("stopping", "process", process, "pid", os.Getpid())
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Worker.StopTimeout)

@@ -148,7 +148,7 @@ func newProcessCommands(load func() (config.Config, error)) []*cobra.Command {
 	}
 	reload := &cobra.Command{
 		Use:   "reload",
-		Short: "replace the worker processes with the binary on disk and reload TLS certificates; clients stay connected",
+		Short: "replace the worker processes (or the worker running in the process) with the binary on disk and reload TLS certificates; clients stay connected",
 		RunE: func(*cobra.Command, []string) error {
 			cfg, err := load()
 			if err != nil {

@@ -198,6 +198,10 @@ type streamer struct {
 	stop chan struct{}
 	sent chan int
 	done chan error // the reader's end
+	// credit, when not nil, bounds the says in flight to its capacity:
+	// the sender puts one in before each say, the reader takes one out
+	// per say back. Nil: as fast as the gateway takes them.
+	credit chan struct{}
 }
 
 func dialStreamer(t *testing.T, e cliEnv, port, k int) *streamer {
@@ -238,12 +242,25 @@ func (s *streamer) next() (chat.Frame, error) {
 func (s *streamer) run() {
 	go func() {
 		for i := 0; ; i++ {
-			select {
-			case <-s.stop:
+			stopped := false
+			if s.credit != nil {
+				select {
+				case s.credit <- struct{}{}:
+				case <-s.stop:
+					stopped = true
+				}
+			}
+			if !stopped {
+				select {
+				case <-s.stop:
+					stopped = true
+				default:
+				}
+			}
+			if stopped {
 				s.sent <- i
 				_ = s.send(chat.Frame{Type: "end"})
 				return
-			default:
 			}
 			if err := s.send(chat.Frame{Type: "say", Text: fmt.Sprint(i)}); err != nil {
 				s.sent <- i
@@ -267,6 +284,9 @@ func (s *streamer) run() {
 				return
 			default:
 				s.got.Add(1)
+				if s.credit != nil {
+					<-s.credit
+				}
 			}
 		}
 	}()

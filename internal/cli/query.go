@@ -126,11 +126,21 @@ func newStatusCommand(load func() (config.Config, error)) *cobra.Command {
 // ClusterStatus is what "status" shows.
 type ClusterStatus struct {
 	Gateways    []bus.GatewayStatus `json:"gateways"`
-	Workers     []bus.WorkerStatus  `json:"workers"`
+	Workers     []WorkerRow         `json:"workers"`
 	Connections int64               `json:"connections"`
 	MsgsInRate  float64             `json:"msgs_in_per_sec"`
 	MsgsOutRate float64             `json:"msgs_out_per_sec"`
 	EventsRate  float64             `json:"events_per_sec"`
+}
+
+// WorkerRow is a worker as "status" shows it.
+type WorkerRow struct {
+	bus.WorkerStatus
+	// InGatewayProcess: the worker runs inside a gateway's process
+	// (worker.processes 0, before a reload moves it to a child process),
+	// told by the same host and pid as a gateway's. False: a process of
+	// its own (a worker child, or a worker-only process).
+	InGatewayProcess bool `json:"in_gateway_process"`
 }
 
 func clusterStatus(ctx context.Context, c *bus.Client) (ClusterStatus, error) {
@@ -139,8 +149,20 @@ func clusterStatus(ctx context.Context, c *bus.Client) (ClusterStatus, error) {
 	if st.Gateways, err = c.Gateways(ctx); err != nil {
 		return st, err
 	}
-	if st.Workers, err = c.Workers(ctx, 300*time.Millisecond); err != nil {
+	ws, err := c.Workers(ctx, 300*time.Millisecond)
+	if err != nil {
 		return st, err
+	}
+	type proc struct {
+		host string
+		pid  int
+	}
+	gateways := map[proc]bool{}
+	for _, g := range st.Gateways {
+		gateways[proc{g.Host, g.PID}] = true
+	}
+	for _, w := range ws {
+		st.Workers = append(st.Workers, WorkerRow{WorkerStatus: w, InGatewayProcess: gateways[proc{w.Host, w.PID}]})
 	}
 	for _, g := range st.Gateways {
 		st.Connections += g.Connections
@@ -163,13 +185,22 @@ func printStatus(st ClusterStatus, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.0f\t%s\t%s\n", g.ID, g.Listen, g.Host, g.PID, g.Connections,
 			g.MsgsInPerSec, g.MsgsOutPerSec, mib(g.MemoryBytes), time.Since(g.Started).Round(time.Second))
 	}
-	fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tHANDLED\tEVENTS/S\tIN FLIGHT\tMEMORY\tUPTIME")
+	fmt.Fprintln(tw, "\nWORKER\tHOST\tPID\tPROCESS\tHANDLED\tEVENTS/S\tIN FLIGHT\tMEMORY\tUPTIME")
+	inGateway := 0
 	for _, w := range st.Workers {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%d\t%s\t%s\n", w.ID, w.Host, w.PID, w.Handled, w.HandledPerSec,
+		process := "own"
+		if w.InGatewayProcess {
+			process = "gateway's"
+			inGateway++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.0f\t%d\t%s\t%s\n", w.ID, w.Host, w.PID, process, w.Handled, w.HandledPerSec,
 			w.InFlight, mib(w.MemoryBytes), time.Since(w.Started).Round(time.Second))
 	}
 	fmt.Fprintf(tw, "\n%d gateways, %d workers, %d connections, %.0f msgs in/s, %.0f msgs out/s, %.0f events/s\n",
 		len(st.Gateways), len(st.Workers), st.Connections, st.MsgsInRate, st.MsgsOutRate, st.EventsRate)
+	if inGateway > 0 {
+		fmt.Fprintf(tw, "%d of the workers run in a gateway's process (worker.processes 0; reload moves one to a child process)\n", inGateway)
+	}
 	return tw.Flush()
 }
 

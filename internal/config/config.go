@@ -58,7 +58,7 @@ func DefaultConfig() Config {
 		Roles:   []string{RoleNATS, RoleGateway, RoleWorker},
 		NATS:    DefaultNATSConfig(),
 		Gateway: gateway.DefaultConfig(),
-		Worker:  WorkerConfig{Config: worker.DefaultConfig(), Processes: 1},
+		Worker:  WorkerConfig{Config: worker.DefaultConfig(), Processes: 0},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Metrics: MetricsConfig{},
 		Process: ProcessConfig{PIDFile: "switchboard.pid", LogFile: "switchboard.log"},
@@ -71,9 +71,13 @@ func DefaultConfig() Config {
 type WorkerConfig struct {
 	worker.Config `mapstructure:",squash" yaml:",inline"`
 	// Processes is the number of worker child processes "start" runs and
-	// restarts; "reload" replaces them with the binary on disk. 0: the
-	// worker runs inside the main process (the fastest; reload cannot
-	// replace it).
+	// restarts; "reload" replaces them with the binary on disk. 0 (the
+	// default): the worker runs inside the main process, the fastest;
+	// the first "reload" replaces it with one child process of the binary
+	// on disk, which runs the worker until the process is restarted. A
+	// crash of the handlers' code (an unrecovered panic in a goroutine
+	// they started) then takes the gateway's connections with it; 1
+	// isolates them at a cost per message.
 	Processes int `mapstructure:"processes" yaml:"processes"`
 }
 

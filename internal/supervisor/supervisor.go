@@ -40,11 +40,15 @@ type Supervisor struct {
 	mu       sync.Mutex
 	children map[*child]bool
 	stopping bool
+	started  bool // Start succeeded: the children are this process's worker role
 }
 
 type child struct {
 	cmd  *exec.Cmd
 	done chan struct{}
+	// decided is closed once spawn knows whether the child became ready
+	// or was abandoned: watch waits for it before restarting a dead one.
+	decided chan struct{}
 }
 
 // New returns a supervisor of n children running exe with args; a child
@@ -57,13 +61,18 @@ func New(exe string, args []string, n int, stopTTL time.Duration, log *slog.Logg
 // the NATS URL and the prefix the children connect with).
 func (s *Supervisor) AddArgs(args ...string) { s.args = append(s.args, args...) }
 
-// Start starts the children and waits until each takes events.
+// Start starts the children and waits until each takes events. A node
+// running the worker role in its own process (worker.processes 0) calls
+// it at its first reload, to move the role to the child.
 func (s *Supervisor) Start() error {
 	for range s.n {
 		if _, err := s.spawn(); err != nil {
 			return err
 		}
 	}
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	return nil
 }
 
@@ -87,7 +96,7 @@ func (s *Supervisor) spawn() (*child, error) {
 		return nil, fmt.Errorf("start worker process %s: %w", s.exe, err)
 	}
 	w.Close()
-	c := &child{cmd: cmd, done: make(chan struct{})}
+	c := &child{cmd: cmd, done: make(chan struct{}), decided: make(chan struct{})}
 	s.mu.Lock()
 	s.children[c] = true
 	s.mu.Unlock()
@@ -105,12 +114,14 @@ func (s *Supervisor) spawn() (*child, error) {
 	select {
 	case err := <-ready:
 		if err != nil {
+			s.abandon(c)
 			return nil, err
 		}
 	case <-time.After(30 * time.Second):
-		s.kill(c)
+		s.abandon(c)
 		return nil, fmt.Errorf("worker process %d not ready after 30s", cmd.Process.Pid)
 	}
+	close(c.decided)
 	s.log.Info("worker process ready", "pid", cmd.Process.Pid)
 	return c, nil
 }
@@ -119,6 +130,7 @@ func (s *Supervisor) spawn() (*child, error) {
 func (s *Supervisor) watch(c *child) {
 	err := c.cmd.Wait()
 	close(c.done)
+	<-c.decided // one that never became ready is spawn's to report (abandon)
 	s.mu.Lock()
 	expected := !s.children[c] || s.stopping
 	delete(s.children, c)
@@ -168,6 +180,24 @@ func (s *Supervisor) retire(c *child) {
 	case <-time.After(s.stopTTL):
 		s.kill(c)
 	}
+}
+
+// abandon kills a child that never became ready. Its end is expected:
+// watch does not start another (whoever called spawn reports the error;
+// a reload keeps the worker that runs).
+func (s *Supervisor) abandon(c *child) {
+	s.mu.Lock()
+	delete(s.children, c)
+	s.mu.Unlock()
+	s.kill(c)
+	close(c.decided)
+}
+
+// Started reports whether Start succeeded.
+func (s *Supervisor) Started() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started
 }
 
 func (s *Supervisor) kill(c *child) {

@@ -44,8 +44,8 @@ func waitFile(t *testing.T, path string, exited <-chan struct{}, log *sbtest.Log
 }
 
 // With BENCH_HEAP_DIR, SIGUSR1 to the running bench server (the default
-// configuration: its worker in a child process) writes mem-1.json and
-// heap-1.pb.gz, and the server keeps running.
+// configuration: its worker in the gateway's process) writes mem-1.json
+// and heap-1.pb.gz, and the server keeps running.
 func TestHeapSnapshotOnSignal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the bench server")
