@@ -24,9 +24,12 @@ func (n *Node) moveWorkerToChild() error {
 	}
 	n.sup, n.spare = n.spare, nil
 	w := n.Worker()
-	// Events reach w through NATS only: the child, ready, takes them from
-	// the queue group while w drains. A direct in-process path from the
-	// gateway to w, if one is added, must be cut here, before w.Stop.
+	// The child, ready, takes events from the queue group while w drains.
+	// The gateway's in-process path to w is cut first (w would decline
+	// once stopping anyway): from here every event goes through NATS.
+	if n.gw != nil {
+		n.gw.LinkLocal(nil)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Worker.StopTimeout)
 	defer cancel()
 	if err := w.Stop(ctx); err != nil {
