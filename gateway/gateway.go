@@ -106,9 +106,10 @@ type Stats struct {
 	BytesOut    uint64 // bytes queued or written to clients (framed)
 	Disconnects uint64 // connections ended, for any reason
 	EventsOut   uint64 // events published to workers, retries included
-	// EventsLocal counts the message events run by the worker in this
-	// process and answered there, through no NATS message (the
-	// in-process path; not in EventsOut).
+	// EventsLocal counts the message events the worker in this process
+	// ran on the in-process path (not in EventsOut): answered there, or,
+	// when the handler published messages itself, through NATS behind
+	// them.
 	EventsLocal       uint64
 	EventsDropped     uint64 // events given up (no worker, or redeliveries exhausted)
 	EventsRedelivered uint64 // events sent again after event_timeout

@@ -37,7 +37,7 @@ type localPath struct {
 	// on: a worker is linked and no other live worker is heard of
 	// (recountLocal).
 	on  atomic.Bool
-	ran atomic.Uint64 // events whose reply was applied in-process
+	ran atomic.Uint64 // events the linked worker ran (EventsLocal)
 }
 
 // LinkLocal links a worker of this process to the gateway (the node does
@@ -109,6 +109,8 @@ func (g *Gateway) runLocal(c *conn, ev *pendingEvent) bool {
 	applied := out == wire.LocalApplied
 	if applied {
 		ev.done = true
+	} else {
+		g.local.ran.Add(1) // an applied one was counted by applyLocal
 	}
 	ev.publishing--
 	free := ev.finished && ev.publishing == 0

@@ -154,7 +154,7 @@ func NewGatewayCollector(g *gateway.Gateway) prometheus.Collector {
 		"bytes_in":           d("bytes_in_total", "Client message bytes read."),
 		"bytes_out":          d("bytes_out_total", "Bytes sent to clients."),
 		"events_out":         d("events_published_total", "Events published to workers, resends included."),
-		"events_local":       d("events_local_total", "Message events run by the worker in the gateway's process and answered there, without NATS (the in-process path)."),
+		"events_local":       d("events_local_total", "Message events run by the worker in the gateway's process on the in-process path, without publishing them (not in events_published_total)."),
 		"events_dropped":     d("events_dropped_total", "Events given up."),
 		"events_redelivered": d("events_redelivered_total", "Events resent after event_timeout."),
 		"events_direct":      d("events_redelivered_direct_total", "Resends (redeliveries, retries after no responders) sent to one recently heard worker's direct subject instead of the queue group."),
