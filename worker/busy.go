@@ -90,10 +90,12 @@ func (w *Worker) backlog(subs []*nats.Subscription) bool {
 	return false
 }
 
-// monitor runs every monitorTick (heartbeat.run): it records freezes and
-// outages, updates the busy state and reports whether it changed (the
-// caller announces the worker then).
-func (w *Worker) monitor(now time.Time, subs []*nats.Subscription) (changed bool) {
+// monitor runs every monitorTick while active, else every
+// monitorIdleTick, and when an event starts waiting for a handler slot
+// (heartbeat.run): it records freezes and outages, updates the busy state
+// and reports whether it changed (the caller announces the worker then),
+// and whether the worker is active: busy, or events wait.
+func (w *Worker) monitor(now time.Time, subs []*nats.Subscription) (changed, active bool) {
 	backlog := w.backlog(subs)
 	handled := w.handled.Load()
 	connected := w.nc.IsConnected()
@@ -132,7 +134,17 @@ func (w *Worker) monitor(now time.Time, subs []*nats.Subscription) (changed bool
 	if changed {
 		w.log.Debug("worker busy state changed", "busy", busy)
 	}
-	return changed
+	return changed, busy || backlog
+}
+
+// kickMonitor makes the monitor look at once: an event has started
+// waiting for a handler slot, and an idle monitor would look only
+// monitorIdleTick later.
+func (w *Worker) kickMonitor() {
+	select {
+	case w.monKick <- struct{}{}:
+	default:
+	}
 }
 
 // peer records another worker's heartbeat (busy says whether it

@@ -16,9 +16,18 @@ import (
 // passed while the bus was away gets the outage added to its deadline.
 
 // monitorTick is how often the worker's monitor looks at its backlog, its
-// bus connection and the clock (heartbeat.run): the fastest it announces
-// a change of its busy state.
+// bus connection and the clock (heartbeat.run) while it is busy or events
+// wait for a handler slot: the fastest it announces a change of its busy
+// state.
 const monitorTick = 100 * time.Millisecond
+
+// monitorIdleTick is how often it looks otherwise. An idle worker's
+// monitor wakes its process five times a second, not ten: at light load
+// each wake-up of an idle runtime costs about as much CPU as a message
+// (docs/performance.md, "Light load"). An event that starts waiting for a
+// slot wakes the monitor at once (Worker.kickMonitor), and a freeze is
+// still a gap of freezeGap, three idle ticks.
+const monitorIdleTick = 500 * time.Millisecond
 
 // freezeGap is the gap between two monitor ticks, or since the last one,
 // that the worker takes for a freeze: 15 ticks. A goroutine on a loaded

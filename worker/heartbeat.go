@@ -56,14 +56,25 @@ func (hb *heartbeat) run() {
 	defer hb.done.Done()
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
-	mon := time.NewTicker(monitorTick)
+	mon := time.NewTimer(monitorTick)
 	defer mon.Stop()
+	look := func(now time.Time) {
+		changed, active := hb.w.monitor(now, hb.subs)
+		if changed {
+			hb.announce("") // a change of the busy state goes out at once
+		}
+		if active {
+			mon.Reset(monitorTick)
+		} else {
+			mon.Reset(monitorIdleTick)
+		}
+	}
 	for {
 		select {
 		case now := <-mon.C:
-			if hb.w.monitor(now, hb.subs) {
-				hb.announce("") // a change of the busy state goes out at once
-			}
+			look(now)
+		case <-hb.w.monKick:
+			look(time.Now())
 		case now := <-t.C:
 			hb.mu.Lock()
 			hb.per = hb.rate.Per(now, hb.w.handled.Load())

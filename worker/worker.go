@@ -30,6 +30,7 @@ type Worker struct {
 
 	sem       chan struct{} // one per handler goroutine: MaxConcurrency
 	running   chan struct{} // one per handler running, on either path: MaxConcurrency
+	monKick   chan struct{} // wakes the monitor (busy.go kickMonitor)
 	idle      chan event    // events for handler goroutines waiting for one
 	drained   chan struct{} // closed once no event can arrive any more
 	drainOnce sync.Once
@@ -161,6 +162,7 @@ func New(nc *nats.Conn, events any, opts ...Option) (*Worker, error) {
 		log:     o.log.With("worker_id", id),
 		sem:     make(chan struct{}, o.MaxConcurrency),
 		running: make(chan struct{}, o.MaxConcurrency),
+		monKick: make(chan struct{}, 1),
 		idle:    make(chan event),
 		drained: make(chan struct{}),
 		replies: sync.Pool{New: newReply},
@@ -306,7 +308,9 @@ func (w *Worker) dispatch(ev event) {
 		return
 	default:
 	}
-	w.waiting.Add(1) // the worker is busy while this waits (busy.go)
+	if w.waiting.Add(1) == 1 { // the worker is busy while this waits (busy.go)
+		w.kickMonitor()
+	}
 	select {
 	case w.idle <- ev:
 	case w.sem <- struct{}{}:
@@ -348,7 +352,9 @@ func (w *Worker) runHandler(ev event) {
 	select {
 	case w.running <- struct{}{}:
 	default:
-		w.waiting.Add(1)
+		if w.waiting.Add(1) == 1 {
+			w.kickMonitor()
+		}
 		w.running <- struct{}{}
 		w.waiting.Add(-1)
 	}
