@@ -88,14 +88,7 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 		"SB_WORKER_STOP_TIMEOUT=10s",
 		fmt.Sprintf("SB_METRICS_LISTEN=127.0.0.1:%d", metricsPort),
 	}}
-	e.must("start", "-d")
-	pidBytes, err := os.ReadFile(filepath.Join(dir, "sb.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mainPID int
-	fmt.Sscan(string(pidBytes), &mainPID)
-	t.Cleanup(func() { _ = syscall.Kill(mainPID, syscall.SIGKILL) })
+	mainPID := e.startDetached(t, dir)
 
 	st := e.status()
 	if len(st.Gateways) != 1 || len(st.Workers) != 1 {
@@ -320,4 +313,19 @@ func gatewayCounters(t *testing.T, url string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// startDetached runs "start -d" and returns the main process's pid (from
+// dir's sb.pid), killed at cleanup if the test left it running.
+func (e cliEnv) startDetached(t *testing.T, dir string) int {
+	t.Helper()
+	e.must("start", "-d")
+	pidBytes, err := os.ReadFile(filepath.Join(dir, "sb.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	fmt.Sscan(string(pidBytes), &pid)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	return pid
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,14 +40,7 @@ func TestCLIReloadMovesInProcessWorkerToChild(t *testing.T) {
 	if v, ok := os.LookupEnv("SB_WORKER_PROCESSES"); ok {
 		t.Skipf("SB_WORKER_PROCESSES=%s in the environment: this test is about the default", v)
 	}
-	e.must("start", "-d")
-	pidBytes, err := os.ReadFile(filepath.Join(dir, "sb.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mainPID int
-	fmt.Sscan(string(pidBytes), &mainPID)
-	t.Cleanup(func() { _ = syscall.Kill(mainPID, syscall.SIGKILL) })
+	mainPID := e.startDetached(t, dir)
 
 	// Before the reload: the worker runs in the main process, which has
 	// no child.
