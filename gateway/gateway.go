@@ -537,7 +537,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.nc.IsConnected() {
 		_ = g.nc.FlushTimeout(time.Second)
 	}
-	g.stopOnce.Do(func() { close(g.stop) })
+	g.stopOnce.Do(func() {
+		close(g.stop)
+		if g.poll != nil {
+			g.poll.stop()
+		}
+	})
 	g.wg.Wait()
 	return err
 }

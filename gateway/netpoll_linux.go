@@ -20,6 +20,7 @@ import (
 // buffer is kept.
 type netpoll struct {
 	epfd  int
+	wake  int // an eventfd in the epoll set: written to stop run (stop)
 	mu    sync.Mutex
 	conns map[int32]*conn
 	bufs  sync.Pool // *pollBuf
@@ -38,9 +39,27 @@ func newNetpoll(g *Gateway) (*netpoll, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &netpoll{epfd: fd, conns: map[int32]*conn{}, g: g}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.EpollCtl(fd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		_ = unix.Close(wake)
+		_ = unix.Close(fd)
+		return nil, err
+	}
+	p := &netpoll{epfd: fd, wake: wake, conns: map[int32]*conn{}, g: g}
 	p.bufs.New = func() any { return &pollBuf{b: make([]byte, netpollReadSize)} }
 	return p, nil
+}
+
+// stop makes run return: the gateway closed g.stop, and run, which waits
+// in epoll_wait without a timeout, wakes on the eventfd.
+func (p *netpoll) stop() {
+	var one [8]byte
+	one[0], one[7] = 1, 1 // a non-zero uint64 in either byte order
+	_, _ = unix.Write(p.wake, one[:])
 }
 
 // add starts watching c; pending holds bytes already read with the
@@ -76,7 +95,10 @@ func (p *netpoll) forget(c *conn) {
 	p.mu.Unlock()
 }
 
-// run waits for readable connections until the gateway stops.
+// run waits for readable connections until the gateway stops. It waits
+// without a timeout: an idle gateway's poller does not wake its process
+// (at light load each wake-up of an idle runtime costs about what a
+// message does; docs/performance.md), and stop wakes it.
 func (p *netpoll) run() {
 	defer p.g.wg.Done()
 	events := make([]unix.EpollEvent, 512)
@@ -84,15 +106,19 @@ func (p *netpoll) run() {
 		select {
 		case <-p.g.stop:
 			_ = unix.Close(p.epfd)
+			_ = unix.Close(p.wake)
 			return
 		default:
 		}
-		n, err := unix.EpollWait(p.epfd, events, 100)
+		n, err := unix.EpollWait(p.epfd, events, -1)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			p.g.log.Error("epoll wait", "err", err)
 			return
 		}
 		for i := range n {
+			if events[i].Fd == int32(p.wake) {
+				continue // stop: seen at the top of the loop
+			}
 			p.mu.Lock()
 			c := p.conns[events[i].Fd]
 			p.mu.Unlock()

@@ -13,6 +13,8 @@ func newNetpoll(*Gateway) (*netpoll, error) { return nil, nil }
 
 func (p *netpoll) run() {}
 
+func (p *netpoll) stop() {}
+
 func (p *netpoll) add(*conn, []byte) error { return errors.New("netpoll: no epoll on this system") }
 
 func (p *netpoll) forget(*conn) {}
