@@ -77,17 +77,7 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	natsPort, wsPort, metricsPort := sbtest.FreePort(t), sbtest.FreePort(t), sbtest.FreePort(t)
-	dir := t.TempDir()
-	e := cliEnv{t: t, bin: buildBinary(t), dir: dir, env: []string{
-		"SB_PROCESS_PID_FILE=" + filepath.Join(dir, "sb.pid"),
-		"SB_PROCESS_LOG_FILE=" + filepath.Join(dir, "sb.log"),
-		fmt.Sprintf("SB_NATS_PORT=%d", natsPort),
-		fmt.Sprintf("SB_GATEWAY_LISTEN=ws://127.0.0.1:%d", wsPort),
-		"SB_WORKER_PROCESSES=1",
-		"SB_WORKER_STOP_TIMEOUT=10s",
-		fmt.Sprintf("SB_METRICS_LISTEN=127.0.0.1:%d", metricsPort),
-	}}
+	e, dir, wsPort, metricsPort := daemonEnv(t, "SB_WORKER_PROCESSES=1", "SB_WORKER_STOP_TIMEOUT=10s")
 	mainPID := e.startDetached(t, dir)
 
 	st := e.status()
@@ -328,4 +318,21 @@ func (e cliEnv) startDetached(t *testing.T, dir string) int {
 	fmt.Sscan(string(pidBytes), &pid)
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	return pid
+}
+
+// daemonEnv is the environment of a test that runs the binary as a
+// daemon on free ports: its directory (pid and log files there), the
+// gateway's and the metrics server's ports, and the extra settings given.
+func daemonEnv(t *testing.T, extra ...string) (e cliEnv, dir string, wsPort, metricsPort int) {
+	t.Helper()
+	natsPort, wsPort, metricsPort := sbtest.FreePort(t), sbtest.FreePort(t), sbtest.FreePort(t)
+	dir = t.TempDir()
+	env := []string{
+		"SB_PROCESS_PID_FILE=" + filepath.Join(dir, "sb.pid"),
+		"SB_PROCESS_LOG_FILE=" + filepath.Join(dir, "sb.log"),
+		fmt.Sprintf("SB_NATS_PORT=%d", natsPort),
+		fmt.Sprintf("SB_GATEWAY_LISTEN=ws://127.0.0.1:%d", wsPort),
+		fmt.Sprintf("SB_METRICS_LISTEN=127.0.0.1:%d", metricsPort),
+	}
+	return cliEnv{t: t, bin: buildBinary(t), dir: dir, env: append(env, extra...)}, dir, wsPort, metricsPort
 }

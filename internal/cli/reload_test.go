@@ -27,16 +27,7 @@ func TestCLIReloadMovesInProcessWorkerToChild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	natsPort, wsPort, metricsPort := sbtest.FreePort(t), sbtest.FreePort(t), sbtest.FreePort(t)
-	dir := t.TempDir()
-	e := cliEnv{t: t, bin: buildBinary(t), dir: dir, env: []string{
-		"SB_PROCESS_PID_FILE=" + filepath.Join(dir, "sb.pid"),
-		"SB_PROCESS_LOG_FILE=" + filepath.Join(dir, "sb.log"),
-		fmt.Sprintf("SB_NATS_PORT=%d", natsPort),
-		fmt.Sprintf("SB_GATEWAY_LISTEN=ws://127.0.0.1:%d", wsPort),
-		"SB_WORKER_STOP_TIMEOUT=10s",
-		fmt.Sprintf("SB_METRICS_LISTEN=127.0.0.1:%d", metricsPort),
-	}}
+	e, dir, wsPort, metricsPort := daemonEnv(t, "SB_WORKER_STOP_TIMEOUT=10s")
 	if v, ok := os.LookupEnv("SB_WORKER_PROCESSES"); ok {
 		t.Skipf("SB_WORKER_PROCESSES=%s in the environment: this test is about the default", v)
 	}
