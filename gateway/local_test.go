@@ -3,9 +3,13 @@ package gateway_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
@@ -222,4 +226,53 @@ func TestInProcessPathSharesWithOtherWorkers(t *testing.T) {
 		}
 		return g.Stats().EventsLocal > local
 	})
+}
+
+// TestInProcessPathEveryTransport: a reply applied in-process is framed
+// for the client's transport (tcp+text, tcp+frame, WebSocket with
+// permessage-deflate) as one that came through NATS.
+func TestInProcessPathEveryTransport(t *testing.T) {
+	h := newInproc(t, "local")
+	g, _, _ := linked(t, h, []gateway.Option{gateway.Compression(true),
+		gateway.Listen("ws://127.0.0.1:0", "tcp+text://127.0.0.1:0", "tcp+frame://127.0.0.1:0")})
+	tc := dialText(t, hostOf(t, g, "tcp+text"))
+	tc.send("settle")
+	tc.expect("local:settle")
+	fc := dialFrame(t, hostOf(t, g, "tcp+frame"))
+	fc.send([]byte("settle"))
+	fc.expect("local:settle")
+	c, ok := dialDeflate(t, g)
+	if !ok {
+		t.Fatal("the gateway did not accept permessage-deflate")
+	}
+	deflateEcho := func(m string) {
+		t.Helper()
+		writeCompressed(t, c, []byte(m))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		f, err := ws.ReadFrame(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Header.Rsv1() {
+			if f, err = wsflate.DecompressFrame(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if string(f.Payload) != "local:"+m {
+			t.Fatalf("deflate echo: got %d bytes, want %q", len(f.Payload), "local:"+m[:min(len(m), 20)])
+		}
+	}
+	deflateEcho("settle")
+
+	// Every client's connect was answered: what they send now runs
+	// in-process.
+	base := g.Stats().EventsLocal
+	tc.send("text")
+	tc.expect("local:text")
+	fc.send([]byte("frame"))
+	fc.expect("local:frame")
+	deflateEcho(strings.Repeat("switchboard ", 100))
+	if n := g.Stats().EventsLocal - base; n != 3 {
+		t.Fatalf("events run in-process: %d, want 3 (text, frame, the compressed one)", n)
+	}
 }
