@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/switchboard-go/switchboard/gateway"
 	"github.com/switchboard-go/switchboard/internal/sbtest"
@@ -42,6 +44,11 @@ func (h *inproc) OnMessage(c *worker.Context, m worker.Message) error {
 	case "bye":
 		c.CloseCurrentClient([]byte("bye"))
 		return nil
+	case "join":
+		if err := c.Gateway().JoinGroup(c, c.ClientID(), "all"); err != nil {
+			return err
+		}
+		return c.SendToCurrentClient([]byte("joined"))
 	case "panic":
 		panic("handler panics")
 	case "block":
@@ -274,5 +281,85 @@ func TestInProcessPathEveryTransport(t *testing.T) {
 	deflateEcho(strings.Repeat("switchboard ", 100))
 	if n := g.Stats().EventsLocal - base; n != 3 {
 		t.Fatalf("events run in-process: %d, want 3 (text, frame, the compressed one)", n)
+	}
+}
+
+// TestInProcessPathBesideBroadcasts: clients whose messages run in-process
+// while group messages keep arriving for them through the inbound
+// dispatcher (both write to the same sockets, under -race) each get every
+// answer, in order, with the session each handler wrote, and every
+// broadcast.
+func TestInProcessPathBesideBroadcasts(t *testing.T) {
+	h := newInproc(t, "local")
+	g, _, url := linked(t, h, nil)
+	api := sbtest.Client(t, url)
+	const clients, rounds, casts = 10, 50, 100
+	cs := make([]*sbtest.WS, clients)
+	for i := range cs {
+		cs[i] = dialSettled(t, g, "local")
+		cs[i].Send("join")
+		cs[i].Expect("joined")
+	}
+	base := g.Stats().EventsLocal
+	go func() {
+		for i := range casts {
+			if err := api.SendToGroup("all", []byte("cast "+strconv.Itoa(i))); err != nil {
+				t.Errorf("broadcast: %v", err)
+				return
+			}
+		}
+	}()
+	done := make(chan error, clients)
+	for _, c := range cs {
+		go func() {
+			counts, next := 0, 0
+			for i := 1; i <= rounds; i++ {
+				if err := wsutil.WriteClientText(c.Conn, []byte("count")); err != nil {
+					done <- err
+					return
+				}
+				for got := false; !got; {
+					m, err := c.ReadErr(10 * time.Second)
+					if err != nil {
+						done <- err
+						return
+					}
+					if cast, ok := strings.CutPrefix(m, "cast "); ok {
+						if cast != strconv.Itoa(next) {
+							done <- fmt.Errorf("broadcast %s, want %d", cast, next)
+							return
+						}
+						next++
+						continue
+					}
+					if counts++; m != strconv.Itoa(counts) {
+						done <- fmt.Errorf("answer %q, want %d", m, counts)
+						return
+					}
+					got = true
+				}
+			}
+			for next < casts {
+				m, err := c.ReadErr(10 * time.Second)
+				if err != nil {
+					done <- fmt.Errorf("after %d broadcasts: %w", next, err)
+					return
+				}
+				if m != "cast "+strconv.Itoa(next) {
+					done <- fmt.Errorf("got %q, want broadcast %d", m, next)
+					return
+				}
+				next++
+			}
+			done <- nil
+		}()
+	}
+	for range cs {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := g.Stats().EventsLocal - base; n != clients*rounds {
+		t.Fatalf("events run in-process: %d, want %d", n, clients*rounds)
 	}
 }
