@@ -181,9 +181,12 @@ func TestInProcessPathDoesNotTimeOut(t *testing.T) {
 // once the slot frees, not lost.
 func TestInProcessPathDeclinesWhenFull(t *testing.T) {
 	h := newInproc(t, "local")
-	g, _, _ := linked(t, h, nil, worker.MaxConcurrency(1))
+	g, w, _ := linked(t, h, nil, worker.MaxConcurrency(1))
 	a := dialSettled(t, g, "local")
 	b := dialSettled(t, g, "local")
+	// A client gets its answer before the handler's goroutine gives its
+	// slot back: wait for the slot, or "block" finds it taken.
+	sbtest.Eventually(t, 5*time.Second, "the worker's handler slot free", func() bool { return w.InFlight() == 0 })
 	base := g.Stats().EventsLocal
 	a.Send("block")
 	<-h.blocked

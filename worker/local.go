@@ -28,9 +28,11 @@ func (w *Worker) RunLocal(le *wire.LocalEvent) wire.LocalOutcome {
 	default:
 		return wire.LocalDeclined
 	}
-	defer func() { <-w.running }()
 	w.inflight.Add(1)
-	defer w.inflight.Add(-1)
+	defer func() {
+		<-w.running
+		w.inflight.Add(-1) // after the slot: InFlight 0 means every slot is free
+	}()
 	w.local.Add(1)
 	return w.handle(event{kind: le.Kind, reply: le.ReplyTo, clientID: le.ClientID, remote: le.Remote,
 		session: le.Session, deadline: le.Deadline, binary: le.Binary, data: le.Data, local: le})

@@ -360,8 +360,8 @@ func (w *Worker) runHandler(ev event) {
 	}
 	w.inflight.Add(1)
 	w.handle(ev)
-	w.inflight.Add(-1)
 	<-w.running
+	w.inflight.Add(-1) // after the slot: InFlight 0 means every slot is free
 }
 
 // event is one client event as a handler gets it, whether it came in a
