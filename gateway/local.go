@@ -29,6 +29,7 @@ import (
 type localLink struct {
 	runner wire.LocalRunner
 	id     string
+	apply  func(*wire.LocalEvent, *nats.Msg) // g.applyLocal, made once: a method value per event would allocate
 }
 
 // localPath is the gateway's side of the in-process path.
@@ -47,7 +48,7 @@ func (g *Gateway) LinkLocal(r wire.LocalRunner) {
 	if r == nil {
 		g.local.link.Store(nil)
 	} else {
-		g.local.link.Store(&localLink{runner: r, id: r.ID()})
+		g.local.link.Store(&localLink{runner: r, id: r.ID(), apply: g.applyLocal})
 	}
 	g.recountFleet(time.Now())
 }
@@ -90,7 +91,7 @@ func (g *Gateway) runLocal(c *conn, ev *pendingEvent) bool {
 		Binary:   ev.binary,
 		Data:     ev.data,
 		ReplyTo:  bytesString(ev.replyBuf),
-		Apply:    g.applyLocal,
+		Apply:    link.apply,
 		Target:   c,
 	}
 	out := link.runner.RunLocal(&ev.le)
