@@ -446,11 +446,9 @@ func (g *Gateway) scanEvents(now time.Time) {
 			c.evMu.Unlock()
 			return
 		}
-		if !giveUp && !ev.noWorker && g.heldForInbound(ev) {
-			c.evMu.Unlock()
-			return
-		}
-		if !giveUp && !ev.noWorker && g.heldForBusy(c, ev, now) { // hold.go
+		// An overdue reply may still be on its way (heldForInbound) or its
+		// event waiting in a busy worker (heldForBusy, hold.go).
+		if !giveUp && !ev.noWorker && (g.heldForInbound(ev) || g.heldForBusy(c, ev, now)) {
 			c.evMu.Unlock()
 			return
 		}
