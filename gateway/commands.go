@@ -182,7 +182,8 @@ func (g *Gateway) respondError(m *nats.Msg, code, reason string) {
 	err := m.RespondMsg(&nats.Msg{Header: wire.ErrorHeader(code, reason)})
 	if err != nil {
 		g.metrics.queryAnswersFailed.Add(1)
-		g.log.Error("command error answer not sent", "op", wire.ReadCommand(m).Op, "client_id", wire.ReadCommand(m).Client, "reason", reason, "err", err)
+		cmd := wire.ReadCommand(m)
+		g.log.Error("command error answer not sent", "op", cmd.Op, "client_id", cmd.Client, "reason", reason, "err", err)
 	}
 }
 

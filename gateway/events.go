@@ -192,13 +192,27 @@ func (g *Gateway) publishEvent(c *conn, ev *pendingEvent, redelivered bool) {
 
 // publishSingle publishes ev as a message of its own.
 func (g *Gateway) publishSingle(c *conn, ev *pendingEvent, redelivered bool) {
+	g.publishTo(c, ev, redelivered, "")
+}
+
+// publishTo publishes ev as a message of its own: to the worker queue
+// group, or to worker's own direct subject (redeliver.go) when worker is
+// not "". The reply subject is the same either way.
+func (g *Gateway) publishTo(c *conn, ev *pendingEvent, redelivered bool, worker string) {
 	e := g.pools.msgs.Get().(*wire.EventWriter)
 	g.fillEvent(e, c, ev, redelivered)
+	if worker != "" {
+		e.Msg.Subject = g.subj.WorkerDirect(worker, ev.kind)
+	}
 	err := g.nc.PublishMsg(&e.Msg)
 	e.Reset()
 	g.pools.msgs.Put(e)
 	if err != nil {
-		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "err", err)
+		if worker != "" {
+			g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "worker_id", worker, "err", err)
+		} else {
+			g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "err", err)
+		}
 	}
 	g.metrics.eventsOut.Add(1)
 	c.publishDone(ev, err != nil)
@@ -432,11 +446,9 @@ func (g *Gateway) scanEvents(now time.Time) {
 			c.evMu.Unlock()
 			return
 		}
-		if !giveUp && !ev.noWorker && g.heldForInbound(ev) {
-			c.evMu.Unlock()
-			return
-		}
-		if !giveUp && !ev.noWorker && g.heldForBusy(c, ev, now) { // hold.go
+		// An overdue reply may still be on its way (heldForInbound) or its
+		// event waiting in a busy worker (heldForBusy, hold.go).
+		if !giveUp && !ev.noWorker && (g.heldForInbound(ev) || g.heldForBusy(c, ev, now)) {
 			c.evMu.Unlock()
 			return
 		}

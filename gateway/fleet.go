@@ -131,7 +131,7 @@ func (g *Gateway) recountFleet(now time.Time) {
 		}
 	}
 	g.fleet.pruneSilent(now, (holdLimit+1)*g.opts.EventTimeout)
-	g.recountLocal(now)
+	g.recountLocal()
 	g.fleet.mu.Unlock()
 	switch old := g.batcher.holdouts.Swap(int32(n)); {
 	case old == 0 && n > 0:

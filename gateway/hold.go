@@ -116,11 +116,8 @@ func (f *fleet) pruneSilent(now time.Time, keep time.Duration) {
 // attempt; for an attempt through the queue group, some worker is not
 // heard within directFresh yet not forgotten, or was silent at some
 // moment since directFresh before the attempt (the heartbeat before a
-// freeze may be that old). The caller holds c.evMu.
-func (g *Gateway) attemptMaySitInSilentWorker(ev *pendingEvent, now time.Time) bool {
-	f := &g.fleet
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// freeze may be that old). The caller holds c.evMu and f.mu.
+func (f *fleet) attemptMaySitInSilentWorker(ev *pendingEvent, now time.Time) bool {
 	since := ev.attemptAt.Add(-directFresh)
 	for id, w := range f.workers {
 		if (ev.attemptTo == "" || id == ev.attemptTo) && now.Sub(w.seen) > directFresh {
@@ -156,10 +153,13 @@ func busySince(old fleetWorker, busy bool, now time.Time) time.Time {
 // the workers are busy (see above); it then moves ev's deadline to now +
 // event_timeout and counts it. The caller holds c.evMu.
 func (g *Gateway) heldForBusy(c *conn, ev *pendingEvent, now time.Time) bool {
-	if g.attemptMaySitInSilentWorker(ev, now) {
+	g.fleet.mu.Lock()
+	silent := g.fleet.attemptMaySitInSilentWorker(ev, now)
+	allSince, anyBusy := g.fleet.load(now)
+	g.fleet.mu.Unlock()
+	if silent {
 		return false
 	}
-	allSince, anyBusy := g.fleetLoad(now)
 	again := ev.heldCopy == ev.redeliveries+1
 	if again && now.Sub(ev.heldSince) >= holdLimit*g.opts.EventTimeout {
 		return false
@@ -179,15 +179,13 @@ func (g *Gateway) heldForBusy(c *conn, ev *pendingEvent, now time.Time) bool {
 	return true
 }
 
-// fleetLoad returns since when every live worker (heard within
-// workerGone) says it is busy, zero when one does not or none is live, and
-// whether at least one live worker is busy.
-func (g *Gateway) fleetLoad(now time.Time) (allSince time.Time, anyBusy bool) {
-	g.fleet.mu.Lock()
-	defer g.fleet.mu.Unlock()
+// load returns since when every live worker (heard within workerGone)
+// says it is busy, zero when one does not or none is live, and whether at
+// least one live worker is busy. The caller holds f.mu.
+func (f *fleet) load(now time.Time) (allSince time.Time, anyBusy bool) {
 	all := true
 	live := 0
-	for _, w := range g.fleet.workers {
+	for _, w := range f.workers {
 		if now.Sub(w.seen) > workerGone {
 			continue
 		}

@@ -54,19 +54,17 @@ func (g *Gateway) LinkLocal(r wire.LocalRunner) {
 }
 
 // recountLocal turns the in-process path on while a worker is linked and
-// no other worker is heard of; others counts the live workers other than
-// the linked one. The caller holds g.fleet.mu.
-func (g *Gateway) recountLocal(now time.Time) {
+// no other worker is heard of. The caller, recountFleet, holds g.fleet.mu
+// and has just forgotten the workers gone: every worker left is live.
+func (g *Gateway) recountLocal() {
 	link := g.local.link.Load()
 	if link == nil {
 		g.local.on.Store(false)
 		return
 	}
-	others := 0
-	for id, w := range g.fleet.workers {
-		if id != link.id && now.Sub(w.seen) <= workerGone {
-			others++
-		}
+	others := len(g.fleet.workers)
+	if _, ok := g.fleet.workers[link.id]; ok {
+		others--
 	}
 	if was := g.local.on.Swap(others == 0); was != (others == 0) {
 		g.log.Info("in-process path", "on", others == 0, "other_workers", others)

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"time"
-
-	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Direct redelivery (docs/protocol.md §5.9). A first send goes to the
@@ -97,18 +95,10 @@ func (g *Gateway) resend(c *conn, ev *pendingEvent, redelivered bool, now time.T
 		g.publishEvent(c, ev, redelivered)
 		return
 	}
-	e := g.pools.msgs.Get().(*wire.EventWriter)
-	g.fillEvent(e, c, ev, redelivered)
-	e.Msg.Subject = g.subj.WorkerDirect(id, ev.kind) // the reply subject stays
-	err := g.nc.PublishMsg(&e.Msg)
-	e.Reset()
-	g.pools.msgs.Put(e)
-	if err != nil {
-		g.log.Warn("publish event", "client_id", c.id, "event", ev.kind, "worker_id", id, "err", err)
-	}
-	g.metrics.eventsOut.Add(1)
+	// Counted and logged before the publish: once it is done, a reply
+	// may finish ev and give it back to the pool.
 	g.metrics.eventsDirect.Add(1)
 	g.log.Debug("event resent to one worker", "client_id", c.id, "event", ev.kind, "worker_id", id,
 		"redelivered", redelivered)
-	c.publishDone(ev, err != nil)
+	g.publishTo(c, ev, redelivered, id)
 }
