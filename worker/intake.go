@@ -38,8 +38,14 @@ func MaxPendingBytes(n int) Option { return func(o *options) { o.pending = n } }
 type intake struct {
 	dropped atomic.Uint64
 	mu      sync.Mutex
-	subs    []*nats.Subscription       // every subscription limitIntake bounded
-	seen    map[*nats.Subscription]int // Dropped() of each subscription when last counted
+	subs    []boundedSub // every subscription limitIntake bounded
+}
+
+// boundedSub is a subscription limitIntake bounded, with its Dropped()
+// when last counted.
+type boundedSub struct {
+	sub  *nats.Subscription
+	seen int
 }
 
 // limitIntake sets sub's pending limits: no count limit, the byte limit of
@@ -49,7 +55,7 @@ func (w *Worker) limitIntake(sub *nats.Subscription) {
 		w.log.Warn("set pending limits", "subject", sub.Subject, "err", err)
 	}
 	w.in.mu.Lock()
-	w.in.subs = append(w.in.subs, sub)
+	w.in.subs = append(w.in.subs, boundedSub{sub: sub})
 	w.in.mu.Unlock()
 }
 
@@ -64,19 +70,17 @@ func (w *Worker) Dropped() uint64 { return w.in.dropped.Load() }
 func (w *Worker) countDropped() {
 	w.in.mu.Lock()
 	defer w.in.mu.Unlock()
-	if w.in.seen == nil {
-		w.in.seen = map[*nats.Subscription]int{}
-	}
 	var added uint64
-	for _, s := range w.in.subs {
-		n, err := s.Dropped()
+	for i := range w.in.subs {
+		b := &w.in.subs[i]
+		n, err := b.sub.Dropped()
 		if err != nil { // unsubscribed: its count is gone with it
 			continue
 		}
-		if d := n - w.in.seen[s]; d > 0 {
+		if d := n - b.seen; d > 0 {
 			added += uint64(d)
 		}
-		w.in.seen[s] = n
+		b.seen = n
 	}
 	if added == 0 {
 		return
