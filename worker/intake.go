@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -34,18 +33,11 @@ const DefaultMaxPendingBytes = 8 << 20
 func MaxPendingBytes(n int) Option { return func(o *options) { o.pending = n } }
 
 // intake counts the events the NATS client library dropped because a
-// subscription's buffer was full.
+// subscription's buffer was full. The subscriptions are the worker's event
+// subscriptions (Worker.subs, each bounded by limitIntake); the heartbeat
+// goroutine counts their drops every beat (countDropped).
 type intake struct {
 	dropped atomic.Uint64
-	mu      sync.Mutex
-	subs    []boundedSub // every subscription limitIntake bounded
-}
-
-// boundedSub is a subscription limitIntake bounded, with its Dropped()
-// when last counted.
-type boundedSub struct {
-	sub  *nats.Subscription
-	seen int
 }
 
 // limitIntake sets sub's pending limits: no count limit, the byte limit of
@@ -54,9 +46,6 @@ func (w *Worker) limitIntake(sub *nats.Subscription) {
 	if err := sub.SetPendingLimits(-1, w.opts.pending); err != nil {
 		w.log.Warn("set pending limits", "subject", sub.Subject, "err", err)
 	}
-	w.in.mu.Lock()
-	w.in.subs = append(w.in.subs, boundedSub{sub: sub})
-	w.in.mu.Unlock()
 }
 
 // Dropped returns the number of events the worker's NATS client dropped,
@@ -66,21 +55,19 @@ func (w *Worker) limitIntake(sub *nats.Subscription) {
 func (w *Worker) Dropped() uint64 { return w.in.dropped.Load() }
 
 // countDropped adds what each subscription dropped since the last count
-// and logs it.
-func (w *Worker) countDropped() {
-	w.in.mu.Lock()
-	defer w.in.mu.Unlock()
+// and logs it; seen[i] holds subs[i]'s Dropped() when last counted. Only
+// the heartbeat goroutine calls it.
+func (w *Worker) countDropped(subs []*nats.Subscription, seen []int) {
 	var added uint64
-	for i := range w.in.subs {
-		b := &w.in.subs[i]
-		n, err := b.sub.Dropped()
+	for i, s := range subs {
+		n, err := s.Dropped()
 		if err != nil { // unsubscribed: its count is gone with it
 			continue
 		}
-		if d := n - b.seen; d > 0 {
+		if d := n - seen[i]; d > 0 {
 			added += uint64(d)
 		}
-		b.seen = n
+		seen[i] = n
 	}
 	if added == 0 {
 		return
