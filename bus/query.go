@@ -47,8 +47,15 @@ const (
 )
 
 // A ClientInfo is the wire.ClientRecord of a list answer: the conversion
-// below stops the build if the two ever differ.
+// below stops the build if their fields ever differ. A conversion ignores
+// JSON tags, so Clients decodes answers straight into ClientInfo (listReply):
+// tags that drifted from the gateway's would lose fields in every list test.
 var _ = ClientInfo(wire.ClientRecord{})
+
+// listReply is wire.ListReply read with ClientInfo's tags.
+type listReply struct {
+	Clients []ClientInfo `json:"clients"`
+}
 
 // gather publishes a query to every gateway and collects one answer from
 // each live gateway. Each answer names the gateways its sender knows to be
@@ -306,13 +313,11 @@ func (c *Client) Clients(ctx context.Context, f Filter, fields ...string) ([]Cli
 	}
 	var out []ClientInfo
 	for _, m := range answers {
-		var r wire.ListReply
+		var r listReply
 		if err := json.Unmarshal(m.Data, &r); err != nil {
 			return nil, fmt.Errorf("query list: gateway %s: %w", wire.ReadQueryAnswer(m).Gateway, err)
 		}
-		for _, ci := range r.Clients {
-			out = append(out, ClientInfo(ci))
-		}
+		out = append(out, r.Clients...)
 	}
 	slices.SortFunc(out, func(a, b ClientInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil

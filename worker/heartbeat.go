@@ -27,10 +27,11 @@ type heartbeat struct {
 	rate wire.Rate
 	per  float64
 	subs []*nats.Subscription // the event subscriptions, whose backlog makes the worker busy
+	seen []int                // Dropped() of each of subs when last counted (countDropped)
 }
 
 func (w *Worker) startHeartbeat() error {
-	hb := &heartbeat{w: w, stop: make(chan struct{}), subs: w.subs}
+	hb := &heartbeat{w: w, stop: make(chan struct{}), subs: w.subs, seen: make([]int, len(w.subs))}
 	sub, err := w.nc.Subscribe(w.subj.WorkerHeartbeat(), func(m *nats.Msg) {
 		beat := wire.ReadWorkerBeat(m)
 		if beat.Op == wire.OpHello {
@@ -79,7 +80,7 @@ func (hb *heartbeat) run() {
 			hb.mu.Lock()
 			hb.per = hb.rate.Per(now, hb.w.handled.Load())
 			hb.mu.Unlock()
-			hb.w.countDropped()
+			hb.w.countDropped(hb.subs, hb.seen)
 			hb.announce("")
 		case <-hb.stop:
 			return

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -34,12 +33,11 @@ const DefaultMaxPendingBytes = 8 << 20
 func MaxPendingBytes(n int) Option { return func(o *options) { o.pending = n } }
 
 // intake counts the events the NATS client library dropped because a
-// subscription's buffer was full.
+// subscription's buffer was full. The subscriptions are the worker's event
+// subscriptions (Worker.subs, each bounded by limitIntake); the heartbeat
+// goroutine counts their drops every beat (countDropped).
 type intake struct {
 	dropped atomic.Uint64
-	mu      sync.Mutex
-	subs    []*nats.Subscription       // every subscription limitIntake bounded
-	seen    map[*nats.Subscription]int // Dropped() of each subscription when last counted
 }
 
 // limitIntake sets sub's pending limits: no count limit, the byte limit of
@@ -48,9 +46,6 @@ func (w *Worker) limitIntake(sub *nats.Subscription) {
 	if err := sub.SetPendingLimits(-1, w.opts.pending); err != nil {
 		w.log.Warn("set pending limits", "subject", sub.Subject, "err", err)
 	}
-	w.in.mu.Lock()
-	w.in.subs = append(w.in.subs, sub)
-	w.in.mu.Unlock()
 }
 
 // Dropped returns the number of events the worker's NATS client dropped,
@@ -60,23 +55,19 @@ func (w *Worker) limitIntake(sub *nats.Subscription) {
 func (w *Worker) Dropped() uint64 { return w.in.dropped.Load() }
 
 // countDropped adds what each subscription dropped since the last count
-// and logs it.
-func (w *Worker) countDropped() {
-	w.in.mu.Lock()
-	defer w.in.mu.Unlock()
-	if w.in.seen == nil {
-		w.in.seen = map[*nats.Subscription]int{}
-	}
+// and logs it; seen[i] holds subs[i]'s Dropped() when last counted. Only
+// the heartbeat goroutine calls it.
+func (w *Worker) countDropped(subs []*nats.Subscription, seen []int) {
 	var added uint64
-	for _, s := range w.in.subs {
+	for i, s := range subs {
 		n, err := s.Dropped()
 		if err != nil { // unsubscribed: its count is gone with it
 			continue
 		}
-		if d := n - w.in.seen[s]; d > 0 {
+		if d := n - seen[i]; d > 0 {
 			added += uint64(d)
 		}
-		w.in.seen[s] = n
+		seen[i] = n
 	}
 	if added == 0 {
 		return

@@ -391,7 +391,7 @@ func (w *Worker) dispatchOne(m *nats.Msg) {
 // "Event batches") and dispatches each as if it had come alone: its own
 // reply subject, client id, remote address and session.
 func (w *Worker) dispatchBatch(m *nats.Msg) {
-	dl := deadline(m) // one for the whole batch
+	dl := wire.MessageDeadline(m) // one for the whole batch
 	err := w.subj.SplitEventBatch(m, func(e wire.BatchEvent) {
 		w.dispatch(event{kind: wire.EventMessage, reply: e.Reply, gateway: e.Gateway, ref: e.Ref,
 			clientID: e.ClientID, remote: e.Remote, session: e.Session, deadline: dl, binary: e.Binary, data: e.Data})
@@ -400,11 +400,6 @@ func (w *Worker) dispatchBatch(m *nats.Msg) {
 		w.log.Warn("event batch dropped", "reply", m.Reply, "err", err)
 	}
 }
-
-// deadline reads a message's Sb-Deadline: 0 when it has none (a gateway
-// that predates the header), -1 when it cannot be read, which handle treats
-// as passed (fail closed: only a broken sender writes such a value).
-func deadline(m *nats.Msg) int64 { return wire.MessageDeadline(m) }
 
 // skipStale reports whether ev's deadline passed more than the allowed
 // skew before now and its gateway did not hold it (heldAt: the deadline

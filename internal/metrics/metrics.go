@@ -82,29 +82,38 @@ func (m *Metrics) series(kind string) *kindMetrics {
 	}
 }
 
-// RegisterWorker exports the worker role's events in flight and stale
-// events skipped.
+// RegisterWorker exports the worker role's gauges (events in flight, busy)
+// and counters (stale events skipped, events dropped, held events run).
 func (m *Metrics) RegisterWorker(w *worker.Worker) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "switchboard_worker_events_in_flight", Help: "Events being handled now.",
-	}, func() float64 { return float64(w.InFlight()) }))
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "switchboard_worker_stale_events_skipped_total", Help: "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
-	}, func() float64 { return float64(w.StaleSkipped()) }))
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "switchboard_worker_events_dropped_total", Help: "Events the worker's NATS client dropped unstarted because a subscription held worker.MaxPendingBytes already (slow consumer); their gateways redeliver them.",
-	}, func() float64 { return float64(w.Dropped()) }))
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "switchboard_worker_held_events_run_total", Help: "Events run after their deadline because their gateways held them (overload) or paused (bus outage).",
-	}, func() float64 { return float64(w.HeldRun()) }))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "switchboard_worker_busy", Help: "1 while the worker says it is busy: events wait for its handler slots.",
-	}, func() float64 {
-		if w.Busy() {
-			return 1
-		}
-		return 0
-	}))
+	m.gaugeFunc("switchboard_worker_events_in_flight", "Events being handled now.",
+		func() float64 { return float64(w.InFlight()) })
+	m.counterFunc("switchboard_worker_stale_events_skipped_total", "Events not handled because their deadline (Sb-Deadline) had passed when the worker got to them.",
+		w.StaleSkipped)
+	m.counterFunc("switchboard_worker_events_dropped_total", "Events the worker's NATS client dropped unstarted because a subscription held worker.MaxPendingBytes already (slow consumer); their gateways redeliver them.",
+		w.Dropped)
+	m.counterFunc("switchboard_worker_held_events_run_total", "Events run after their deadline because their gateways held them (overload) or paused (bus outage).",
+		w.HeldRun)
+	m.gaugeFunc("switchboard_worker_busy", "1 while the worker says it is busy: events wait for its handler slots.",
+		func() float64 { return one(w.Busy()) })
+}
+
+// counterFunc registers a counter read from n on every scrape.
+func (m *Metrics) counterFunc(name, help string, n func() uint64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(n()) }))
+}
+
+// gaugeFunc registers a gauge read from v on every scrape.
+func (m *Metrics) gaugeFunc(name, help string, v func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, v))
+}
+
+// one is a flag as a gauge's value: 1 for true, 0 for false.
+func one(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // WatchNATS exports the reconnects of the role's connection and the slow
@@ -117,19 +126,13 @@ func (m *Metrics) WatchNATS(role string, nc *nats.Conn) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "switchboard_nats_connected", Help: "1 while a role's NATS connection is up.",
 		ConstLabels: prometheus.Labels{"role": role},
-	}, func() float64 {
-		if nc.IsConnected() {
-			return 1
-		}
-		return 0
-	}))
+	}, func() float64 { return one(nc.IsConnected()) }))
 }
 
 // RegisterSlowConsumers exports SlowConsumers.
 func (m *Metrics) RegisterSlowConsumers() {
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "switchboard_nats_slow_consumer_total", Help: "NATS slow-consumer errors (messages dropped by a subscription).",
-	}, func() float64 { return float64(m.SlowConsumers.Load()) }))
+	m.counterFunc("switchboard_nats_slow_consumer_total", "NATS slow-consumer errors (messages dropped by a subscription).",
+		m.SlowConsumers.Load)
 }
 
 // gatewayCollector exports gateway.Stats.
