@@ -51,14 +51,17 @@ func (p pidFile) read() (int, error) {
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
+// errNotRunning: the pid file names no live process.
+var errNotRunning = errors.New("not running")
+
 // running returns the pid of the live process named by the pid file.
 func (p pidFile) running() (int, error) {
 	pid, err := p.read()
 	if err != nil {
-		return 0, fmt.Errorf("not running: %w", err)
+		return 0, fmt.Errorf("%w: %w", errNotRunning, err)
 	}
 	if !alive(pid) {
-		return 0, fmt.Errorf("not running: pid %d from %s is gone", pid, p)
+		return 0, fmt.Errorf("%w: pid %d from %s is gone", errNotRunning, pid, p)
 	}
 	return pid, nil
 }
@@ -170,7 +173,7 @@ func newProcessCommands(load func() (config.Config, error)) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := stopProcess(cfg); err != nil && !strings.HasPrefix(err.Error(), "not running") {
+			if err := stopProcess(cfg); err != nil && !errors.Is(err, errNotRunning) {
 				return err
 			}
 			exe, err := os.Executable()
