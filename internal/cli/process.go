@@ -22,11 +22,19 @@ const envDaemonChild = "SB_DAEMON_CHILD"
 // pidFile is the file naming the running process, as GatewayWorker keeps.
 type pidFile string
 
+// free refuses when another live process holds the file.
+func (p pidFile) free() error {
+	if pid, err := p.running(); err == nil && pid != os.Getpid() {
+		return fmt.Errorf("already running with pid %d (%s)", pid, p)
+	}
+	return nil
+}
+
 // acquire writes this process's pid, refusing when another live process
 // holds the file.
 func (p pidFile) acquire() error {
-	if pid, err := p.read(); err == nil && alive(pid) && pid != os.Getpid() {
-		return fmt.Errorf("already running with pid %d (%s)", pid, p)
+	if err := p.free(); err != nil {
+		return err
 	}
 	if err := os.WriteFile(string(p), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
