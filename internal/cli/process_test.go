@@ -210,8 +210,11 @@ func dialStreamer(t *testing.T, e cliEnv, port, k int) *streamer {
 	return s
 }
 
+// send fails after 20 s without the gateway taking the frame (as next
+// does without one to read), so that finish never waits on a frozen peer.
 func (s *streamer) send(f chat.Frame) error {
 	b, _ := json.Marshal(f)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
 	return wsutil.WriteClientText(s.conn, b)
 }
 
