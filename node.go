@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -33,7 +34,7 @@ type Node struct {
 	log    *slog.Logger
 	server *server.Server
 	gw     *gateway.Gateway
-	wk     *worker.Worker
+	wk     atomic.Pointer[worker.Worker] // nil once Reload moved the role to a child
 	conns  []*nats.Conn
 	m      *metrics.Metrics
 	sup    *supervisor.Supervisor
@@ -46,7 +47,6 @@ type Node struct {
 	// the role to a child process (moveWorkerToChild).
 	spare    *supervisor.Supervisor
 	reloadMu sync.Mutex // one Reload or Stop at a time
-	wkMu     sync.Mutex // wk, which Reload sets to nil
 }
 
 // MetricsAddr returns the address of the metrics.listen server, "" without one.
@@ -159,7 +159,7 @@ func (n *Node) start(ctx context.Context, events any, o nodeOptions) error {
 		if err := w.Start(ctx); err != nil {
 			return err
 		}
-		n.wk = w
+		n.wk.Store(w)
 		if n.gw != nil {
 			// The in-process path: the gateway hands its clients'
 			// messages to this worker directly while it is the only one.
@@ -372,11 +372,7 @@ func (n *Node) NATSURL() string {
 
 // Worker returns the worker role running in this process: nil without
 // one, or once a reload moved the role to a child process.
-func (n *Node) Worker() *worker.Worker {
-	n.wkMu.Lock()
-	defer n.wkMu.Unlock()
-	return n.wk
-}
+func (n *Node) Worker() *worker.Worker { return n.wk.Load() }
 
 // Reload reloads what can change without dropping a client: the
 // gateway's TLS certificate, and the worker child processes, replaced by

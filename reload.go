@@ -37,9 +37,7 @@ func (n *Node) moveWorkerToChild() error {
 		// runs, the reload happened.
 		n.log.Warn("reload: the worker in this process did not drain in time", "err", err)
 	}
-	n.wkMu.Lock()
-	n.wk = nil
-	n.wkMu.Unlock()
+	n.wk.Store(nil)
 	n.log.Info("reload: the worker role moved to a child process")
 	return nil
 }

@@ -160,12 +160,11 @@ func (c Config) validate(files bool) error {
 	}
 	if files && wss {
 		for _, f := range [...]struct{ key, path string }{{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}} {
-			key, path := f.key, f.path
-			if path == "" {
-				return bad(key, "needed by a wss:// listener")
+			if f.path == "" {
+				return bad(f.key, "needed by a wss:// listener")
 			}
-			if _, err := os.Stat(path); err != nil {
-				return bad(key, "%v", err)
+			if _, err := os.Stat(f.path); err != nil {
+				return bad(f.key, "%v", err)
 			}
 		}
 	}

@@ -128,8 +128,8 @@ func runForeground(ctx context.Context, start StartFunc, cfg config.Config, exe,
 		process = "worker-child"
 	}
 	if !workerChild {
-		if pid, err := pf.running(); err == nil && pid != os.Getpid() {
-			return fmt.Errorf("already running with pid %d (%s)", pid, pf)
+		if err := pf.free(); err != nil {
+			return err
 		}
 	}
 	var sup *supervisor.Supervisor

@@ -22,11 +22,19 @@ const envDaemonChild = "SB_DAEMON_CHILD"
 // pidFile is the file naming the running process, as GatewayWorker keeps.
 type pidFile string
 
+// free refuses when another live process holds the file.
+func (p pidFile) free() error {
+	if pid, err := p.running(); err == nil && pid != os.Getpid() {
+		return fmt.Errorf("already running with pid %d (%s)", pid, p)
+	}
+	return nil
+}
+
 // acquire writes this process's pid, refusing when another live process
 // holds the file.
 func (p pidFile) acquire() error {
-	if pid, err := p.read(); err == nil && alive(pid) && pid != os.Getpid() {
-		return fmt.Errorf("already running with pid %d (%s)", pid, p)
+	if err := p.free(); err != nil {
+		return err
 	}
 	if err := os.WriteFile(string(p), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write pid file: %w", err)
@@ -51,14 +59,17 @@ func (p pidFile) read() (int, error) {
 
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
+// errNotRunning: the pid file names no live process.
+var errNotRunning = errors.New("not running")
+
 // running returns the pid of the live process named by the pid file.
 func (p pidFile) running() (int, error) {
 	pid, err := p.read()
 	if err != nil {
-		return 0, fmt.Errorf("not running: %w", err)
+		return 0, fmt.Errorf("%w: %w", errNotRunning, err)
 	}
 	if !alive(pid) {
-		return 0, fmt.Errorf("not running: pid %d from %s is gone", pid, p)
+		return 0, fmt.Errorf("%w: pid %d from %s is gone", errNotRunning, pid, p)
 	}
 	return pid, nil
 }
@@ -170,7 +181,7 @@ func newProcessCommands(load func() (config.Config, error)) []*cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := stopProcess(cfg); err != nil && !strings.HasPrefix(err.Error(), "not running") {
+			if err := stopProcess(cfg); err != nil && !errors.Is(err, errNotRunning) {
 				return err
 			}
 			exe, err := os.Executable()

@@ -85,6 +85,10 @@ func TestCLIDaemonReloadStop(t *testing.T) {
 		t.Fatalf("status: %d gateways, %d workers; want 1 and 1\n%s", len(st.Gateways), len(st.Workers), e.log())
 	}
 	oldWorker := st.Workers[0].PID
+	// A second start with the same pid file refuses before it starts a role.
+	if out, err := e.run("start"); err == nil || !strings.Contains(out, fmt.Sprintf("already running with pid %d", mainPID)) {
+		t.Fatalf("a second start: %v, want 'already running with pid %d'\n%s", err, mainPID, out)
+	}
 
 	// Streamers, each in a room of its own, send "say" frames as fast as
 	// the gateway takes them while the worker process is replaced, so that
@@ -206,8 +210,11 @@ func dialStreamer(t *testing.T, e cliEnv, port, k int) *streamer {
 	return s
 }
 
+// send fails after 20 s without the gateway taking the frame (as next
+// does without one to read), so that finish never waits on a frozen peer.
 func (s *streamer) send(f chat.Frame) error {
 	b, _ := json.Marshal(f)
+	_ = s.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
 	return wsutil.WriteClientText(s.conn, b)
 }
 

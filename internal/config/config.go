@@ -384,11 +384,10 @@ func (n NATSConfig) Validate() error {
 		{"nats.creds_file", n.CredsFile}, {"nats.nkey_seed_file", n.NkeySeedFile},
 		{"nats.tls.ca_file", n.TLS.CAFile}, {"nats.tls.cert_file", n.TLS.CertFile}, {"nats.tls.key_file", n.TLS.KeyFile},
 	} {
-		key, path := f.key, f.path
-		if path == "" {
+		if f.path == "" {
 			continue
 		}
-		if err := checkFile(key, path); err != nil {
+		if err := checkFile(f.key, f.path); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -65,14 +66,7 @@ func TestLaptopConfigMatchesDefaults(t *testing.T) {
 			t.Errorf("configs/switchboard.yaml has %s, which Config lacks", key)
 		}
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range defaults {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, key := range keys {
+	for _, key := range slices.Sorted(maps.Keys(defaults)) {
 		want := defaults[key]
 		if !file.InConfig(key) {
 			t.Errorf("configs/switchboard.yaml lacks %s (default %v)", key, want.Interface())

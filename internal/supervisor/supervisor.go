@@ -76,7 +76,11 @@ func (s *Supervisor) Start() error {
 	return nil
 }
 
-// spawn starts one child and waits for its "ready".
+// errStopping is spawn's answer once Stop has begun.
+var errStopping = errors.New("worker processes are stopping")
+
+// spawn starts one child and waits for its "ready"; once Stop has begun
+// it kills the child it started and returns errStopping.
 func (s *Supervisor) spawn() (*child, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -98,9 +102,16 @@ func (s *Supervisor) spawn() (*child, error) {
 	w.Close()
 	c := &child{cmd: cmd, done: make(chan struct{}), decided: make(chan struct{})}
 	s.mu.Lock()
-	s.children[c] = true
+	stopping := s.stopping
+	if !stopping {
+		s.children[c] = true
+	}
 	s.mu.Unlock()
 	go s.watch(c)
+	if stopping { // Stop has taken its list of children: this one would outlive it
+		s.abandon(c)
+		return nil, errStopping
+	}
 
 	ready := make(chan error, 1)
 	go func() {
@@ -140,13 +151,7 @@ func (s *Supervisor) watch(c *child) {
 	}
 	s.log.Error("worker process died, starting another", "pid", c.cmd.Process.Pid, "err", err)
 	time.Sleep(time.Second)
-	s.mu.Lock()
-	stopping := s.stopping
-	s.mu.Unlock()
-	if stopping {
-		return
-	}
-	if _, err := s.spawn(); err != nil {
+	if _, err := s.spawn(); err != nil && !errors.Is(err, errStopping) {
 		s.log.Error("restart worker process", "err", err)
 	}
 }

@@ -8,8 +8,9 @@
 #
 #   examples/bench/scripts/cswitch.sh NAME BENCHSERVER "ENV=V ..." "echo -c 1 -d 6s"
 #
-# ENV is given to the server ("" for the stock configuration, e.g.
-# "SB_WORKER_PROCESSES=0" for the worker in the gateway's process).
+# ENV is given to the server ("" for the stock configuration, the worker
+# in the gateway's process; e.g. "SB_WORKER_PROCESSES=1" for the worker in
+# a child process).
 # PORT (18284), NATS_PORT (18424) and MPORT (18464, metrics) set the
 # ports; SBBENCH (/tmp/sbbench) the load tool.
 set -u
