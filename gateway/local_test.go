@@ -265,6 +265,10 @@ func TestInProcessPathEveryTransport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The gateway compresses what is 128 bytes or more.
+		if long := len("local:"+m) >= 128; f.Header.Rsv1() != long || long && int(f.Header.Length) >= len("local:"+m) {
+			t.Fatalf("echo of %d bytes: rsv1 %v, %d bytes on the wire; want it compressed: %v", len("local:"+m), f.Header.Rsv1(), f.Header.Length, long)
+		}
 		if f.Header.Rsv1() {
 			if f, err = wsflate.DecompressFrame(f); err != nil {
 				t.Fatal(err)
