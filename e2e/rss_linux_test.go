@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,11 +93,7 @@ type rssGateway struct {
 // directory.
 func buildRSSGateway(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rssgateway")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/rssgateway").CombinedOutput(); err != nil {
-		t.Fatalf("build the gateway: %v\n%s", err, out)
-	}
-	return bin
+	return buildProgram(t, "./testdata/rssgateway")
 }
 
 // startRSSGateway starts the gateway process on natsURL with the given
