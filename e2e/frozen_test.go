@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,10 +67,7 @@ func TestFrozenWorker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 40 s fault scenario")
 	}
-	bin := filepath.Join(t.TempDir(), "frozenworker")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/frozenworker").CombinedOutput(); err != nil {
-		t.Fatalf("build the worker: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "./testdata/frozenworker")
 	// The defaults' freeze outlasts event_timeout, so that events are
 	// redelivered and the resumed worker holds stale ones.
 	t.Run("defaults", func(t *testing.T) { frozenWorker(t, bin, 15*time.Second, 10*time.Second, 1, true) })

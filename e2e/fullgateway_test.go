@@ -37,10 +37,7 @@ func TestQueriesOnAFullGateway(t *testing.T) {
 	ns := sbtest.NATS(t)
 	url := ns.ClientURL()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "switchboard")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/switchboard").CombinedOutput(); err != nil {
-		t.Fatalf("build switchboard: %v\n%s", err, out)
-	}
+	bin := buildProgram(t, "../cmd/switchboard")
 	port := sbtest.FreePort(t)
 	cfg := filepath.Join(dir, "gateway.yaml")
 	yaml := fmt.Sprintf("roles: [gateway]\nnats:\n  url: %s\ngateway:\n  listen: [ws://127.0.0.1:%d]\n  allowed_origins: [\"*\"]\nmetrics:\n  listen: \"\"\napi:\n  listen: \"\"\n", url, port)
@@ -59,8 +56,9 @@ func TestQueriesOnAFullGateway(t *testing.T) {
 
 	start := time.Now()
 	addr := fmt.Sprintf("ws://127.0.0.1:%d/", port)
+	dialer := ws.Dialer{Timeout: 10 * time.Second} // a frozen gateway fails the dial, not the test's timeout
 	for i := range n {
-		c, _, _, err := ws.Dial(context.Background(), addr)
+		c, _, _, err := dialer.Dial(context.Background(), addr)
 		if err != nil {
 			t.Fatalf("client %d: %v\ngateway log:\n%s", i, err, out.String())
 		}

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"errors"
+	"os/exec"
+	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -26,3 +29,14 @@ func gatewayEventTimeout(d time.Duration) gateway.Option { return gateway.EventT
 func errorAs(err error, target any) bool { return errors.As(err, target) }
 
 func workerPrefix(p string) worker.Option { return worker.Prefix(p) }
+
+// buildProgram builds the main package pkg (a path relative to e2e) into
+// the test's temporary directory and returns the binary's path.
+func buildProgram(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,11 +93,7 @@ type rssGateway struct {
 // directory.
 func buildRSSGateway(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rssgateway")
-	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/rssgateway").CombinedOutput(); err != nil {
-		t.Fatalf("build the gateway: %v\n%s", err, out)
-	}
-	return bin
+	return buildProgram(t, "./testdata/rssgateway")
 }
 
 // startRSSGateway starts the gateway process on natsURL with the given
@@ -140,6 +135,25 @@ func startRSSGateway(t *testing.T, bin, natsURL string, args ...string) *rssGate
 	return g
 }
 
+// startRSSAttack starts what an attack on one gateway needs: a NATS
+// server, a worker with events, and the gateway process with args,
+// warmed up. It returns the gateway and the NATS server's URL.
+func startRSSAttack(t *testing.T, events any, args ...string) (*rssGateway, string) {
+	t.Helper()
+	ns := sbtest.NATS(t)
+	sbtest.Worker(t, ns.ClientURL(), events)
+	g := startRSSGateway(t, buildRSSGateway(t), ns.ClientURL(), args...)
+	g.warmUp()
+	return g, ns.ClientURL()
+}
+
+// dialWS opens n WebSocket clients to the gateway, with a receive buffer
+// of rcvbuf bytes (0: the system's); they are closed at the test's end.
+func (g *rssGateway) dialWS(n, rcvbuf int) []net.Conn {
+	g.t.Helper()
+	return dialAll(g.t, n, dialWSFunc(g.t, wsDialer(false, rcvbuf), "ws://"+g.addr("ws")+"/"))
+}
+
 // warmUp opens and closes 500 WebSocket clients, so that the gateway's
 // heap has grown to its collector's pace before an attack is measured:
 // what a fresh process takes once for its first traffic is not the
@@ -148,7 +162,7 @@ func (g *rssGateway) warmUp() {
 	g.t.Helper()
 	t := g.t
 	start := g.rss()
-	closeAll(g, dialAll(t, 500, dialWSFunc(t, wsDialer(false, 0), "ws://"+g.addr("ws")+"/")))
+	closeAll(g, g.dialWS(500, 0))
 	t.Logf("warm-up: gateway RSS %.1f -> %.1f MiB", mib(start), mib(g.rss()))
 }
 
@@ -435,14 +449,10 @@ func TestRSSPendingEventsWhileWorkersAreSlow(t *testing.T) {
 		maxPendingBytes = 1 << 20
 		maxPendingEvts  = 64
 	)
-	bin := buildRSSGateway(t)
-	ns := sbtest.NATS(t)
 	p := &parker{release: make(chan struct{})}
-	sbtest.Worker(t, ns.ClientURL(), p)
-	g := startRSSGateway(t, bin, ns.ClientURL(), "-event-timeout", "1m")
-	g.warmUp()
+	g, _ := startRSSAttack(t, p, "-event-timeout", "1m")
 	before := g.startPeak()
-	conns := dialAll(t, clients, dialWSFunc(t, wsDialer(false, 0), "ws://"+g.addr("ws")+"/"))
+	conns := g.dialWS(clients, 0)
 	release := sync.OnceFunc(func() { close(p.release) })
 	t.Cleanup(release) // before the worker's cleanup stops it
 	// One masked frame, written by every client (masking 48 MiB under
@@ -502,14 +512,10 @@ func TestRSSPingFlood(t *testing.T) {
 		clients = 10
 		pings   = 60_000
 	)
-	bin := buildRSSGateway(t)
-	ns := sbtest.NATS(t)
 	w := &msgCounter{}
-	sbtest.Worker(t, ns.ClientURL(), w)
-	g := startRSSGateway(t, bin, ns.ClientURL())
-	g.warmUp()
+	g, _ := startRSSAttack(t, w)
 	before := g.startPeak()
-	conns := dialAll(t, clients, dialWSFunc(t, wsDialer(false, 4096), "ws://"+g.addr("ws")+"/"))
+	conns := g.dialWS(clients, 4096)
 	// Every client sends the same masked pings: 125-byte payloads, the
 	// most a control frame carries.
 	// The last ping says "last", so that its pong can be told apart.
@@ -622,14 +628,10 @@ func TestRSSManyGroups(t *testing.T) {
 		maxGroups = 1000 // the default
 		parallel  = 64
 	)
-	bin := buildRSSGateway(t)
-	ns := sbtest.NATS(t)
-	sbtest.Worker(t, ns.ClientURL(), idTeller{})
-	api := sbtest.Client(t, ns.ClientURL())
-	g := startRSSGateway(t, bin, ns.ClientURL())
-	g.warmUp()
+	g, natsURL := startRSSAttack(t, idTeller{})
+	api := sbtest.Client(t, natsURL)
 	before := g.startPeak()
-	conns := dialAll(t, 1, dialWSFunc(t, wsDialer(false, 0), "ws://"+g.addr("ws")+"/"))
+	conns := g.dialWS(1, 0)
 	id, err := readText(conns[0])
 	if err != nil {
 		t.Fatal(err)
@@ -709,13 +711,9 @@ func TestRSSBigSession(t *testing.T) {
 		messages        = 25
 		maxSessionBytes = 64 << 10 // the default
 	)
-	bin := buildRSSGateway(t)
-	ns := sbtest.NATS(t)
-	sbtest.Worker(t, ns.ClientURL(), sessionGrower{fit: maxSessionBytes - 64})
-	g := startRSSGateway(t, bin, ns.ClientURL())
-	g.warmUp()
+	g, _ := startRSSAttack(t, sessionGrower{fit: maxSessionBytes - 64})
 	before := g.startPeak()
-	conns := dialAll(t, clients, dialWSFunc(t, wsDialer(false, 0), "ws://"+g.addr("ws")+"/"))
+	conns := g.dialWS(clients, 0)
 	// each sends the messages of one phase, reading every echo.
 	each := func(msgs ...string) {
 		t.Helper()
@@ -789,19 +787,15 @@ func TestRSSSlowReader(t *testing.T) {
 		perRound        = 4       // messages to each client per round
 		maxRounds       = 200     // 50 MiB to each client
 	)
-	bin := buildRSSGateway(t)
-	ns := sbtest.NATS(t)
-	sbtest.Worker(t, ns.ClientURL(), idTeller{})
-	api := sbtest.Client(t, ns.ClientURL())
-	g := startRSSGateway(t, bin, ns.ClientURL())
-	g.warmUp()
-	canary := dialAll(t, 1, dialWSFunc(t, wsDialer(false, 0), "ws://"+g.addr("ws")+"/"))
+	g, natsURL := startRSSAttack(t, idTeller{})
+	api := sbtest.Client(t, natsURL)
+	canary := g.dialWS(1, 0)
 	canaryID, err := readText(canary[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := g.startPeak()
-	conns := dialAll(t, clients, dialWSFunc(t, wsDialer(false, 4096), "ws://"+g.addr("ws")+"/"))
+	conns := g.dialWS(clients, 4096)
 	ids := make([]string, clients)
 	for i, c := range conns {
 		if ids[i], err = readText(c); err != nil {

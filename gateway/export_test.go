@@ -1,5 +1,7 @@
 package gateway
 
+import "time"
+
 // BegunMessages counts the clients of g with a message begun and not yet
 // complete (the ones message_read_timeout watches).
 func BegunMessages(g *Gateway) int {
@@ -27,3 +29,6 @@ func InboundQueued(g *Gateway) int { return len(g.inbound) }
 // PeersAlive returns the gateways g counts as alive: itself and the peers
 // whose heartbeats are recent (what queries wait for).
 func PeersAlive(g *Gateway) []string { return g.peers.alive() }
+
+// ScanEvents runs g's event timeout scan at now, as its ticker does.
+func ScanEvents(g *Gateway, now time.Time) { g.scanEvents(now) }

@@ -10,12 +10,20 @@ import (
 	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
+// fleetGateway is a gateway with only what the fleet bookkeeping uses
+// (onWorkerHeartbeat, recountFleet, heldForBusy, pickDirect), for tests
+// that feed it heartbeats by hand.
+func fleetGateway() *Gateway {
+	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
+	g.fleet.workers = map[string]fleetWorker{}
+	return g
+}
+
 // TestFleetCountsLiveWorkersWithoutBatches: only workers heard within
 // workerGone that do not list event-batches hold batching back; a
 // goodbye or silence ends that.
 func TestFleetCountsLiveWorkersWithoutBatches(t *testing.T) {
-	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
-	g.fleet.workers = map[string]fleetWorker{}
+	g := fleetGateway()
 	beat := func(id, features, op string) {
 		h := nats.Header{wire.HdrWorker: {id}}
 		if features != "" {
@@ -51,8 +59,7 @@ func TestFleetCountsLiveWorkersWithoutBatches(t *testing.T) {
 // those that announce ws-connect; silent ones are gone from the moment
 // workerGone passed, and a new worker wakes waiting handshakes.
 func TestFleetViewForHandshakes(t *testing.T) {
-	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
-	g.fleet.workers = map[string]fleetWorker{}
+	g := fleetGateway()
 	g.fleet.arrived = make(chan struct{})
 	started := time.Now()
 	g.fleet.emptySince = started

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
@@ -19,12 +18,14 @@ import (
 // said busy, until they were not ("lost 39, duplicated 0" and "a client
 // stalled 4.353s").
 func TestNoHoldForAnAttemptInASilentWorker(t *testing.T) {
-	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
+	g := fleetGateway()
 	g.opts.EventTimeout = 2 * time.Second
 	g.opts.MaxRedeliveries = 1
-	g.fleet.workers = map[string]fleetWorker{}
-	for _, id := range []string{"worker0001", "worker0002", "worker0003"} {
+	beatBusy := func(id string) {
 		g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {wire.FeatureDirect}, wire.HdrBusy: {"1"}}})
+	}
+	for _, id := range []string{"worker0001", "worker0002", "worker0003"} {
+		beatBusy(id)
 	}
 	now := time.Now()
 	setSeen := func(id string, seen time.Time) {
@@ -67,7 +68,7 @@ func TestNoHoldForAnAttemptInASilentWorker(t *testing.T) {
 		t.Error("a direct attempt to a busy, heard worker not held while another is silent")
 	}
 	// Heard again: an attempt sent well after it came back may be held.
-	g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrWorker: {"worker0003"}, wire.HdrFeatures: {wire.FeatureDirect}, wire.HdrBusy: {"1"}}})
+	beatBusy("worker0003")
 	setSeen("worker0003", now)
 	g.fleet.silent[0].to = now.Add(-5 * time.Second)
 	if !g.heldForBusy(c, overdue(""), now) {

@@ -26,8 +26,8 @@ import (
 type inproc struct {
 	name    string
 	release chan struct{}
-	blocked chan struct{} // a "block" handler is running
-	slow    atomic.Int64  // "block" handlers started
+	blocked chan time.Time // a "block" handler is running, with its event's deadline
+	slow    atomic.Int64   // "block" handlers started
 }
 
 func (h *inproc) OnMessage(c *worker.Context, m worker.Message) error {
@@ -53,7 +53,8 @@ func (h *inproc) OnMessage(c *worker.Context, m worker.Message) error {
 		panic("handler panics")
 	case "block":
 		h.slow.Add(1)
-		h.blocked <- struct{}{}
+		dl, _ := c.EventDeadline()
+		h.blocked <- dl
 		<-h.release
 		return c.SendToCurrentClient([]byte("unblocked"))
 	}
@@ -61,7 +62,7 @@ func (h *inproc) OnMessage(c *worker.Context, m worker.Message) error {
 }
 
 func newInproc(t *testing.T, name string) *inproc {
-	h := &inproc{name: name, release: make(chan struct{}), blocked: make(chan struct{}, 16)}
+	h := &inproc{name: name, release: make(chan struct{}), blocked: make(chan time.Time, 16)}
 	t.Cleanup(func() { close(h.release) })
 	return h
 }
@@ -164,10 +165,11 @@ func TestInProcessPathDoesNotTimeOut(t *testing.T) {
 	g, _, _ := linked(t, h, []gateway.Option{gateway.EventTimeout(50 * time.Millisecond)})
 	c := dialSettled(t, g, "local")
 	c.Send("block")
-	<-h.blocked
-	// Ten event timeouts: the scanner looks at the event every few
-	// milliseconds in that time.
-	time.Sleep(500 * time.Millisecond)
+	dl := <-h.blocked
+	// Past the event's deadline (the handler sees it in whole
+	// milliseconds, rounded down), the timeout scan finds it running.
+	time.Sleep(time.Until(dl.Add(time.Millisecond)))
+	gateway.ScanEvents(g, time.Now())
 	h.release <- struct{}{}
 	c.Expect("unblocked")
 	if st := g.Stats(); st.EventsRedelivered != 0 || h.slow.Load() != 1 {
@@ -262,6 +264,10 @@ func TestInProcessPathEveryTransport(t *testing.T) {
 		f, err := ws.ReadFrame(c)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The gateway compresses what is 128 bytes or more.
+		if long := len("local:"+m) >= 128; f.Header.Rsv1() != long || long && int(f.Header.Length) >= len("local:"+m) {
+			t.Fatalf("echo of %d bytes: rsv1 %v, %d bytes on the wire; want it compressed: %v", len("local:"+m), f.Header.Rsv1(), f.Header.Length, long)
 		}
 		if f.Header.Rsv1() {
 			if f, err = wsflate.DecompressFrame(f); err != nil {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
@@ -15,8 +14,7 @@ import (
 // the fresh ones, avoid is skipped unless it is the only one, and no
 // candidate means the queue group.
 func TestPickDirect(t *testing.T) {
-	g := &Gateway{batcher: newBatcher(32), log: slog.New(slog.DiscardHandler)}
-	g.fleet.workers = map[string]fleetWorker{}
+	g := fleetGateway()
 	beat := func(id, features string) {
 		g.onWorkerHeartbeat(&nats.Msg{Header: nats.Header{wire.HdrWorker: {id}, wire.HdrFeatures: {features}}})
 	}

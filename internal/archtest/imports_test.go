@@ -81,7 +81,10 @@ func TestImportGraph(t *testing.T) {
 		{"natsserver", module + "/worker", "the embedded server knows nothing of Switchboard's protocol"},
 	}
 	for _, f := range forbid {
-		p := pkgs[module+"/"+f.from]
+		p, ok := pkgs[module+"/"+f.from]
+		if !ok {
+			t.Fatalf("go list found no package %s/%s: its rules would hold for nothing", module, f.from)
+		}
 		if d, ok := hasDep(p.Deps, f.to); ok {
 			t.Errorf("%s depends on %s (via the non-test import graph): %s", f.from, d, f.why)
 		}

@@ -161,3 +161,47 @@ func TestOnlyTheWireFilesBuildSubjects(t *testing.T) {
 		t.Error(o)
 	}
 }
+
+// TestWireOffencesFindsEachKind: the check above finds each kind of
+// offence it lists in a file outside internal/wire, and none in one
+// inside it (without this, a detector that found nothing would pass).
+func TestWireOffencesFindsEachKind(t *testing.T) {
+	const src = `package p
+
+func lastDot() {}
+
+func f(m *nats.Msg, h nats.Header, s wire.Subjects, b byte, x string) {
+	_ = ".gw."
+	_ = "Sb-Client"
+	_ = wire.HdrWorker
+	_ = strings.Split(x, ".")
+	_ = strings.HasPrefix(m.Subject, x)
+	_ = h.Get("Status")
+	_ = s.Prefix()
+	_ = m.Subject[1:]
+	_ = m.Reply[0]
+	_ = b == '.'
+}
+`
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, "p.go", src, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := wireOffences(fset, f, false, false)
+	for _, want := range []string{
+		"func lastDot", `subject piece ".gw."`, `header name "Sb-Client"`, "wire.HdrWorker used",
+		`strings.Split on "."`, "strings.HasPrefix on a message's subject", "NATS status header",
+		"subject prefix used by hand", "subject sliced", "subject indexed", "compared with '.'",
+	} {
+		if n := len(slices.DeleteFunc(slices.Clone(got), func(o string) bool { return !strings.Contains(o, want) })); n != 1 {
+			t.Errorf("%d offences mention %q, want 1; found:\n%s", n, want, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != 11 {
+		t.Errorf("%d offences, want 11:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	if got := wireOffences(fset, f, true, true); len(got) != 0 {
+		t.Errorf("offences inside internal/wire:\n%s", strings.Join(got, "\n"))
+	}
+}
